@@ -1,0 +1,308 @@
+package rr_seq
+
+import (
+	"context"
+	"net"
+	"slices"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pkg/errors"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	"github.com/seqlab/seqlab/rr_seq/pb"
+	"github.com/seqlab/seqlab/seq"
+)
+
+// ClientConfig configures a Client.
+type ClientConfig struct {
+	// Nodes are the addresses of the cluster's nodes. Required.
+	Nodes []string
+	// Name is the sequence; default "default".
+	Name string
+	// RangeSize is how many IDs one fetch asks for: the buffer size.
+	// Default 1024.
+	RangeSize uint64
+	// FetchTimeout bounds one fetch from one node; default 2s.
+	FetchTimeout time.Duration
+	// Dialer, when set, dials the nodes (the lab's simulated network).
+	Dialer func(ctx context.Context, addr string) (net.Conn, error)
+	// DialOptions are added to every connection.
+	DialOptions []grpc.DialOption
+	// OnFetch, when set, is called at the start and at the end of every
+	// range fetch, from the goroutine doing the fetch. The lab records
+	// these as next-range operations.
+	OnFetch func(FetchEvent)
+	// Lookahead is how many ranges' worth of IDs the client keeps buffered
+	// or being fetched, and the most fetches it runs at once; default 1.
+	// More than 1 rarely helps: fetches of one sequence contend in the
+	// cluster (their conditional writes race), so they mostly take turns.
+	Lookahead int
+	// StartNode is the index in Nodes of the first node to ask; later
+	// fetches go round-robin from there.
+	StartNode int
+}
+
+// FetchPhase says where a fetch is.
+type FetchPhase int
+
+const (
+	// FetchInvoke: a fetch is about to be sent.
+	FetchInvoke FetchPhase = iota
+	// FetchOK: the node returned Range.
+	FetchOK
+	// FetchFailed: the node certainly allocated nothing (bad request).
+	FetchFailed
+	// FetchUnknown: the fetch failed in a way that leaves open whether the
+	// cluster allocated a range (timeout, unavailable, connection lost).
+	FetchUnknown
+)
+
+// FetchEvent reports one step of one range fetch.
+type FetchEvent struct {
+	Fetch uint64 // numbers the fetches of one client, from 1
+	// Slot is in 0..Lookahead-1: fetches in one slot never overlap in
+	// time, so each slot reads as one sequential process in a history.
+	Slot  int
+	Phase FetchPhase
+	Node  string // the address asked
+	Name  string
+	N     uint64
+	Range seq.Range // FetchOK only
+	Err   error     // FetchFailed and FetchUnknown only
+}
+
+// WithDefaults returns c with every unset optional field filled in.
+func (c ClientConfig) WithDefaults() ClientConfig {
+	if c.Name == "" {
+		c.Name = "default"
+	}
+	if c.RangeSize == 0 {
+		c.RangeSize = 1024
+	}
+	if c.FetchTimeout == 0 {
+		c.FetchTimeout = 2 * time.Second
+	}
+	if c.Lookahead == 0 {
+		c.Lookahead = 1
+	}
+	return c
+}
+
+// Validate returns an error unless c (after WithDefaults) is usable.
+func (c ClientConfig) Validate() error {
+	if len(c.Nodes) == 0 {
+		return errors.Wrap(seq.ErrInvalidArgument, "client config: no nodes")
+	}
+	if c.Lookahead < 1 || c.Lookahead > 64 {
+		return errors.Wrapf(seq.ErrInvalidArgument, "client config: Lookahead %d outside 1..64", c.Lookahead)
+	}
+	if c.StartNode < 0 {
+		return errors.Wrap(seq.ErrInvalidArgument, "client config: negative StartNode")
+	}
+	if c.FetchTimeout < 0 {
+		return errors.Wrap(seq.ErrInvalidArgument, "client config: negative FetchTimeout")
+	}
+	return errors.Wrap(ValidateRangeRequest(c.Name, c.RangeSize), "client config")
+}
+
+// Client is a seq.Sequencer backed by an rr_seq cluster. It fetches ranges
+// of RangeSize IDs round-robin over the nodes and hands their IDs out in
+// strictly increasing order. It keeps Lookahead ranges' worth of IDs
+// buffered or being fetched, with up to Lookahead fetches in flight, so a
+// caller rarely waits for the network. A failed fetch is retried on the next
+// node. Should the cluster ever return IDs at or below one already handed
+// out, the client skips them rather than break its order.
+type Client struct {
+	cfg     ClientConfig
+	conns   []*grpc.ClientConn
+	clients []pb.SequencerClient
+	node    atomic.Uint64
+	fetches atomic.Uint64
+
+	mu       sync.Mutex
+	ranges   []seq.Range // buffered, sorted, non-empty
+	slots    []bool      // slots[i]: a fetch runs in slot i
+	inflight int
+	last     seq.ID        // the last ID handed out
+	changed  chan struct{} // closed when a fetch ends
+	lastErr  error
+
+	stop    context.Context
+	stopNow context.CancelFunc
+	wg      sync.WaitGroup
+	closed  atomic.Bool
+}
+
+var _ seq.Sequencer = (*Client)(nil)
+
+// NewClient connects (lazily) to the cluster.
+func NewClient(cfg ClientConfig) (*Client, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	if cfg.Dialer != nil {
+		opts = append(opts, grpc.WithContextDialer(cfg.Dialer))
+	}
+	opts = append(opts, cfg.DialOptions...)
+	c := &Client{cfg: cfg, slots: make([]bool, cfg.Lookahead), changed: make(chan struct{})}
+	for _, addr := range cfg.Nodes {
+		cc, err := grpc.NewClient("passthrough:///"+addr, opts...)
+		if err != nil {
+			c.closeConns()
+			return nil, errors.Wrapf(err, "connect to %s", addr)
+		}
+		c.conns = append(c.conns, cc)
+		c.clients = append(c.clients, pb.NewSequencerClient(cc))
+	}
+	c.node.Store(uint64(cfg.StartNode))
+	c.stop, c.stopNow = context.WithCancel(context.Background())
+	return c, nil
+}
+
+// Next returns the next ID.
+func (c *Client) Next(ctx context.Context) (seq.ID, error) {
+	c.mu.Lock()
+	for {
+		if c.closed.Load() {
+			c.mu.Unlock()
+			return 0, seq.ErrClosed
+		}
+		for len(c.ranges) > 0 && c.ranges[0].From <= c.last {
+			c.ranges[0].From = min(c.last+1, c.ranges[0].To)
+			if c.ranges[0].Len() == 0 {
+				c.ranges = c.ranges[1:]
+			}
+		}
+		if len(c.ranges) > 0 {
+			id := c.ranges[0].From
+			c.ranges[0].From++
+			if c.ranges[0].Len() == 0 {
+				c.ranges = c.ranges[1:]
+			}
+			c.last = id
+			c.refill()
+			c.mu.Unlock()
+			return id, nil
+		}
+		c.refill()
+		wait := c.changed
+		c.mu.Unlock()
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			c.mu.Lock()
+			err := c.lastErr
+			c.mu.Unlock()
+			if err != nil {
+				return 0, errors.Wrapf(ctx.Err(), "rr_seq client: next (last fetch: %v)", err)
+			}
+			return 0, errors.Wrap(ctx.Err(), "rr_seq client: next")
+		}
+		c.mu.Lock()
+	}
+}
+
+// refill starts fetches until Lookahead ranges' worth of IDs are buffered
+// or on their way; c.mu held.
+func (c *Client) refill() {
+	var buffered uint64
+	for _, r := range c.ranges {
+		buffered += r.Len()
+	}
+	want := uint64(c.cfg.Lookahead) * c.cfg.RangeSize
+	for c.inflight < c.cfg.Lookahead && buffered+uint64(c.inflight)*c.cfg.RangeSize < want {
+		slot := 0
+		for c.slots[slot] {
+			slot++
+		}
+		c.slots[slot] = true
+		c.inflight++
+		c.wg.Add(1)
+		go c.fetch(slot)
+	}
+}
+
+func (c *Client) fetch(slot int) {
+	defer c.wg.Done()
+	r, err := c.fetchOnce(slot)
+	if err != nil && c.stop.Err() == nil {
+		// Do not spin on a dead cluster: pause before the next try.
+		t := time.NewTimer(10 * time.Millisecond)
+		select {
+		case <-t.C:
+		case <-c.stop.Done():
+		}
+		t.Stop()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.slots[slot] = false
+	c.inflight--
+	c.lastErr = err
+	if err == nil && r.To > c.last+1 {
+		i := sort.Search(len(c.ranges), func(i int) bool { return c.ranges[i].From > r.From })
+		c.ranges = slices.Insert(c.ranges, i, r)
+	}
+	close(c.changed)
+	c.changed = make(chan struct{})
+}
+
+// fetchOnce asks the next node in turn for a range.
+func (c *Client) fetchOnce(slot int) (seq.Range, error) {
+	i := int(c.node.Add(1)-1) % len(c.clients)
+	ev := FetchEvent{Fetch: c.fetches.Add(1), Slot: slot, Phase: FetchInvoke, Node: c.cfg.Nodes[i], Name: c.cfg.Name, N: c.cfg.RangeSize}
+	c.report(ev)
+	ctx, cancel := context.WithTimeout(c.stop, c.cfg.FetchTimeout)
+	defer cancel()
+	resp, err := c.clients[i].NextRange(ctx, &pb.NextRangeRequest{Name: c.cfg.Name, N: c.cfg.RangeSize})
+	if err == nil {
+		r := seq.Range{From: seq.ID(resp.GetFrom()), To: seq.ID(resp.GetTo())}
+		if verr := r.Validate(); verr != nil || r.Len() != c.cfg.RangeSize {
+			// The node answered, so it allocated something, but not what
+			// was asked: treat the outcome as unknown.
+			err = errors.Errorf("node %s returned range %s for n=%d", ev.Node, r, c.cfg.RangeSize)
+		} else {
+			ev.Phase, ev.Range = FetchOK, r
+			c.report(ev)
+			return r, nil
+		}
+	}
+	ev.Phase, ev.Err = FetchUnknown, err
+	if status.Code(err) == codes.InvalidArgument {
+		ev.Phase = FetchFailed
+	}
+	c.report(ev)
+	return seq.Range{}, errors.Wrapf(err, "fetch from %s", ev.Node)
+}
+
+func (c *Client) report(ev FetchEvent) {
+	if c.cfg.OnFetch != nil {
+		c.cfg.OnFetch(ev)
+	}
+}
+
+// Close stops fetching, waits for a fetch in progress, and closes the
+// connections. Buffered IDs are lost.
+func (c *Client) Close() error {
+	if !c.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	c.stopNow()
+	c.wg.Wait()
+	c.closeConns()
+	return nil
+}
+
+func (c *Client) closeConns() {
+	for _, cc := range c.conns {
+		cc.Close()
+	}
+}

@@ -1,0 +1,324 @@
+package rr_seq
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	"github.com/seqlab/seqlab/rr_seq/pb"
+	"github.com/seqlab/seqlab/seq"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// testCluster is N nodes on real loopback TCP.
+type testCluster struct {
+	t     testing.TB
+	addrs []string
+	dirs  []string
+	nodes []*Node
+	mod   func(i int, c *Config)
+	wg    sync.WaitGroup
+}
+
+// startCluster starts n nodes; dirs (if not nil) are their data dirs.
+func startCluster(t testing.TB, n int, persist bool, mod func(i int, c *Config)) *testCluster {
+	tc := &testCluster{t: t, mod: mod}
+	lis := make([]net.Listener, n)
+	for i := range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		lis[i] = l
+		tc.addrs = append(tc.addrs, l.Addr().String())
+		if persist {
+			tc.dirs = append(tc.dirs, t.TempDir())
+		} else {
+			tc.dirs = append(tc.dirs, "")
+		}
+	}
+	tc.nodes = make([]*Node, n)
+	for i := range n {
+		tc.start(i, lis[i])
+	}
+	t.Cleanup(tc.stop)
+	return tc
+}
+
+func (tc *testCluster) start(i int, l net.Listener) {
+	if l == nil {
+		var err error
+		l, err = net.Listen("tcp", tc.addrs[i])
+		require.NoError(tc.t, err)
+	}
+	cfg := Config{Self: tc.addrs[i], Name: fmt.Sprintf("n%d", i+1), Peers: tc.addrs, DataDir: tc.dirs[i], Seed: int64(i)}
+	if tc.mod != nil {
+		tc.mod(i, &cfg)
+	}
+	n, err := NewNode(cfg)
+	require.NoError(tc.t, err)
+	tc.nodes[i] = n
+	tc.wg.Add(1)
+	go func() {
+		defer tc.wg.Done()
+		if err := n.Serve(l); err != nil {
+			tc.t.Errorf("serve: %v", err)
+		}
+	}()
+}
+
+func (tc *testCluster) stop() {
+	for _, n := range tc.nodes {
+		if n != nil {
+			n.Close()
+		}
+	}
+	tc.wg.Wait()
+}
+
+func (tc *testCluster) client(t testing.TB, size uint64, start int) *Client {
+	c, err := NewClient(ClientConfig{Nodes: tc.addrs, RangeSize: size, StartNode: start})
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func dial(t testing.TB, addr string) pb.SequencerClient {
+	cc, err := grpc.NewClient("passthrough:///"+addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	t.Cleanup(func() { cc.Close() })
+	return pb.NewSequencerClient(cc)
+}
+
+// drive runs clients concurrently, each taking perClient IDs, and checks
+// every ID is unique and each client's IDs increase.
+func drive(t *testing.T, clients []*Client, perClient int, seen map[seq.ID]int) {
+	t.Helper()
+	ids := make([][]seq.ID, len(clients))
+	var wg sync.WaitGroup
+	for i, c := range clients {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			for range perClient {
+				id, err := c.Next(ctx)
+				if err != nil {
+					t.Errorf("client %d: %v", i, err)
+					return
+				}
+				ids[i] = append(ids[i], id)
+			}
+		})
+	}
+	wg.Wait()
+	for i, list := range ids {
+		for j, id := range list {
+			if prev, dup := seen[id]; dup {
+				t.Fatalf("ID %d handed out to client %d and client %d", id, prev, i)
+			}
+			seen[id] = i
+			if j > 0 && id <= list[j-1] {
+				t.Fatalf("client %d: ID %d after %d", i, id, list[j-1])
+			}
+		}
+	}
+}
+
+func TestClusterUniqueAndIncreasing(t *testing.T) {
+	for _, n := range []int{3, 5} {
+		t.Run(fmt.Sprintf("nodes=%d", n), func(t *testing.T) {
+			tc := startCluster(t, n, false, nil)
+			sizes := []uint64{1, 2, 3, 7, 64, 1}
+			var clients []*Client
+			for i, s := range sizes {
+				clients = append(clients, tc.client(t, s, i))
+			}
+			seen := map[seq.ID]int{}
+			drive(t, clients, 150, seen)
+			require.Len(t, seen, len(sizes)*150)
+		})
+	}
+}
+
+func TestClusterPersistsAcrossTotalRestart(t *testing.T) {
+	tc := startCluster(t, 3, true, nil)
+	seen := map[seq.ID]int{}
+	c1 := tc.client(t, 5, 0)
+	drive(t, []*Client{c1, tc.client(t, 3, 1)}, 40, seen)
+	maxBefore := maxID(seen)
+	tc.stop()
+	for i := range tc.nodes {
+		tc.start(i, nil)
+	}
+	drive(t, []*Client{tc.client(t, 4, 2), tc.client(t, 1, 0)}, 40, seen)
+	require.Len(t, seen, 160, "no ID handed out twice across the restart")
+	// Every node resumed from disk: its value is past everything before.
+	for _, n := range tc.nodes {
+		require.Greater(t, n.Values()["default"], uint64(maxBefore))
+	}
+}
+
+func maxID(m map[seq.ID]int) seq.ID {
+	var out seq.ID
+	for id := range m {
+		out = max(out, id)
+	}
+	return out
+}
+
+func TestNodeRejectsBadInput(t *testing.T) {
+	tc := startCluster(t, 3, false, nil)
+	c := dial(t, tc.addrs[0])
+	ctx := context.Background()
+	long := string(make([]byte, MaxNameLen+1))
+	for _, tt := range []struct {
+		name string
+		call func() error
+	}{
+		{"n=0", func() error { _, err := c.NextRange(ctx, &pb.NextRangeRequest{Name: "s", N: 0}); return err }},
+		{"empty name", func() error { _, err := c.NextRange(ctx, &pb.NextRangeRequest{Name: "", N: 1}); return err }},
+		{"long name", func() error { _, err := c.NextRange(ctx, &pb.NextRangeRequest{Name: long, N: 1}); return err }},
+		{"n overflows", func() error { _, err := c.NextRange(ctx, &pb.NextRangeRequest{Name: "s", N: ^uint64(0)}); return err }},
+		{"get empty name", func() error { _, err := c.Get(ctx, &pb.GetRequest{}); return err }},
+		{"set value <= base", func() error { _, err := c.Set(ctx, &pb.SetRequest{Name: "s", Base: 5, Value: 5}); return err }},
+		{"set base 0", func() error { _, err := c.Set(ctx, &pb.SetRequest{Name: "s", Base: 0, Value: 5}); return err }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			require.Equal(t, codes.InvalidArgument, status.Code(tt.call()))
+		})
+	}
+	for _, n := range tc.nodes {
+		require.Empty(t, n.Values(), "bad input changed nothing")
+	}
+	// Overflow discovered at allocation time also changes nothing.
+	_, err := c.Set(ctx, &pb.SetRequest{Name: "big", Base: 1, Value: ^uint64(0) - 1})
+	require.NoError(t, err)
+	_, err = c.NextRange(ctx, &pb.NextRangeRequest{Name: "big", N: 10})
+	require.Equal(t, codes.InvalidArgument, status.Code(err), "got %v", err)
+	require.Equal(t, ^uint64(0)-1, tc.nodes[0].Values()["big"])
+}
+
+func TestNodeStatusCodes(t *testing.T) {
+	tc := startCluster(t, 3, false, func(i int, c *Config) { c.PeerTimeout = 50 * time.Millisecond })
+	c := dial(t, tc.addrs[0])
+	r, err := c.NextRange(context.Background(), &pb.NextRangeRequest{Name: "s", N: 3})
+	require.NoError(t, err)
+	require.Equal(t, uint64(1), r.GetFrom())
+	require.Equal(t, "n1", r.GetNode())
+
+	// With two of three nodes gone, no quorum is reachable.
+	tc.nodes[1].Close()
+	tc.nodes[2].Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	_, err = c.NextRange(ctx, &pb.NextRangeRequest{Name: "s", N: 3})
+	require.Equal(t, codes.Unavailable, status.Code(err), "got %v", err)
+
+	// An already expired deadline is DeadlineExceeded.
+	ctx, cancel = context.WithTimeout(context.Background(), time.Nanosecond)
+	defer cancel()
+	<-ctx.Done()
+	_, err = c.NextRange(ctx, &pb.NextRangeRequest{Name: "s", N: 3})
+	require.Equal(t, codes.DeadlineExceeded, status.Code(err), "got %v", err)
+}
+
+func TestConfigValidate(t *testing.T) {
+	base := Config{Self: "a", Peers: []string{"a", "b", "c"}}
+	for _, tc := range []struct {
+		name string
+		mod  func(c *Config)
+		ok   bool
+	}{
+		{"defaults", func(c *Config) {}, true},
+		{"no self", func(c *Config) { c.Self = "" }, false},
+		{"self not in peers", func(c *Config) { c.Self = "d" }, false},
+		{"self twice", func(c *Config) { c.Peers = []string{"a", "a", "b"} }, false},
+		{"R too big", func(c *Config) { c.R = 4 }, false},
+		{"W negative", func(c *Config) { c.W = -1 }, false},
+		{"R+W<=N", func(c *Config) { c.R, c.W = 1, 2 }, false},
+		{"R+W<=N unsafe", func(c *Config) { c.R, c.W, c.Unsafe = 1, 1, true }, true},
+		{"bad rule", func(c *Config) { c.WriteRule = 7 }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := base
+			tc.mod(&c)
+			err := c.WithDefaults().Validate()
+			if tc.ok {
+				require.NoError(t, err)
+			} else {
+				require.ErrorIs(t, err, seq.ErrInvalidArgument)
+			}
+		})
+	}
+}
+
+func TestNodeRefusesCorruptState(t *testing.T) {
+	dir := t.TempDir()
+	st, err := OpenStorage(OSFS{}, dir)
+	require.NoError(t, err)
+	require.NoError(t, st.Save(map[string]uint64{"s": 9}, true))
+	b := encodeState(map[string]uint64{"s": 9})
+	require.NoError(t, writeFile(st.Path(), b[:len(b)-4]))
+	_, err = NewNode(Config{Self: "a", Peers: []string{"a"}, DataDir: dir})
+	require.ErrorIs(t, err, ErrCorruptState)
+}
+
+func TestClientHookReportsFetches(t *testing.T) {
+	tc := startCluster(t, 3, false, nil)
+	var mu sync.Mutex
+	var evs []FetchEvent
+	c, err := NewClient(ClientConfig{Nodes: tc.addrs, RangeSize: 4, OnFetch: func(e FetchEvent) {
+		mu.Lock()
+		evs = append(evs, e)
+		mu.Unlock()
+	}})
+	require.NoError(t, err)
+	for range 10 {
+		_, err := c.Next(context.Background())
+		require.NoError(t, err)
+	}
+	require.NoError(t, c.Close())
+	mu.Lock()
+	defer mu.Unlock()
+	var ranges []seq.Range
+	nodes := map[string]bool{}
+	for _, e := range evs {
+		if e.Phase == FetchOK {
+			ranges = append(ranges, e.Range)
+			nodes[e.Node] = true
+		}
+	}
+	require.GreaterOrEqual(t, len(ranges), 3, "10 IDs from ranges of 4")
+	require.GreaterOrEqual(t, len(nodes), 2, "fetches go round-robin")
+	sort.Slice(ranges, func(i, j int) bool { return ranges[i].From < ranges[j].From })
+	for i := 1; i < len(ranges); i++ {
+		require.False(t, ranges[i].Overlaps(ranges[i-1]))
+	}
+	_, err = c.Next(context.Background())
+	require.ErrorIs(t, err, seq.ErrClosed)
+}
+
+func TestClientFailsOverToAnotherNode(t *testing.T) {
+	tc := startCluster(t, 3, false, nil)
+	c := tc.client(t, 2, 0)
+	tc.nodes[0].Close() // the first node asked is down; n2 and n3 still make a quorum
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var last seq.ID
+	for range 6 {
+		id, err := c.Next(ctx)
+		require.NoError(t, err)
+		require.Greater(t, id, last)
+		last = id
+	}
+}

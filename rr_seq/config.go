@@ -1,0 +1,137 @@
+package rr_seq
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/pkg/errors"
+	"google.golang.org/grpc"
+
+	"github.com/seqlab/seqlab/seq"
+)
+
+// Config configures a Node. The zero value of every optional field gets a
+// default from WithDefaults.
+type Config struct {
+	// Self is this node's address as it appears in Peers.
+	Self string
+	// Name is the node's name in replies and logs; default Self.
+	Name string
+	// Peers lists every node of the cluster, Self included, once each.
+	Peers []string
+	// R and W are the read and write quorums; default a majority each.
+	R, W int
+	// Unsafe allows R+W <= N and W <= N/2. Such clusters hand out
+	// duplicate IDs; the lab uses them to show it.
+	Unsafe bool
+	// WriteRule is the conditional write rule; default SetIfUnchanged.
+	WriteRule WriteRule
+	// DataDir, when set, makes every accepted value durable before it is
+	// acknowledged. Empty means in memory only.
+	DataDir string
+	// FS is the filesystem under DataDir; default the real one.
+	FS FS
+	// UnsafeAckBeforeSync acknowledges writes that reached the page cache
+	// but were never fsynced: a planted bug for the lab.
+	UnsafeAckBeforeSync bool
+	// Dialer, when set, dials peers (the lab's simulated network).
+	Dialer func(ctx context.Context, addr string) (net.Conn, error)
+	// DialOptions are added to every peer connection.
+	DialOptions []grpc.DialOption
+	// ConnsPerPeer is the size of the round-robin pool of gRPC connections
+	// to each peer; default 2.
+	ConnsPerPeer int
+	// DefaultTimeout bounds a NextRange whose caller set no deadline;
+	// default 10s.
+	DefaultTimeout time.Duration
+	// PeerTimeout bounds one Get or Set to a peer, so that a silent peer
+	// costs a round, not the whole operation; default 1s.
+	PeerTimeout time.Duration
+	// MaxBackoff caps the pause between two rounds of one operation;
+	// default 50ms. The pause starts at 1ms and doubles, with jitter.
+	MaxBackoff time.Duration
+	// Fanout says whether a round goes to a quorum first (default) or to
+	// every peer at once.
+	Fanout Fanout
+	// HedgeAfter is how long a round sent to a quorum waits before asking
+	// the other peers too; default 5ms.
+	HedgeAfter time.Duration
+	// Seed seeds the backoff jitter.
+	Seed int64
+	// Logger receives structured logs; default discards them.
+	Logger *slog.Logger
+}
+
+// WithDefaults returns c with every unset optional field filled in.
+func (c Config) WithDefaults() Config {
+	if c.Name == "" {
+		c.Name = c.Self
+	}
+	q := DefaultQuorum(len(c.Peers))
+	if c.R == 0 {
+		c.R = q.R
+	}
+	if c.W == 0 {
+		c.W = q.W
+	}
+	if c.ConnsPerPeer == 0 {
+		c.ConnsPerPeer = 2
+	}
+	if c.DefaultTimeout == 0 {
+		c.DefaultTimeout = 10 * time.Second
+	}
+	if c.PeerTimeout == 0 {
+		c.PeerTimeout = time.Second
+	}
+	if c.HedgeAfter == 0 {
+		c.HedgeAfter = 5 * time.Millisecond
+	}
+	if c.MaxBackoff == 0 {
+		c.MaxBackoff = 50 * time.Millisecond
+	}
+	if c.FS == nil {
+		c.FS = OSFS{}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Quorum returns the cluster shape c describes.
+func (c Config) Quorum() Quorum { return Quorum{N: len(c.Peers), R: c.R, W: c.W} }
+
+// Validate returns an error unless c (after WithDefaults) is usable.
+func (c Config) Validate() error {
+	if c.Self == "" {
+		return errors.Wrap(seq.ErrInvalidArgument, "config: Self is empty")
+	}
+	seen := map[string]bool{}
+	for _, p := range c.Peers {
+		if p == "" {
+			return errors.Wrap(seq.ErrInvalidArgument, "config: empty peer address")
+		}
+		if seen[p] {
+			return errors.Wrapf(seq.ErrInvalidArgument, "config: peer %q is listed twice", p)
+		}
+		seen[p] = true
+	}
+	if !seen[c.Self] {
+		return errors.Wrapf(seq.ErrInvalidArgument, "config: Self %q is not in Peers %v", c.Self, c.Peers)
+	}
+	if err := c.Quorum().Validate(c.Unsafe); err != nil {
+		return errors.Wrap(err, "config")
+	}
+	if c.WriteRule != SetIfUnchanged && c.WriteRule != SetIfGreater {
+		return errors.Wrapf(seq.ErrInvalidArgument, "config: unknown write rule %d", c.WriteRule)
+	}
+	switch {
+	case c.ConnsPerPeer < 1:
+		return errors.Wrap(seq.ErrInvalidArgument, "config: ConnsPerPeer must be at least 1")
+	case c.DefaultTimeout < 0, c.PeerTimeout < 0, c.MaxBackoff < 0, c.HedgeAfter < 0:
+		return errors.Wrap(seq.ErrInvalidArgument, "config: negative duration")
+	}
+	return nil
+}
