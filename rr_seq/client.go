@@ -12,7 +12,6 @@ import (
 	"github.com/pkg/errors"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	"github.com/seqlab/seqlab/rr_seq/pb"
@@ -99,6 +98,11 @@ func (c ClientConfig) Validate() error {
 	if len(c.Nodes) == 0 {
 		return errors.Wrap(seq.ErrInvalidArgument, "client config: no nodes")
 	}
+	for _, n := range c.Nodes {
+		if n == "" {
+			return errors.Wrap(seq.ErrInvalidArgument, "client config: empty node address")
+		}
+	}
 	if c.Lookahead < 1 || c.Lookahead > 64 {
 		return errors.Wrapf(seq.ErrInvalidArgument, "client config: Lookahead %d outside 1..64", c.Lookahead)
 	}
@@ -147,7 +151,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	opts := dialOptions()
 	if cfg.Dialer != nil {
 		opts = append(opts, grpc.WithContextDialer(cfg.Dialer))
 	}

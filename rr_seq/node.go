@@ -60,6 +60,17 @@ type Node struct {
 	serving  sync.WaitGroup
 }
 
+const windowSize = 1 << 20
+
+// dialOptions are the options of every connection to a node.
+func dialOptions() []grpc.DialOption {
+	return []grpc.DialOption{
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithInitialWindowSize(windowSize),
+		grpc.WithInitialConnWindowSize(windowSize),
+	}
+}
+
 type waiter struct {
 	ctx         context.Context
 	done        chan Done
@@ -106,7 +117,7 @@ func NewNode(cfg Config) (*Node, error) {
 	n.replica = NewReplica(cfg.WriteRule, values)
 	n.stop, n.stopNow = context.WithCancel(context.Background())
 
-	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	opts := dialOptions()
 	if cfg.Dialer != nil {
 		opts = append(opts, grpc.WithContextDialer(cfg.Dialer))
 	}
@@ -128,7 +139,13 @@ func NewNode(cfg Config) (*Node, error) {
 		n.peers[p] = pc
 	}
 
-	n.server = grpc.NewServer(grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))))
+	n.server = grpc.NewServer(
+		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))),
+		// Fixed windows turn off gRPC's bandwidth-delay estimator, whose
+		// pings cost a frame per small RPC; our messages are tiny.
+		grpc.InitialWindowSize(windowSize),
+		grpc.InitialConnWindowSize(windowSize),
+	)
 	pb.RegisterSequencerServer(n.server, n)
 	n.health = health.NewServer()
 	healthpb.RegisterHealthServer(n.server, n.health)
