@@ -301,6 +301,10 @@ func (c *Client) Close() error {
 	}
 	c.stopNow()
 	c.wg.Wait()
+	c.mu.Lock()
+	close(c.changed) // wake callers waiting in Next: they see ErrClosed
+	c.changed = make(chan struct{})
+	c.mu.Unlock()
 	c.closeConns()
 	return nil
 }
