@@ -1,0 +1,593 @@
+package simnet
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/pkg/errors"
+)
+
+// LinkConfig is the delay of a link: every write is delivered after
+// Latency plus a uniform random share of Jitter.
+type LinkConfig struct {
+	Latency time.Duration
+	Jitter  time.Duration
+}
+
+func (l LinkConfig) String() string { return fmt.Sprintf("%v±%v", l.Latency, l.Jitter) }
+
+// Validate rejects negative delays.
+func (l LinkConfig) Validate() error {
+	if l.Latency < 0 || l.Jitter < 0 {
+		return errors.Errorf("simnet: negative delay %v", l)
+	}
+	return nil
+}
+
+// Config configures a Network.
+type Config struct {
+	// Seed drives every random choice: jitter, dropped dials and resets.
+	Seed int64
+	// Default is the delay of every link not otherwise configured.
+	Default LinkConfig
+	// SynRetry is how long a dropped connection attempt waits before it is
+	// tried again, as TCP retransmits a lost SYN. Default 1s.
+	SynRetry time.Duration
+	// Window is how many bytes a connection holds written and unread
+	// before Write blocks, like a TCP send buffer. Default 4 MiB.
+	Window int
+}
+
+// WithDefaults fills in zero fields.
+func (c Config) WithDefaults() Config {
+	if c.SynRetry <= 0 {
+		c.SynRetry = time.Second
+	}
+	if c.Window <= 0 {
+		c.Window = 4 << 20
+	}
+	return c
+}
+
+// Validate reports a configuration that cannot work.
+func (c Config) Validate() error {
+	return c.Default.Validate()
+}
+
+// Network is a simulated network of named hosts. All its methods are safe
+// for concurrent use. It starts no goroutine of its own: everything that
+// waits does so in the caller's goroutine, on channels and timers, so it
+// runs in virtual time inside a testing/synctest bubble.
+type Network struct {
+	cfg   Config
+	start time.Time
+
+	mu      sync.Mutex
+	rng     *rand.Rand
+	closed  bool
+	hosts   map[string]*host
+	links   map[link]*linkState
+	conns   map[*pair]struct{}
+	changed chan struct{} // closed and replaced on every fault
+	events  []Event
+	nextID  int
+	// loss
+	dropDial, resetConn float64
+}
+
+type link struct{ from, to string }
+
+func (l link) String() string { return l.from + "->" + l.to }
+
+type host struct {
+	name     string
+	listener *Listener
+	crashed  bool
+	paused   bool
+	delay    *LinkConfig
+	port     int
+}
+
+type linkState struct {
+	cut   bool
+	delay *LinkConfig
+	stats LinkStats
+}
+
+// LinkStats counts what went over one directed link.
+type LinkStats struct {
+	From, To string
+	Bytes    int64 // bytes written
+	Writes   int64 // Write calls
+	Opened   int64 // connections dialled from From to To
+	Resets   int64 // connections between From and To reset by a fault
+	Dropped  int64 // connection attempts dropped by loss
+}
+
+// Event is one fault applied to the network, at a time since New.
+type Event struct {
+	At     time.Duration `json:"at"`
+	Kind   string        `json:"kind"`
+	Detail string        `json:"detail,omitempty"`
+}
+
+func (e Event) String() string { return fmt.Sprintf("%v %s %s", e.At, e.Kind, e.Detail) }
+
+// New returns an empty network. It panics on an invalid configuration,
+// which is a programming error; call cfg.Validate first to check one.
+func New(cfg Config) *Network {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		panic(err)
+	}
+	return &Network{
+		cfg:     cfg,
+		start:   time.Now(),
+		rng:     rand.New(rand.NewPCG(uint64(cfg.Seed), 0x73696d6e6574)),
+		hosts:   map[string]*host{},
+		links:   map[link]*linkState{},
+		conns:   map[*pair]struct{}{},
+		changed: make(chan struct{}),
+	}
+}
+
+// hostLocked returns the host, creating it.
+func (n *Network) hostLocked(name string) *host {
+	h := n.hosts[name]
+	if h == nil {
+		h = &host{name: name, port: 1 << 15}
+		n.hosts[name] = h
+	}
+	return h
+}
+
+func (n *Network) linkLocked(from, to string) *linkState {
+	l := n.links[link{from, to}]
+	if l == nil {
+		l = &linkState{stats: LinkStats{From: from, To: to}}
+		n.links[link{from, to}] = l
+	}
+	return l
+}
+
+func (n *Network) cutLocked(from, to string) bool {
+	l := n.links[link{from, to}]
+	return l != nil && l.cut
+}
+
+// passLocked reports whether bytes from→to can be delivered now: the link
+// is not cut and the receiver is not paused.
+func (n *Network) passLocked(from, to string) bool {
+	if n.cutLocked(from, to) {
+		return false
+	}
+	if h := n.hosts[to]; h != nil && h.paused {
+		return false
+	}
+	return true
+}
+
+// delayLocked draws the delay of one write from→to: the link's own
+// setting, else the slower of the two hosts' settings, else the default.
+func (n *Network) delayLocked(from, to string) time.Duration {
+	cfg := n.cfg.Default
+	if l := n.links[link{from, to}]; l != nil && l.delay != nil {
+		cfg = *l.delay
+	} else {
+		var hf, ht *LinkConfig
+		if h := n.hosts[from]; h != nil {
+			hf = h.delay
+		}
+		if h := n.hosts[to]; h != nil {
+			ht = h.delay
+		}
+		switch {
+		case hf != nil && ht != nil:
+			cfg = *hf
+			if ht.Latency+ht.Jitter > hf.Latency+hf.Jitter {
+				cfg = *ht
+			}
+		case hf != nil:
+			cfg = *hf
+		case ht != nil:
+			cfg = *ht
+		}
+	}
+	d := cfg.Latency
+	if cfg.Jitter > 0 {
+		d += time.Duration(n.rng.Int64N(int64(cfg.Jitter) + 1))
+	}
+	return d
+}
+
+// changeLocked wakes everything that waits on the network's state.
+func (n *Network) changeLocked(kind, detail string) {
+	close(n.changed)
+	n.changed = make(chan struct{})
+	if kind != "" {
+		n.events = append(n.events, Event{At: time.Since(n.start), Kind: kind, Detail: detail})
+	}
+}
+
+// Listen makes host accept connections. A host has one listener at a time;
+// a crashed host must Restart first.
+func (n *Network) Listen(hostName string) (*Listener, error) {
+	if hostName == "" {
+		return nil, errors.New("simnet: listen: empty host name")
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return nil, errors.Wrap(net.ErrClosed, "simnet: listen")
+	}
+	h := n.hostLocked(hostName)
+	if h.crashed {
+		return nil, errors.Errorf("simnet: listen %s: host is crashed", hostName)
+	}
+	if h.listener != nil {
+		return nil, &net.OpError{Op: "listen", Net: "simnet", Addr: Addr{Host: hostName}, Err: syscall.EADDRINUSE}
+	}
+	h.listener = &Listener{net: n, host: hostName, wake: make(chan struct{})}
+	return h.listener, nil
+}
+
+// Dialer returns a dial function for grpc.WithContextDialer that dials
+// from host. The address is a host name, optionally with a port and a
+// "passthrough:///" prefix, both ignored.
+func (n *Network) Dialer(from string) func(ctx context.Context, addr string) (net.Conn, error) {
+	return func(ctx context.Context, addr string) (net.Conn, error) {
+		addr = strings.TrimPrefix(addr, "passthrough:///")
+		if h, _, err := net.SplitHostPort(addr); err == nil {
+			addr = h
+		}
+		return n.Dial(ctx, from, addr)
+	}
+}
+
+// Dial opens a connection from one host to another. Like TCP, it takes a
+// round trip; it hangs while either direction is cut (until ctx is done),
+// is refused at once when nothing listens on the target, and, under loss,
+// a dropped attempt is retried after Config.SynRetry.
+func (n *Network) Dial(ctx context.Context, from, to string) (net.Conn, error) {
+	opErr := func(err error) error {
+		return &net.OpError{Op: "dial", Net: "simnet", Source: Addr{Host: from}, Addr: Addr{Host: to}, Err: err}
+	}
+	if from == "" || to == "" {
+		return nil, opErr(errors.New("empty host name"))
+	}
+	for {
+		n.mu.Lock()
+		if n.closed {
+			n.mu.Unlock()
+			return nil, opErr(net.ErrClosed)
+		}
+		if h := n.hostLocked(from); h.crashed {
+			n.mu.Unlock()
+			return nil, opErr(errors.Errorf("host %s is crashed", from))
+		}
+		wait, changed := time.Duration(0), n.changed
+		switch {
+		case n.cutLocked(from, to) || n.cutLocked(to, from):
+			wait = -1 // the SYN or its answer is blackholed: wait for a change
+		case n.dropDial > 0 && n.rng.Float64() < n.dropDial:
+			n.linkLocked(from, to).stats.Dropped++
+			wait = n.cfg.SynRetry
+		}
+		rtt := n.delayLocked(from, to) + n.delayLocked(to, from)
+		n.mu.Unlock()
+		if wait != 0 {
+			if err := sleep(ctx, wait, changed); err != nil {
+				return nil, opErr(err)
+			}
+			continue
+		}
+		if err := sleep(ctx, rtt, nil); err != nil {
+			return nil, opErr(err)
+		}
+		n.mu.Lock()
+		if n.cutLocked(from, to) || n.cutLocked(to, from) {
+			n.mu.Unlock()
+			continue // cut during the handshake: try again
+		}
+		c, err := n.connectLocked(from, to)
+		n.mu.Unlock()
+		if err != nil {
+			return nil, opErr(err)
+		}
+		return c, nil
+	}
+}
+
+// connectLocked makes the connection and queues its far end on the
+// listener.
+func (n *Network) connectLocked(from, to string) (*Conn, error) {
+	if n.closed {
+		return nil, net.ErrClosed
+	}
+	src, dst := n.hostLocked(from), n.hostLocked(to)
+	if src.crashed {
+		return nil, errors.Errorf("host %s is crashed", from)
+	}
+	if dst.listener == nil || dst.crashed {
+		return nil, syscall.ECONNREFUSED
+	}
+	n.nextID++
+	src.port++
+	p := &pair{id: n.nextID}
+	ab := &pipe{from: from, to: to}
+	ba := &pipe{from: to, to: from}
+	p.a = &Conn{net: n, pair: p, local: Addr{from, src.port}, remote: Addr{to, 0}, out: ab, in: ba}
+	p.b = &Conn{net: n, pair: p, local: Addr{to, 0}, remote: Addr{from, src.port}, out: ba, in: ab}
+	p.a.init()
+	p.b.init()
+	if n.resetConn > 0 && n.rng.Float64() < n.resetConn {
+		p.resetAt = time.Now().Add(time.Duration(n.rng.Int64N(int64(2 * time.Second))))
+	}
+	n.conns[p] = struct{}{}
+	n.linkLocked(from, to).stats.Opened++
+	l := dst.listener
+	l.queue = append(l.queue, p.b)
+	l.signal()
+	return p.a, nil
+}
+
+// sleep waits d (forever if d < 0), until changed is closed, or until ctx
+// is done.
+func sleep(ctx context.Context, d time.Duration, changed <-chan struct{}) error {
+	var tc <-chan time.Time
+	if d >= 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		tc = t.C
+	}
+	select {
+	case <-tc:
+		return nil
+	case <-changed:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Partition cuts every link between hosts of different groups, both ways,
+// after healing every cut. Hosts in no group keep their links.
+func (n *Network) Partition(groups ...[]string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.healLocked()
+	for i, g := range groups {
+		for j, o := range groups {
+			if i == j {
+				continue
+			}
+			for _, a := range g {
+				for _, b := range o {
+					if a != b {
+						n.linkLocked(a, b).cut = true
+					}
+				}
+			}
+		}
+	}
+	n.changeLocked("partition", fmt.Sprint(groups))
+}
+
+// Cut blackholes the link from→to only; to→from stays open.
+func (n *Network) Cut(from, to string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.linkLocked(from, to).cut = true
+	n.changeLocked("cut", link{from, to}.String())
+}
+
+// Heal removes every cut. Bytes held by cuts flow again.
+func (n *Network) Heal() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.healLocked()
+	n.changeLocked("heal", "")
+}
+
+func (n *Network) healLocked() {
+	for _, l := range n.links {
+		l.cut = false
+	}
+}
+
+// HealLink removes the cut of one directed link.
+func (n *Network) HealLink(from, to string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if l := n.links[link{from, to}]; l != nil {
+		l.cut = false
+	}
+	n.changeLocked("heal-link", link{from, to}.String())
+}
+
+// SetLink sets the delay of the directed link from→to, overriding the
+// hosts' and the default delay.
+func (n *Network) SetLink(from, to string, cfg LinkConfig) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.linkLocked(from, to).delay = &cfg
+	n.changeLocked("set-link", link{from, to}.String()+" "+cfg.String())
+}
+
+// SetHost sets the delay of every link to and from host (a slow machine).
+// Where both ends have a setting, the slower one applies.
+func (n *Network) SetHost(hostName string, cfg LinkConfig) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.hostLocked(hostName).delay = &cfg
+	n.changeLocked("set-host", hostName+" "+cfg.String())
+}
+
+// SetLoss makes a fraction dropDial of new connection attempts be dropped
+// (and retried, as TCP retries a SYN), and resets a fraction resetConn of
+// the open connections now and of new ones within two seconds of opening.
+// A TCP stream cannot lose bytes in its middle, so loss is modelled at the
+// connection level. SetLoss(0, 0) stops it.
+func (n *Network) SetLoss(dropDial, resetConn float64) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.dropDial, n.resetConn = clamp(dropDial), clamp(resetConn)
+	if n.resetConn > 0 {
+		for _, p := range n.sortedConnsLocked() {
+			if n.rng.Float64() < n.resetConn {
+				n.resetPairLocked(p)
+			}
+		}
+	}
+	n.changeLocked("loss", fmt.Sprintf("drop-dial=%g reset-conn=%g", n.dropDial, n.resetConn))
+}
+
+func clamp(f float64) float64 { return max(0, min(1, f)) }
+
+// sortedConnsLocked lists open connections in opening order, so seeded
+// choices among them do not depend on map order.
+func (n *Network) sortedConnsLocked() []*pair {
+	ps := make([]*pair, 0, len(n.conns))
+	for p := range n.conns {
+		ps = append(ps, p)
+	}
+	sort.Slice(ps, func(i, j int) bool { return ps[i].id < ps[j].id })
+	return ps
+}
+
+// Reset resets every open connection between from and to, whichever side
+// dialled: both ends get ECONNRESET at once and unread bytes are lost.
+func (n *Network) Reset(from, to string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, p := range n.sortedConnsLocked() {
+		a, b := p.a.local.Host, p.b.local.Host
+		if a == from && b == to || a == to && b == from {
+			n.resetPairLocked(p)
+		}
+	}
+	n.changeLocked("reset", link{from, to}.String())
+}
+
+func (n *Network) resetPairLocked(p *pair) {
+	if p.reset {
+		return
+	}
+	p.reset = true
+	n.linkLocked(p.a.local.Host, p.b.local.Host).stats.Resets++
+	p.a.out.drop()
+	p.b.out.drop()
+	p.a.signal()
+	p.b.signal()
+	delete(n.conns, p)
+}
+
+// Crash kills host's process: its listener closes, every connection it has
+// is reset at once (the peers see the error), and it can neither dial nor
+// listen until Restart.
+func (n *Network) Crash(hostName string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	h := n.hostLocked(hostName)
+	h.crashed, h.paused = true, false
+	if l := h.listener; l != nil {
+		l.closeLocked()
+	}
+	for _, p := range n.sortedConnsLocked() {
+		if p.a.local.Host == hostName || p.b.local.Host == hostName {
+			n.resetPairLocked(p)
+		}
+	}
+	n.changeLocked("crash", hostName)
+}
+
+// Restart lets a crashed host listen and dial again.
+func (n *Network) Restart(hostName string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.hostLocked(hostName).crashed = false
+	n.changeLocked("restart", hostName)
+}
+
+// Pause freezes host, like SIGSTOP: it reads and accepts nothing and its
+// writes block; bytes sent to it wait. Peers see silence, not errors.
+func (n *Network) Pause(hostName string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.hostLocked(hostName).paused = true
+	n.changeLocked("pause", hostName)
+}
+
+// Resume ends a Pause.
+func (n *Network) Resume(hostName string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.hostLocked(hostName).paused = false
+	n.changeLocked("resume", hostName)
+}
+
+// Events returns the faults applied so far, in order.
+func (n *Network) Events() []Event {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return append([]Event(nil), n.events...)
+}
+
+// Stats returns the counters of every link that carried anything, sorted
+// by link.
+func (n *Network) Stats() []LinkStats {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := make([]LinkStats, 0, len(n.links))
+	for _, l := range n.links {
+		if l.stats != (LinkStats{From: l.stats.From, To: l.stats.To}) {
+			out = append(out, l.stats)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].From != out[j].From {
+			return out[i].From < out[j].From
+		}
+		return out[i].To < out[j].To
+	})
+	return out
+}
+
+// Close shuts the network: listeners and connections close, blocked calls
+// return, and further dials fail.
+func (n *Network) Close() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return nil
+	}
+	n.closed = true
+	for _, h := range n.hosts {
+		if h.listener != nil {
+			h.listener.closeLocked()
+		}
+	}
+	for _, p := range n.sortedConnsLocked() {
+		p.a.closeLocked(net.ErrClosed)
+		p.b.closeLocked(net.ErrClosed)
+		delete(n.conns, p)
+	}
+	n.changeLocked("close", "")
+	return nil
+}
+
+// Addr is a host's address on the network.
+type Addr struct {
+	Host string
+	Port int
+}
+
+func (Addr) Network() string  { return "simnet" }
+func (a Addr) String() string { return fmt.Sprintf("%s:%d", a.Host, a.Port) }
