@@ -1,0 +1,602 @@
+package history
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/pkg/errors"
+)
+
+// Event types.
+const (
+	Invoke = "invoke"
+	Ok     = "ok"
+	Fail   = "fail"
+	Info   = "info"
+)
+
+// Operation names of client processes.
+const (
+	NextRange = "next-range"
+	NextID    = "next-id"
+)
+
+// NemesisProcess is the process of fault events.
+const NemesisProcess = "nemesis"
+
+// RangeValue is the value of a next-range operation: [From, To) on ok.
+type RangeValue struct {
+	Name string `json:"name"`
+	N    uint64 `json:"n"`
+	From uint64 `json:"from,omitempty"`
+	To   uint64 `json:"to,omitempty"`
+	// Buffer marks a range a client library fetched into its buffer, to
+	// hand out one ID at a time as next-id operations; a range without it
+	// was handed out whole.
+	Buffer bool `json:"buffer,omitempty"`
+}
+
+// IDValue is the value of a next-id operation: ID on ok.
+type IDValue struct {
+	Name string `json:"name"`
+	ID   uint64 `json:"id,omitempty"`
+}
+
+// Event is one line of a history.
+type Event struct {
+	Index   int64
+	Time    int64 // ns since the run began
+	Process int   // client process; meaningless when Nemesis
+	Nemesis bool
+	Type    string
+	F       string
+	Value   json.RawMessage
+	Node    string
+	Error   string
+	// Extra keeps fields this package does not know, to write them back.
+	Extra map[string]json.RawMessage
+
+	// decoded value, filled by Read's validation
+	rng     RangeValue
+	id      IDValue
+	decoded bool
+}
+
+// known are the fields Event has names for.
+var known = map[string]bool{"index": true, "time": true, "process": true, "type": true, "f": true, "value": true, "node": true, "error": true}
+
+// MarshalJSON writes the line format.
+func (e Event) MarshalJSON() ([]byte, error) {
+	m := make(map[string]any, 8+len(e.Extra))
+	for k, v := range e.Extra {
+		if !known[k] {
+			m[k] = v
+		}
+	}
+	m["index"], m["time"], m["type"], m["f"] = e.Index, e.Time, e.Type, e.F
+	if e.Nemesis {
+		m["process"] = NemesisProcess
+	} else {
+		m["process"] = e.Process
+	}
+	if len(e.Value) > 0 {
+		m["value"] = e.Value
+	}
+	if e.Node != "" {
+		m["node"] = e.Node
+	}
+	if e.Error != "" {
+		m["error"] = e.Error
+	}
+	return json.Marshal(m) // map keys are sorted: stable output
+}
+
+// line is the shape of a line, for decoding.
+type line struct {
+	Index   *int64          `json:"index"`
+	Time    *int64          `json:"time"`
+	Process json.RawMessage `json:"process"`
+	Type    *string         `json:"type"`
+	F       *string         `json:"f"`
+	Value   json.RawMessage `json:"value"`
+	Node    string          `json:"node"`
+	Error   string          `json:"error"`
+}
+
+// UnmarshalJSON reads the line format and checks each field's type.
+func (e *Event) UnmarshalJSON(b []byte) error {
+	var l line
+	if err := json.Unmarshal(b, &l); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			return errors.Errorf("field %q: %s is not a %s", te.Field, te.Value, te.Type)
+		}
+		return err
+	}
+	var out Event
+	switch {
+	case l.Index == nil:
+		return errors.New(`missing "index"`)
+	case l.Time == nil:
+		return errors.New(`missing "time"`)
+	case l.Type == nil:
+		return errors.New(`missing "type"`)
+	case l.F == nil:
+		return errors.New(`missing "f"`)
+	case l.Process == nil:
+		return errors.New(`missing "process"`)
+	}
+	out.Index, out.Time, out.Type, out.F, out.Node, out.Error = *l.Index, *l.Time, *l.Type, *l.F, l.Node, l.Error
+	if len(l.Process) > 0 && l.Process[0] == '"' {
+		var s string
+		if err := json.Unmarshal(l.Process, &s); err != nil || s != NemesisProcess {
+			return errors.Errorf(`field "process": %s is neither an integer nor "nemesis"`, clip(l.Process))
+		}
+		out.Nemesis = true
+	} else if err := json.Unmarshal(l.Process, &out.Process); err != nil || out.Process < 0 {
+		return errors.Errorf(`field "process": %s is neither a non-negative integer nor "nemesis"`, clip(l.Process))
+	}
+	if len(l.Value) > 0 && !bytes.Equal(l.Value, []byte("null")) {
+		out.Value = append(json.RawMessage(nil), l.Value...)
+	}
+	// Keep unknown fields: only lines with more members than known
+	// fields present pay for a second decoding.
+	present := 5
+	if l.Value != nil {
+		present++
+	}
+	if l.Node != "" {
+		present++
+	}
+	if l.Error != "" {
+		present++
+	}
+	if members(b) > present {
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(b, &m); err == nil {
+			for k, v := range m {
+				if !known[k] {
+					if out.Extra == nil {
+						out.Extra = map[string]json.RawMessage{}
+					}
+					out.Extra[k] = v
+				}
+			}
+		}
+	}
+	*e = out
+	return nil
+}
+
+// members counts the members of a JSON object without decoding it: the
+// commas at depth one, outside strings, plus one.
+func members(b []byte) int {
+	n, depth, inStr, esc, empty := 0, 0, false, false, true
+	for _, c := range b {
+		switch {
+		case inStr:
+			switch {
+			case esc:
+				esc = false
+			case c == '\\':
+				esc = true
+			case c == '"':
+				inStr = false
+			}
+			continue
+		case c == '"':
+			inStr = true
+		case c == '{' || c == '[':
+			depth++
+			continue
+		case c == '}' || c == ']':
+			depth--
+			continue
+		case c == ',' && depth == 1:
+			n++
+		}
+		if depth == 1 && c > ' ' {
+			empty = false
+		}
+	}
+	if empty {
+		return 0
+	}
+	return n + 1
+}
+
+func clip(b []byte) string {
+	if len(b) > 40 {
+		return string(b[:40]) + "..."
+	}
+	return string(b)
+}
+
+// Range decodes the value of a next-range event.
+func (e Event) Range() (RangeValue, error) {
+	if e.decoded {
+		return e.rng, nil
+	}
+	var v RangeValue
+	if err := strictDecode(e.Value, &v); err != nil {
+		return v, errors.Wrap(err, "next-range value")
+	}
+	return v, nil
+}
+
+// ID decodes the value of a next-id event.
+func (e Event) ID() (IDValue, error) {
+	if e.decoded {
+		return e.id, nil
+	}
+	var v IDValue
+	if err := strictDecode(e.Value, &v); err != nil {
+		return v, errors.Wrap(err, "next-id value")
+	}
+	return v, nil
+}
+
+func strictDecode(raw json.RawMessage, v any) error {
+	if len(raw) == 0 {
+		return errors.New("missing")
+	}
+	return json.Unmarshal(raw, v)
+}
+
+// validate checks one event against the format's rules that need no
+// other line.
+func (e *Event) validate() error {
+	switch e.Type {
+	case Invoke, Ok, Fail, Info:
+	default:
+		return errors.Errorf("type %q is not invoke, ok, fail or info", e.Type)
+	}
+	if e.F == "" {
+		return errors.New(`empty "f"`)
+	}
+	if e.Time < 0 {
+		return errors.Errorf("negative time %d", e.Time)
+	}
+	if e.Nemesis {
+		return nil
+	}
+	switch e.F {
+	case NextRange:
+		v, err := e.Range()
+		if err != nil {
+			return err
+		}
+		if v.Name == "" {
+			return errors.New("next-range value has no name")
+		}
+		if v.N == 0 {
+			return errors.New("next-range value has n = 0")
+		}
+		if e.Type == Ok {
+			if v.To < v.From || v.To-v.From != v.N {
+				return errors.Errorf("next-range ok [%d, %d) does not hold n = %d IDs", v.From, v.To, v.N)
+			}
+			if v.From == 0 {
+				return errors.New("next-range ok starts at ID 0; IDs start at 1")
+			}
+		}
+		e.rng, e.decoded = v, true
+	case NextID:
+		v, err := e.ID()
+		if err != nil {
+			return err
+		}
+		if v.Name == "" {
+			return errors.New("next-id value has no name")
+		}
+		if e.Type == Ok && v.ID == 0 {
+			return errors.New("next-id ok has no id")
+		}
+		e.id, e.decoded = v, true
+	default:
+		return errors.Errorf("client operation %q is not next-range or next-id", e.F)
+	}
+	return nil
+}
+
+// LineError is one line that could not be used.
+type LineError struct {
+	Line int    `json:"line"` // from 1
+	Msg  string `json:"msg"`
+}
+
+func (l LineError) String() string { return fmt.Sprintf("line %d: %s", l.Line, l.Msg) }
+
+// MaxLine is the longest line Read accepts.
+const MaxLine = 1 << 20
+
+// Read parses a history. Each malformed line is skipped and reported with
+// its number; so is a line that breaks the history's rules (an index out
+// of place, time going back, a completion without an invoke, an invoke
+// while the process is busy or after its info). A last line cut short (a
+// run that died mid-write) is reported as truncated. The error is for I/O
+// only.
+func Read(r io.Reader) ([]Event, []LineError, error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	var (
+		events   []Event
+		problems []LineError
+		lastTime int64
+		inflight = map[int]Event{} // process -> its invoke
+		retired  = map[int]bool{}  // processes that ended info
+	)
+	for line := 1; ; line++ {
+		b, err := readLine(br)
+		if err == io.EOF {
+			break
+		}
+		last := false
+		switch {
+		case errors.Is(err, errTooLong):
+			problems = append(problems, LineError{line, fmt.Sprintf("longer than %d bytes", MaxLine)})
+			continue
+		case err == io.ErrUnexpectedEOF:
+			last = true // no newline at the end
+		case err != nil:
+			return events, problems, errors.Wrap(err, "read history")
+		}
+		if len(bytes.TrimSpace(b)) == 0 {
+			if last {
+				break
+			}
+			problems = append(problems, LineError{line, "empty line"})
+			continue
+		}
+		var e Event
+		if err := e.UnmarshalJSON(b); err != nil {
+			msg := err.Error()
+			var se *json.SyntaxError
+			if errors.As(err, &se) {
+				msg = "not valid JSON: " + msg
+			}
+			if last {
+				msg = Truncated + " (the run may have died while writing it): " + msg
+			}
+			problems = append(problems, LineError{line, msg})
+			continue
+		}
+		if err := e.validate(); err != nil {
+			problems = append(problems, LineError{line, err.Error()})
+			continue
+		}
+		if want := int64(len(events)); e.Index != want {
+			problems = append(problems, LineError{line, fmt.Sprintf("index %d, want %d (events must be numbered in order from 0)", e.Index, want)})
+			continue
+		}
+		if e.Time < lastTime {
+			problems = append(problems, LineError{line, fmt.Sprintf("time %d goes back from %d", e.Time, lastTime)})
+			continue
+		}
+		if !e.Nemesis {
+			if msg := checkProcess(e, inflight, retired); msg != "" {
+				problems = append(problems, LineError{line, msg})
+				continue
+			}
+		}
+		lastTime = e.Time
+		events = append(events, e)
+		if last {
+			break
+		}
+	}
+	return events, problems, nil
+}
+
+// checkProcess applies the one-operation-at-a-time rule and updates the
+// process's state.
+func checkProcess(e Event, inflight map[int]Event, retired map[int]bool) string {
+	p := e.Process
+	inv, busy := inflight[p]
+	if e.Type == Invoke {
+		switch {
+		case retired[p]:
+			return fmt.Sprintf("process %d invokes after an info: it must never invoke again", p)
+		case busy:
+			return fmt.Sprintf("process %d invokes while its operation at index %d is in flight", p, inv.Index)
+		}
+		inflight[p] = e
+		return ""
+	}
+	switch {
+	case !busy:
+		return fmt.Sprintf("process %d completes (%s) with no operation in flight", p, e.Type)
+	case inv.F != e.F:
+		return fmt.Sprintf("process %d completes %s but invoked %s at index %d", p, e.F, inv.F, inv.Index)
+	}
+	if err := sameName(inv, e); err != "" {
+		return err
+	}
+	delete(inflight, p)
+	if e.Type == Info {
+		retired[p] = true
+	}
+	return ""
+}
+
+func sameName(inv, done Event) string {
+	var a, b struct {
+		Name string `json:"name"`
+		N    uint64 `json:"n"`
+	}
+	_ = json.Unmarshal(inv.Value, &a)
+	_ = json.Unmarshal(done.Value, &b)
+	if a.Name != b.Name || a.N != b.N {
+		return fmt.Sprintf("completion of process %d does not match its invoke at index %d (name %q n %d vs name %q n %d)",
+			done.Process, inv.Index, b.Name, b.N, a.Name, a.N)
+	}
+	return ""
+}
+
+var errTooLong = errors.New("line too long")
+
+// Truncated starts the message of a last line cut short.
+const Truncated = "truncated last line"
+
+// readLine returns the next line without its newline; io.ErrUnexpectedEOF
+// with the bytes of a last line that has no newline.
+func readLine(br *bufio.Reader) ([]byte, error) {
+	var buf []byte
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if len(buf)+len(chunk) > MaxLine+1 {
+			// Skip the rest of the line.
+			for err == bufio.ErrBufferFull {
+				_, err = br.ReadSlice('\n')
+			}
+			if err != nil && err != io.EOF {
+				return nil, err
+			}
+			return nil, errTooLong
+		}
+		buf = append(buf, chunk...)
+		switch err {
+		case nil:
+			return buf[:len(buf)-1], nil
+		case bufio.ErrBufferFull:
+			continue
+		case io.EOF:
+			if len(buf) == 0 {
+				return nil, io.EOF
+			}
+			return buf, io.ErrUnexpectedEOF
+		default:
+			return nil, err
+		}
+	}
+}
+
+// ReadFile reads the history at path.
+func ReadFile(path string) ([]Event, []LineError, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, errors.Wrap(err, "open history")
+	}
+	defer f.Close()
+	return Read(f)
+}
+
+// Write writes events as a history, one line each.
+func Write(w io.Writer, events []Event) error {
+	bw := bufio.NewWriter(w)
+	for _, e := range events {
+		b, err := json.Marshal(e)
+		if err != nil {
+			return errors.Wrapf(err, "encode event %d", e.Index)
+		}
+		bw.Write(b)
+		bw.WriteByte('\n')
+	}
+	return errors.Wrap(bw.Flush(), "write history")
+}
+
+// Recorder writes a history as it happens. It is safe for concurrent use;
+// each event is written, whole, before its method returns.
+type Recorder struct {
+	mu   sync.Mutex
+	w    io.Writer
+	now  func() time.Duration
+	next int64
+	last int64
+	buf  []byte
+	err  error
+}
+
+// NewRecorder writes to w, stamping events with now.
+func NewRecorder(w io.Writer, now func() time.Duration) *Recorder {
+	return &Recorder{w: w, now: now}
+}
+
+// Invoke records the start of an operation and returns its index.
+func (r *Recorder) Invoke(proc int, f string, v any) int64 {
+	return r.add(strconv.Itoa(proc), Invoke, f, v, "", "")
+}
+
+// Ok records that the process's operation happened, with result v.
+func (r *Recorder) Ok(proc int, f string, v any, node, errText string) {
+	r.add(strconv.Itoa(proc), Ok, f, v, node, errText)
+}
+
+// Fail records that the process's operation certainly did not happen.
+func (r *Recorder) Fail(proc int, f string, v any, node, errText string) {
+	r.add(strconv.Itoa(proc), Fail, f, v, node, errText)
+}
+
+// Info records that the outcome of the process's operation is unknown.
+func (r *Recorder) Info(proc int, f string, v any, node, errText string) {
+	r.add(strconv.Itoa(proc), Info, f, v, node, errText)
+}
+
+// Nemesis records a fault event.
+func (r *Recorder) Nemesis(f string, v any) {
+	r.add(`"nemesis"`, Info, f, v, "", "")
+}
+
+// Err returns the first error met while encoding or writing.
+func (r *Recorder) Err() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.err
+}
+
+func (r *Recorder) add(proc, typ, f string, v any, node, errText string) int64 {
+	val, verr := json.Marshal(v)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if verr != nil && r.err == nil {
+		r.err = errors.Wrapf(verr, "encode value of %s %s", typ, f)
+	}
+	if verr != nil {
+		val = []byte("null")
+	}
+	t := int64(r.now())
+	if t < r.last {
+		t = r.last
+	}
+	r.last = t
+	idx := r.next
+	r.next++
+	b := r.buf[:0]
+	b = append(b, `{"index":`...)
+	b = strconv.AppendInt(b, idx, 10)
+	b = append(b, `,"time":`...)
+	b = strconv.AppendInt(b, t, 10)
+	b = append(b, `,"process":`...)
+	b = append(b, proc...)
+	b = append(b, `,"type":`...)
+	b = strconv.AppendQuote(b, typ)
+	b = append(b, `,"f":`...)
+	b = appendJSONString(b, f)
+	b = append(b, `,"value":`...)
+	b = append(b, val...)
+	if node != "" {
+		b = append(b, `,"node":`...)
+		b = appendJSONString(b, node)
+	}
+	if errText != "" {
+		b = append(b, `,"error":`...)
+		b = appendJSONString(b, errText)
+	}
+	b = append(b, "}\n"...)
+	r.buf = b
+	if _, err := r.w.Write(b); err != nil && r.err == nil {
+		r.err = errors.Wrap(err, "write history")
+	}
+	return idx
+}
+
+func appendJSONString(b []byte, s string) []byte {
+	q, _ := json.Marshal(s) // a string always encodes
+	return append(b, q...)
+}
