@@ -22,10 +22,10 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 // golden is what a golden file pins down of a check: verdicts, offending
 // operations, gap figures and malformed lines.
 type golden struct {
-	Valid     Valid                    `json:"valid"`
-	Checks    map[string]goldenCheck   `json:"checks"`
-	Gaps      GapDetails               `json:"gaps"`
-	Malformed []history.LineError      `json:"malformed,omitempty"`
+	Valid     Valid                     `json:"valid"`
+	Checks    map[string]goldenCheck    `json:"checks"`
+	Gaps      GapDetails                `json:"gaps"`
+	Malformed []history.LineError       `json:"malformed,omitempty"`
 	Ops       map[string]map[string]int `json:"ops"`
 }
 

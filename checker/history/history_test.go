@@ -96,7 +96,7 @@ func TestReadProblems(t *testing.T) {
 			line(`{"index":2,"time":0,"process":0,"type":"invoke","f":"next-range","value":{"name":"a","n":1}}`), "after an info"},
 		{"empty line", line(inv) + "\n", "empty line"},
 		{"truncated", line(inv) + `{"index":1,"ti`, history.Truncated},
-		{"too long", line(`{"x":"` + strings.Repeat("a", history.MaxLine) + `"}`) + line(inv), "longer than"},
+		{"too long", line(`{"x":"`+strings.Repeat("a", history.MaxLine)+`"}`) + line(inv), "longer than"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
