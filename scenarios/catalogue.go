@@ -1,0 +1,126 @@
+package scenarios
+
+import (
+	"time"
+
+	"github.com/seqlab/seqlab/rr_seq"
+)
+
+// The catalogue. Each entry is data; Run plays any of them. Names are
+// "Group/what": the tests run one group per test function, so that
+// `go test ./scenarios -run Partition` selects the partition group.
+var catalogue = []Scenario{
+	// Partitions of each shape, on 3 and 5 nodes.
+	partition("isolate", 3, "partition-isolate", "one node cut off from the others"),
+	partition("isolate", 5, "partition-isolate", "one node cut off from the others"),
+	partition("halves", 3, "partition-halves", "a random minority cut off from the majority"),
+	partition("halves", 5, "partition-halves", "a random minority cut off from the majority"),
+	partition("ring", 5, "partition-ring", "every node sees a different majority"),
+	partition("bridge", 3, "partition-bridge", "two sides that only a bridge node joins"),
+	partition("bridge", 5, "partition-bridge", "two sides that only a bridge node joins"),
+	partition("oneway", 3, "partition-oneway", "a link cut in one direction only"),
+	partition("oneway", 5, "partition-oneway", "a link cut in one direction only"),
+
+	// Crashes.
+	{
+		Name: "Crash/restart-one-n3-memory", Description: "one in-memory node crashes and comes back empty; read-repair covers it",
+		Cluster: Cluster{Nodes: 3}, Faults: []string{"crash-one"},
+	},
+	{
+		Name: "Crash/restart-one-n5-disk", Description: "one node crashes and restarts from its disk",
+		Cluster: Cluster{Nodes: 5, Persist: Disk}, Faults: []string{"crash-one"},
+	},
+	{
+		Name: "Crash/majority-n5-disk", Description: "a majority crashes: no quorum until they restart from disk",
+		Cluster: Cluster{Nodes: 5, Persist: Disk}, Faults: []string{"crash-majority"},
+	},
+	{
+		Name: "Crash/total-power-loss-n3-disk", Description: "every node loses power at once; fsynced state must survive",
+		Cluster: Cluster{Nodes: 3, Persist: Disk}, Faults: []string{"power-loss-all"},
+	},
+	{
+		Name: "Disk/lose-unsynced-n3", Description: "a majority loses power; unsynced writes are lost or torn",
+		Cluster: Cluster{Nodes: 3, Persist: Disk}, Faults: []string{"lose-unsynced"},
+	},
+	{
+		Name: "Disk/lose-unsynced-n5", Description: "a majority loses power; unsynced writes are lost or torn",
+		Cluster: Cluster{Nodes: 5, Persist: Disk}, Faults: []string{"lose-unsynced", "crash-one"},
+	},
+
+	// Pauses, slow links, resets and loss.
+	{
+		Name: "Pause/one-n3", Description: "one node freezes (SIGSTOP) and resumes",
+		Cluster: Cluster{Nodes: 3}, Faults: []string{"pause"},
+	},
+	{
+		Name: "Pause/one-n5", Description: "one node freezes (SIGSTOP) and resumes",
+		Cluster: Cluster{Nodes: 5}, Faults: []string{"pause"},
+	},
+	{
+		Name: "Slow/network-n3", Description: "every link gets 50ms latency and 50ms jitter",
+		Cluster: Cluster{Nodes: 3}, Faults: []string{"slow"},
+	},
+	{
+		Name: "Slow/node-n5", Description: "one node's links get 200ms latency and 100ms jitter",
+		Cluster: Cluster{Nodes: 5}, Faults: []string{"slow-node"},
+	},
+	{
+		Name: "Net/reset-loss-n3", Description: "connections reset, new connections dropped",
+		Cluster: Cluster{Nodes: 3}, Faults: []string{"reset", "loss"}, Interval: time.Second, FaultFor: 2 * time.Second,
+	},
+
+	// Buffering clients that crash: gaps, all explained.
+	{
+		Name: "Client/crash-leaves-gaps-n3", Description: "buffering clients crash and lose their buffers: gaps, but explained ones",
+		Cluster:  Cluster{Nodes: 3},
+		Workload: Workload{RangeClients: 2, IDClients: 4, IDRangeSize: 16, Rate: 20},
+		Faults:   []string{"client-crash"}, Interval: time.Second, FaultFor: time.Millisecond,
+	},
+
+	// Everything at once, on 5 nodes with 10 clients, two sequences.
+	{
+		Name: "Mixed/everything-n5", Description: "every fault in turn, range and ID clients, two sequences",
+		Cluster:  Cluster{Nodes: 5, Persist: Disk, Jitter: time.Millisecond},
+		Workload: Workload{RangeClients: 6, IDClients: 4, Sizes: []uint64{1, 2, 5, 50}, Names: []string{"orders", "users"}},
+		Faults: []string{"partition-isolate", "partition-halves", "partition-ring", "partition-bridge", "partition-oneway",
+			"crash-one", "crash-majority", "lose-unsynced", "pause", "slow", "slow-node", "reset", "loss", "client-crash"},
+		Interval: 2 * time.Second, FaultFor: 2 * time.Second,
+	},
+	{
+		Name: "Speed/healthy-n5-c10", Description: "no faults: 5 nodes, 10 clients, 30 simulated seconds (the speed benchmark)",
+		Cluster:  Cluster{Nodes: 5},
+		Workload: Workload{RangeClients: 10},
+	},
+
+	// Planted bugs: each must be caught.
+	{
+		Name: "Bug/set-if-greater", Description: "the original write rule: two coordinators with one base and different sizes both win",
+		Cluster:  Cluster{Nodes: 3, WriteRule: rr_seq.SetIfGreater, Jitter: 2 * time.Millisecond},
+		Workload: Workload{RangeClients: 8, Sizes: []uint64{1, 2, 5, 13}, Rate: 20},
+		Expect:   Expect{Violates: []string{"unique"}},
+	},
+	{
+		Name: "Bug/r-plus-w-le-n", Description: "R=1, W=1 on 3 nodes: reads miss writes, writes do not meet",
+		Cluster: Cluster{Nodes: 3, R: 1, W: 1, Unsafe: true},
+		Expect:  Expect{Violates: []string{"unique"}},
+	},
+	{
+		Name: "Bug/crash-all-in-memory", Description: "total crash of in-memory nodes: every sequence restarts at 1",
+		Cluster: Cluster{Nodes: 3}, Faults: []string{"crash-all"},
+		Expect: Expect{Violates: []string{"unique"}},
+	},
+	{
+		Name: "Bug/ack-before-sync", Description: "nodes acknowledge writes they never fsynced; a power loss takes them back",
+		Cluster: Cluster{Nodes: 3, Persist: Disk, AckBeforeSync: true}, Faults: []string{"power-loss-all"},
+		Expect: Expect{Violates: []string{"unique"}},
+	},
+}
+
+func partition(shape string, nodes int, fault, what string) Scenario {
+	return Scenario{
+		Name:        "Partition/" + shape + "-n" + string(rune('0'+nodes)),
+		Description: what,
+		Cluster:     Cluster{Nodes: nodes, Jitter: time.Millisecond},
+		Faults:      []string{fault},
+	}
+}

@@ -1,0 +1,180 @@
+package scenarios
+
+import (
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+
+	"github.com/pkg/errors"
+
+	"github.com/seqlab/seqlab/nemesis"
+	"github.com/seqlab/seqlab/rr_seq"
+	"github.com/seqlab/seqlab/simnet"
+	"github.com/seqlab/seqlab/simnet/disk"
+)
+
+// cluster is a scenario's rr_seq nodes on the simulated network, with
+// their disks. It implements nemesis.Cluster.
+type cluster struct {
+	sc    Scenario
+	seed  int64
+	net   *simnet.Network
+	rng   *rand.Rand // the nemesis's choices
+	names []string
+	log   *slog.Logger
+
+	mu      sync.Mutex
+	slots   map[string]*nodeSlot
+	clients *clientSet
+}
+
+type nodeSlot struct {
+	name    string
+	disk    *disk.Disk
+	node    *rr_seq.Node
+	serving sync.WaitGroup
+	starts  int
+}
+
+var _ nemesis.Cluster = (*cluster)(nil)
+
+func newCluster(sc Scenario, seed int64, net *simnet.Network, clients *clientSet, log *slog.Logger) (*cluster, error) {
+	c := &cluster{
+		sc: sc, seed: seed, net: net, log: log, clients: clients,
+		rng:   rand.New(rand.NewPCG(uint64(seed), 0x6e656d)),
+		slots: map[string]*nodeSlot{},
+	}
+	for i := range sc.Cluster.Nodes {
+		name := fmt.Sprintf("n%d", i+1)
+		c.names = append(c.names, name)
+		c.slots[name] = &nodeSlot{name: name, disk: disk.New(seed + int64(i) + 1)}
+	}
+	for _, name := range c.names {
+		if err := c.start(name); err != nil {
+			c.close()
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// start builds the node object and serves it; c.mu must not be held by
+// anyone else for this slot.
+func (c *cluster) start(name string) error {
+	s := c.slots[name]
+	cc := c.sc.Cluster
+	cfg := rr_seq.Config{
+		Self: name, Name: name, Peers: c.names,
+		R: cc.R, W: cc.W, Unsafe: cc.Unsafe, WriteRule: cc.WriteRule,
+		UnsafeAckBeforeSync: cc.AckBeforeSync,
+		Dialer:              c.net.Dialer(name),
+		PeerTimeout:         c.sc.Workload.OpTimeout / 4,
+		Seed:                c.seed ^ int64(s.starts+1)<<20 ^ int64(len(name)),
+		Logger:              c.log,
+	}
+	if cc.Persist == Disk {
+		cfg.DataDir, cfg.FS = "data/"+name, s.disk
+	}
+	node, err := rr_seq.NewNode(cfg)
+	if err != nil {
+		return errors.Wrapf(err, "start %s", name)
+	}
+	lis, err := c.net.Listen(name)
+	if err != nil {
+		node.Close()
+		return errors.Wrapf(err, "listen %s", name)
+	}
+	s.node = node
+	s.starts++
+	s.serving.Add(1)
+	go func() {
+		defer s.serving.Done()
+		node.Serve(lis)
+	}()
+	return nil
+}
+
+func (c *cluster) Nodes() []string            { return append([]string(nil), c.names...) }
+func (c *cluster) Clients() []string          { return c.clients.names() }
+func (c *cluster) Net() nemesis.Network       { return netAdapter{c.net} }
+func (c *cluster) Rand() *rand.Rand           { return c.rng }
+func (c *cluster) CrashClient(n string) error { return c.clients.crash(n) }
+
+func (c *cluster) DefaultLink() nemesis.Link {
+	return nemesis.Link{Latency: c.sc.Cluster.Latency, Jitter: c.sc.Cluster.Jitter}
+}
+
+// Crash stops a node's process: the network drops its connections at once
+// and the node object is gone. On power loss its disk forgets (or tears)
+// what was not synced.
+func (c *cluster) Crash(name string, powerLoss, torn bool) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.slots[name]
+	if s == nil {
+		return errors.Errorf("no node %q", name)
+	}
+	if s.node == nil {
+		return nil // already down
+	}
+	c.net.Crash(name)
+	s.node.Close()
+	s.serving.Wait()
+	s.node = nil
+	if powerLoss {
+		mode := disk.LoseUnsynced
+		if torn {
+			mode = disk.Torn
+		}
+		s.disk.Crash(mode)
+	}
+	return nil
+}
+
+// Restart starts a crashed node again from its disk.
+func (c *cluster) Restart(name string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.slots[name]
+	if s == nil {
+		return errors.Errorf("no node %q", name)
+	}
+	if s.node != nil {
+		return nil
+	}
+	c.net.Restart(name)
+	return c.start(name)
+}
+
+func (c *cluster) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, name := range c.names {
+		if s := c.slots[name]; s.node != nil {
+			s.node.Close()
+			s.serving.Wait()
+			s.node = nil
+		}
+	}
+}
+
+// netAdapter lets simnet serve as the nemesis's Network.
+type netAdapter struct{ n *simnet.Network }
+
+func (a netAdapter) Partition(groups ...[]string)    { a.n.Partition(groups...) }
+func (a netAdapter) Cut(from, to string)             { a.n.Cut(from, to) }
+func (a netAdapter) Heal()                           { a.n.Heal() }
+func (a netAdapter) Reset(from, to string)           { a.n.Reset(from, to) }
+func (a netAdapter) Pause(host string)               { a.n.Pause(host) }
+func (a netAdapter) Resume(host string)              { a.n.Resume(host) }
+func (a netAdapter) SetLoss(dropDial, reset float64) { a.n.SetLoss(dropDial, reset) }
+func (a netAdapter) SetHost(host string, l nemesis.Link) {
+	a.n.SetHost(host, simnet.LinkConfig{Latency: l.Latency, Jitter: l.Jitter})
+}
+
+// linkConfig is the scenario's normal link.
+func linkConfig(c Cluster) simnet.LinkConfig {
+	return simnet.LinkConfig{Latency: c.Latency, Jitter: c.Jitter}
+}
+

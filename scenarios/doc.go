@@ -1,0 +1,17 @@
+// Package scenarios is the lab's catalogue of scenarios and the runner that
+// plays them. A Scenario is data: the cluster (nodes, quorums, write rule,
+// persistence), the workload (clients, range sizes, rate), the fault
+// schedule, the properties the configuration promises, and the verdict we
+// expect. Run starts the cluster on a simulated network inside a
+// testing/synctest bubble (virtual time), drives concurrent clients,
+// injects the faults, writes the history as it goes, checks it, and prints
+// one block saying what it found.
+//
+// Planted bugs are scenarios too: their expected verdict is a violation,
+// and a run that does not find it fails. That is how the lab proves it can
+// see.
+//
+// Everything random in a run (workload timing and targets, fault times and
+// targets, network jitter, backoff) derives from one seed, printed in the
+// block with the command that replays the run.
+package scenarios

@@ -1,0 +1,240 @@
+package scenarios
+
+import (
+	"fmt"
+	"hash/fnv"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/pkg/errors"
+
+	"github.com/seqlab/seqlab/nemesis"
+	"github.com/seqlab/seqlab/rr_seq"
+)
+
+// Persistence says where nodes keep their values.
+type Persistence int
+
+const (
+	// Memory: a crashed node comes back empty.
+	Memory Persistence = iota
+	// Disk: values are durable on a simulated disk that loses what was
+	// not synced on power loss.
+	Disk
+)
+
+func (p Persistence) String() string {
+	if p == Disk {
+		return "disk"
+	}
+	return "memory"
+}
+
+// Cluster describes the system under test.
+type Cluster struct {
+	Nodes     int
+	R, W      int // 0: majority
+	Unsafe    bool
+	WriteRule rr_seq.WriteRule
+	Persist   Persistence
+	// AckBeforeSync plants the bug of acknowledging unsynced writes.
+	AckBeforeSync bool
+	// Latency and Jitter of every link.
+	Latency, Jitter time.Duration
+}
+
+// Workload describes the clients.
+type Workload struct {
+	// RangeClients call NextRange on the nodes directly; each takes its
+	// range size from Sizes in turn.
+	RangeClients int
+	Sizes        []uint64
+	// IDClients are rr_seq.Client instances handing out IDs one by one,
+	// fetching ranges of IDRangeSize.
+	IDClients   int
+	IDRangeSize uint64
+	// Rate is each client's operations per second of simulated time.
+	Rate float64
+	// OpTimeout bounds an operation; a timed-out op is info and its
+	// process is replaced.
+	OpTimeout time.Duration
+	// Names are the sequences used; default just "default".
+	Names []string
+}
+
+// Expect is the verdict a scenario should reach.
+type Expect struct {
+	// Violates lists properties the run must find violated (planted
+	// bugs). Empty: every promised property must hold.
+	Violates []string
+}
+
+// Scenario is one experiment.
+type Scenario struct {
+	Name        string // "Group/what"; Group selects it with -run
+	Description string
+	Cluster     Cluster
+	Workload    Workload
+	Faults      []string // registered nemesis names
+	Interval    time.Duration
+	FaultFor    time.Duration
+	// TimeLimit is the simulated length of the run, Recovery its final
+	// part, with every fault healed.
+	TimeLimit time.Duration
+	Recovery  time.Duration
+	Promises  []string
+	Expect    Expect
+}
+
+// Group returns the first part of the name.
+func (s Scenario) Group() string {
+	g, _, _ := strings.Cut(s.Name, "/")
+	return g
+}
+
+// DefaultSeed is the seed a scenario runs with when none is given: fixed
+// per scenario, so a plain go test is repeatable.
+func (s Scenario) DefaultSeed() int64 {
+	h := fnv.New64a()
+	h.Write([]byte(s.Name))
+	return int64(h.Sum64() & (1<<53 - 1))
+}
+
+// WithDefaults fills unset fields.
+func (s Scenario) WithDefaults() Scenario {
+	c, w := &s.Cluster, &s.Workload
+	if c.Nodes == 0 {
+		c.Nodes = 3
+	}
+	if c.Latency == 0 {
+		c.Latency = time.Millisecond
+	}
+	if w.RangeClients == 0 && w.IDClients == 0 {
+		w.RangeClients = 5
+	}
+	if len(w.Sizes) == 0 {
+		w.Sizes = []uint64{1, 3, 10}
+	}
+	if w.IDRangeSize == 0 {
+		w.IDRangeSize = 8
+	}
+	if w.Rate == 0 {
+		w.Rate = 10
+	}
+	if w.OpTimeout == 0 {
+		w.OpTimeout = time.Second
+	}
+	if len(w.Names) == 0 {
+		w.Names = []string{"default"}
+	}
+	if s.TimeLimit == 0 {
+		s.TimeLimit = 30 * time.Second
+	}
+	if s.Recovery == 0 {
+		s.Recovery = s.TimeLimit / 5
+	}
+	if s.Interval == 0 {
+		s.Interval = 3 * time.Second
+	}
+	if s.FaultFor == 0 {
+		s.FaultFor = 3 * time.Second
+	}
+	if len(s.Promises) == 0 {
+		s.Promises = []string{"unique", "linearizable", "monotonic"}
+	}
+	return s
+}
+
+// Validate returns an error unless s can run.
+func (s Scenario) Validate() error {
+	if s.Name == "" || strings.ContainsAny(s.Name, " \t\n") {
+		return errors.Errorf("scenario name %q must be non-empty without spaces", s.Name)
+	}
+	c, w := s.Cluster, s.Workload
+	q := rr_seq.Quorum{N: c.Nodes, R: c.R, W: c.W}
+	if q.R == 0 {
+		q.R = c.Nodes/2 + 1
+	}
+	if q.W == 0 {
+		q.W = c.Nodes/2 + 1
+	}
+	if err := q.Validate(c.Unsafe); err != nil {
+		return errors.Wrapf(err, "scenario %s", s.Name)
+	}
+	switch {
+	case c.Nodes < 1 || c.Nodes > 9:
+		return errors.Errorf("scenario %s: %d nodes (want 1..9)", s.Name, c.Nodes)
+	case w.RangeClients < 0 || w.IDClients < 0 || w.RangeClients+w.IDClients > 200:
+		return errors.Errorf("scenario %s: bad client counts", s.Name)
+	case w.Rate <= 0 || w.Rate > 10000:
+		return errors.Errorf("scenario %s: rate %v outside (0, 10000]", s.Name, w.Rate)
+	case s.TimeLimit <= 0 || s.TimeLimit > time.Hour:
+		return errors.Errorf("scenario %s: time limit %v outside (0, 1h]", s.Name, s.TimeLimit)
+	case s.Recovery < 0 || s.Recovery >= s.TimeLimit:
+		return errors.Errorf("scenario %s: recovery %v must be shorter than the time limit", s.Name, s.Recovery)
+	case w.OpTimeout <= 0:
+		return errors.Errorf("scenario %s: op timeout must be positive", s.Name)
+	}
+	for _, n := range w.Sizes {
+		if n == 0 {
+			return errors.Errorf("scenario %s: range size 0", s.Name)
+		}
+	}
+	for _, f := range s.Faults {
+		if _, err := nemesis.Lookup(f); err != nil {
+			return errors.Wrapf(err, "scenario %s", s.Name)
+		}
+	}
+	return nil
+}
+
+// String is the one-line form used by seqlab list.
+func (s Scenario) String() string {
+	s = s.WithDefaults()
+	c := s.Cluster
+	faults := strings.Join(s.Faults, ",")
+	if faults == "" {
+		faults = "none"
+	}
+	expect := "valid"
+	if len(s.Expect.Violates) > 0 {
+		expect = "violates " + strings.Join(s.Expect.Violates, ",")
+	}
+	return fmt.Sprintf("%-34s N=%d %s %s faults=%s expect=%s", s.Name, c.Nodes, c.WriteRule, c.Persist, faults, expect)
+}
+
+// Catalogue returns every scenario, sorted by name.
+func Catalogue() []Scenario {
+	out := append([]Scenario(nil), catalogue...)
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Find returns the scenario with this exact name.
+func Find(name string) (Scenario, error) {
+	for _, s := range catalogue {
+		if s.Name == name {
+			return s, nil
+		}
+	}
+	var names []string
+	for _, s := range Catalogue() {
+		names = append(names, s.Name)
+	}
+	return Scenario{}, errors.Errorf("no scenario %q; known: %s", name, strings.Join(names, " "))
+}
+
+// Groups returns the scenario groups, sorted.
+func Groups() []string {
+	seen := map[string]bool{}
+	for _, s := range catalogue {
+		seen[s.Group()] = true
+	}
+	var out []string
+	for g := range seen {
+		out = append(out, g)
+	}
+	sort.Strings(out)
+	return out
+}
