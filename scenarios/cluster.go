@@ -177,4 +177,3 @@ func (a netAdapter) SetHost(host string, l nemesis.Link) {
 func linkConfig(c Cluster) simnet.LinkConfig {
 	return simnet.LinkConfig{Latency: c.Latency, Jitter: c.Jitter}
 }
-
