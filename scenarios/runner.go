@@ -77,6 +77,9 @@ func ReplayCommand(name string, seed int64) string {
 
 // Prepare applies opts to sc and validates the result.
 func Prepare(sc Scenario, opts Options) (Scenario, int64, error) {
+	if opts.TimeLimit < 0 || opts.Concurrency < 0 {
+		return sc, 0, errors.Errorf("time limit %v and concurrency %d must not be negative", opts.TimeLimit, opts.Concurrency)
+	}
 	sc = sc.WithDefaults()
 	if opts.TimeLimit > 0 {
 		sc.TimeLimit = opts.TimeLimit
@@ -206,6 +209,16 @@ func play(sc Scenario, seed int64, hf io.Writer, opts Options, rep *Report) erro
 	return errors.Wrap(rec.Err(), "record history")
 }
 
+// promised reports whether check k decides a verdict under promises.
+func promised(promises []string, k string) bool {
+	for _, p := range promises {
+		if p == k || p == "gap-free" && k == "gaps" {
+			return true
+		}
+	}
+	return false
+}
+
 func writeJSON(path string, v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
@@ -245,7 +258,11 @@ func (r *Report) Block() string {
 	}
 	sort.Strings(names)
 	for _, k := range names {
-		fmt.Fprintf(&b, "check     %-13s %s\n", k, r.Verdict.Checks[k])
+		note := ""
+		if k != "stats" && !promised(i.Promises, k) {
+			note = " (not promised)"
+		}
+		fmt.Fprintf(&b, "check     %-13s %s%s\n", k, r.Verdict.Checks[k], note)
 	}
 	fmt.Fprintf(&b, "verdict   %s (promised %s", r.Verdict.Valid, strings.Join(i.Promises, ","))
 	if len(i.Expect) > 0 {

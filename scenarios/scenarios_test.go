@@ -2,14 +2,20 @@ package scenarios_test
 
 import (
 	"flag"
+	"fmt"
+	"io"
 	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/seqlab/seqlab/checker/history"
 	"github.com/seqlab/seqlab/scenarios"
 )
 
@@ -20,6 +26,20 @@ var (
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// blocks is where run blocks go. go test shows a passing package's output
+// only with -v, so without it the blocks go straight to the terminal, if
+// there is one (SEQLAB_TTY=0 turns that off); summary.txt in each run
+// directory keeps them either way.
+var blocks = sync.OnceValue(func() io.Writer {
+	if testing.Verbose() || os.Getenv("SEQLAB_TTY") == "0" {
+		return os.Stdout
+	}
+	if tty, err := os.OpenFile("/dev/tty", os.O_WRONLY, 0); err == nil {
+		return tty
+	}
+	return os.Stdout
+})
 
 // The groups: one test function each, so that -run Partition, -run Crash
 // or -run Bug select a group. TestEveryGroupIsTested keeps this list whole.
@@ -57,7 +77,7 @@ func runGroup(t *testing.T, group string) {
 		_, rest, _ := strings.Cut(sc.Name, "/")
 		t.Run(rest, func(t *testing.T) {
 			t.Parallel()
-			opts := scenarios.Options{Seed: *seed, HasSeed: isSet("seed"), TimeLimit: *timeLimit, Store: *store}
+			opts := scenarios.Options{Seed: *seed, HasSeed: isSet("seed"), TimeLimit: *timeLimit, Store: *store, Out: blocks()}
 			if opts.Store == "" {
 				opts.Store = t.TempDir()
 			}
@@ -96,4 +116,28 @@ func isSet(name string) bool {
 	set := false
 	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
 	return set
+}
+
+// TestReplaySameSchedule: the same seed gives the same fault schedule —
+// the same faults, on the same targets, at the same virtual times. (The
+// interleaving of goroutines is Go's to choose, so outcomes may differ.)
+func TestReplaySameSchedule(t *testing.T) {
+	sc, err := scenarios.Find("Mixed/everything-n5")
+	require.NoError(t, err)
+	var runs [2][]string
+	for i := range runs {
+		rep, err := scenarios.Run(t, sc, scenarios.Options{Seed: 99, HasSeed: true, TimeLimit: 12 * time.Second,
+			Store: t.TempDir(), Out: io.Discard})
+		require.NoError(t, err)
+		events, problems, err := history.ReadFile(filepath.Join(rep.Dir, "history.jsonl"))
+		require.NoError(t, err)
+		require.Empty(t, problems)
+		for _, e := range events {
+			if e.Nemesis {
+				runs[i] = append(runs[i], fmt.Sprintf("%d %s %s", e.Time, e.F, e.Value))
+			}
+		}
+	}
+	require.NotEmpty(t, runs[0])
+	assert.Equal(t, runs[0], runs[1])
 }
