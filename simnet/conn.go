@@ -98,6 +98,18 @@ func (c *Conn) stateLocked(now time.Time) error {
 	return nil
 }
 
+// usableLocked returns the error op must fail with now: the connection is
+// closed or reset, or the deadline has passed.
+func (c *Conn) usableLocked(op string, deadline, now time.Time) error {
+	if err := c.stateLocked(now); err != nil {
+		return c.opErr(op, err)
+	}
+	if !deadline.IsZero() && !now.Before(deadline) {
+		return c.opErr(op, os.ErrDeadlineExceeded)
+	}
+	return nil
+}
+
 // Read returns bytes whose delay has passed. It blocks while the link is
 // cut or this host is paused, and returns io.EOF after the peer closed and
 // everything it wrote was read.
@@ -107,11 +119,8 @@ func (c *Conn) Read(b []byte) (int, error) {
 	defer n.mu.Unlock()
 	for {
 		now := time.Now()
-		if err := c.stateLocked(now); err != nil {
-			return 0, c.opErr("read", err)
-		}
-		if !c.rdl.IsZero() && !now.Before(c.rdl) {
-			return 0, c.opErr("read", os.ErrDeadlineExceeded)
+		if err := c.usableLocked("read", c.rdl, now); err != nil {
+			return 0, err
 		}
 		wait := time.Duration(-1)
 		p := c.in
@@ -186,11 +195,8 @@ func (c *Conn) Write(b []byte) (int, error) {
 	defer n.mu.Unlock()
 	for {
 		now := time.Now()
-		if err := c.stateLocked(now); err != nil {
-			return 0, c.opErr("write", err)
-		}
-		if !c.wdl.IsZero() && !now.Before(c.wdl) {
-			return 0, c.opErr("write", os.ErrDeadlineExceeded)
+		if err := c.usableLocked("write", c.wdl, now); err != nil {
+			return 0, err
 		}
 		h := n.hosts[c.local.Host]
 		if (h == nil || !h.paused) && (c.out.queued < n.cfg.Window || c.out.reader.closed) {
