@@ -1,0 +1,109 @@
+package sim
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/seqlab/seqlab/checker"
+	"github.com/seqlab/seqlab/checker/history"
+	"github.com/seqlab/seqlab/rr_seq"
+)
+
+var allFaults = []string{"partition-isolate", "partition-halves", "partition-ring", "partition-bridge", "partition-oneway",
+	"crash-one", "crash-majority", "lose-unsynced", "pause", "slow", "slow-node", "reset", "loss"}
+
+func mixed(seed int64) Config {
+	return Config{Seed: seed, Nodes: 5, Persist: true, Jitter: 2 * time.Millisecond, Dup: 0.01, Clients: 10,
+		Sizes: []uint64{1, 2, 5, 50}, TimeLimit: 20 * time.Second,
+		Faults: Plan(seed, allFaults, 2*time.Second, 2*time.Second, time.Second, 16*time.Second)}
+}
+
+func check(t *testing.T, r *Result) checker.Results {
+	events, problems, err := history.Read(bytes.NewReader(r.History))
+	require.NoError(t, err)
+	require.Empty(t, problems)
+	return checker.Check(events, checker.Options{})
+}
+
+// TestDeterministic runs seeds twice and compares the hashes; a
+// difference names the first event where the runs part.
+func TestDeterministic(t *testing.T) {
+	for seed := int64(1); seed <= 10; seed++ {
+		a, err := Run(mixed(seed), true)
+		require.NoError(t, err)
+		b, err := Run(mixed(seed), true)
+		require.NoError(t, err)
+		if a.Hash != b.Hash {
+			for i := range min(len(a.Trace), len(b.Trace)) {
+				if a.Trace[i] != b.Trace[i] {
+					t.Fatalf("seed %d: runs part at event %d:\n  %s\n  %s", seed, i, a.Trace[i], b.Trace[i])
+				}
+			}
+			t.Fatalf("seed %d: hashes differ, traces of %d and %d lines", seed, len(a.Trace), len(b.Trace))
+		}
+		c, err := Run(mixed(seed+1000), false)
+		require.NoError(t, err)
+		assert.NotEqual(t, a.Hash, c.Hash, "another seed, another run")
+	}
+}
+
+// TestCorrectUnderFaults: the real configuration keeps its promises.
+func TestCorrectUnderFaults(t *testing.T) {
+	for seed := int64(1); seed <= 10; seed++ {
+		r, err := Run(mixed(seed), false)
+		require.NoError(t, err)
+		res := check(t, r)
+		require.Equal(t, checker.ValidTrue, res.Valid, "seed %d:\n%s", seed, res.Summary())
+		assert.Greater(t, res.Stats.Ops["next-range"]["ok"], 500)
+	}
+}
+
+// bugs are the planted bugs in this mode.
+var bugs = map[string]func(seed int64) Config{
+	"set-if-greater": func(seed int64) Config {
+		return Config{Seed: seed, WriteRule: rr_seq.SetIfGreater, Jitter: 2 * time.Millisecond, Clients: 8,
+			Sizes: []uint64{1, 2, 5, 13}, Rate: 20, TimeLimit: 10 * time.Second}
+	},
+	"r-plus-w-le-n": func(seed int64) Config {
+		return Config{Seed: seed, R: 1, W: 1, TimeLimit: 10 * time.Second}
+	},
+	"crash-all-in-memory": func(seed int64) Config {
+		return Config{Seed: seed, TimeLimit: 10 * time.Second,
+			Faults: Plan(seed, []string{"crash-all"}, 2*time.Second, time.Second, time.Second, 8*time.Second)}
+	},
+	"ack-before-sync": func(seed int64) Config {
+		return Config{Seed: seed, Persist: true, AckBeforeSync: true, TimeLimit: 10 * time.Second,
+			Faults: Plan(seed, []string{"power-loss-all"}, 2*time.Second, time.Second, time.Second, 8*time.Second)}
+	},
+}
+
+// TestPlantedBugs: each bug is found within the first 1,000 seeds.
+func TestPlantedBugs(t *testing.T) {
+	for name, cfg := range bugs {
+		t.Run(name, func(t *testing.T) {
+			for seed := int64(1); seed <= 1000; seed++ {
+				r, err := Run(cfg(seed), false)
+				require.NoError(t, err)
+				if check(t, r).Checks["unique"].Valid == checker.ValidFalse {
+					t.Logf("found at seed %d", seed)
+					return
+				}
+			}
+			t.Fatal("not found in 1000 seeds")
+		})
+	}
+}
+
+func BenchmarkRun60s(b *testing.B) {
+	cfg := Config{Seed: 1, Nodes: 5, Clients: 10, TimeLimit: 60 * time.Second, Persist: true, Jitter: time.Millisecond}
+	for b.Loop() {
+		if _, err := Run(cfg, false); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(60*time.Second)/(float64(b.Elapsed())/float64(b.N)), "x-realtime")
+}
