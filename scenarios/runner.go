@@ -42,6 +42,7 @@ type Options struct {
 // RunInfo is run.json: what a replay needs, and what the run was.
 type RunInfo struct {
 	Scenario    string        `json:"scenario"`
+	Mode        string        `json:"mode"` // grpc or sim`
 	Seed        int64         `json:"seed"`
 	TimeLimit   time.Duration `json:"time_limit_ns"`
 	Concurrency int           `json:"concurrency"`
@@ -52,6 +53,9 @@ type RunInfo struct {
 	SimTime     time.Duration `json:"sim_time_ns,omitempty"`
 	WallTime    time.Duration `json:"wall_time_ns,omitempty"`
 	Replay      string        `json:"replay"`
+	// Hash (sim mode) is the simulator's trace hash: a replay must match.
+	Hash string `json:"hash,omitempty"`
+	Note string `json:"note,omitempty"`
 }
 
 // Report is what a run found.
@@ -115,7 +119,7 @@ func Run(t *testing.T, sc Scenario, opts Options) (*Report, error) {
 		return nil, errors.Wrap(err, "create run dir")
 	}
 	info := RunInfo{
-		Scenario: sc.Name, Seed: seed, TimeLimit: sc.TimeLimit, Concurrency: sc.Workload.RangeClients,
+		Scenario: sc.Name, Mode: ModeGRPC, Seed: seed, TimeLimit: sc.TimeLimit, Concurrency: sc.Workload.RangeClients,
 		Promises: sc.Promises, Expect: sc.Expect.Violates, Faults: sc.Faults, Started: started.UTC(),
 		Replay: ReplayCommand(sc.Name, seed),
 	}
@@ -236,7 +240,10 @@ func (r *Report) Block() string {
 		status = "FAIL"
 	}
 	fmt.Fprintf(&b, "=== %s %s\n", status, i.Scenario)
-	fmt.Fprintf(&b, "seed      %d\n", i.Seed)
+	fmt.Fprintf(&b, "seed      %d (%s mode)\n", i.Seed, i.Mode)
+	if i.Hash != "" {
+		fmt.Fprintf(&b, "hash      %s\n", i.Hash)
+	}
 	ratio := 0.0
 	if i.WallTime > 0 {
 		ratio = float64(i.SimTime) / float64(i.WallTime)
@@ -274,8 +281,13 @@ func (r *Report) Block() string {
 	}
 	fmt.Fprintf(&b, "run dir   %s\n", r.Dir)
 	if !r.Met() || len(i.Expect) > 0 {
-		fmt.Fprintf(&b, "replay    %s\n", i.Replay)
-		fmt.Fprintf(&b, "          seqlab replay %s\n", r.Dir)
+		if i.Mode == ModeSim {
+			fmt.Fprintf(&b, "replay    seqlab replay %s   (bit-exact)\n", r.Dir)
+			fmt.Fprintf(&b, "shrink    seqlab shrink %s\n", r.Dir)
+		} else {
+			fmt.Fprintf(&b, "replay    %s\n", i.Replay)
+			fmt.Fprintf(&b, "          seqlab replay %s\n", r.Dir)
+		}
 	}
 	return b.String()
 }

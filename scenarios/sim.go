@@ -1,0 +1,225 @@
+package scenarios
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/pkg/errors"
+
+	"github.com/seqlab/seqlab/checker"
+	"github.com/seqlab/seqlab/checker/history"
+	"github.com/seqlab/seqlab/simnet/sim"
+)
+
+// The two modes a scenario runs in.
+const (
+	// ModeGRPC runs real gRPC nodes over simnet in a synctest bubble: a
+	// seed fixes the schedule, Go's scheduler the interleaving.
+	ModeGRPC = "grpc"
+	// ModeSim runs rr_seq's core in the deterministic simulator: a seed
+	// fixes everything, bit for bit.
+	ModeSim = "sim"
+)
+
+// PlanFile is the simulator's configuration in a sim run directory: what
+// replay and shrink read.
+const PlanFile = "plan.json"
+
+// SimConfig turns a scenario into a simulator configuration for seed.
+// Buffering ID clients become range clients of their range size: the
+// simulator drives range clients only.
+func SimConfig(sc Scenario, opts Options) (sim.Config, int64, error) {
+	sc, seed, err := Prepare(sc, opts)
+	if err != nil {
+		return sim.Config{}, 0, err
+	}
+	c, w := sc.Cluster, sc.Workload
+	clients := w.RangeClients + w.IDClients
+	cfg := sim.Config{
+		Seed: seed, Nodes: c.Nodes, R: c.R, W: c.W, WriteRule: c.WriteRule,
+		Persist: c.Persist == Disk, AckBeforeSync: c.AckBeforeSync, Latency: c.Latency, Jitter: c.Jitter,
+		PeerTimeout: w.OpTimeout / 4,
+		Clients:     clients, Sizes: w.Sizes, Rate: w.Rate, OpTimeout: w.OpTimeout, Names: w.Names,
+		TimeLimit: sc.TimeLimit,
+		Faults:    sim.Plan(seed, sc.Faults, sc.Interval, sc.FaultFor, sc.Interval/2, sc.TimeLimit-sc.Recovery),
+	}
+	if w.IDClients > 0 {
+		// Keep range clients on the scenario's sizes and ID clients on
+		// theirs: client i takes Sizes[i % len(Sizes)].
+		cfg.Sizes = make([]uint64, clients)
+		for i := range clients {
+			if i < w.RangeClients {
+				cfg.Sizes[i] = w.Sizes[i%len(w.Sizes)]
+			} else {
+				cfg.Sizes[i] = w.IDRangeSize
+			}
+		}
+	}
+	cfg = cfg.WithDefaults()
+	return cfg, seed, cfg.Validate()
+}
+
+// SimOutcome is a simulated run, checked.
+type SimOutcome struct {
+	Result  *sim.Result
+	Results checker.Results
+	// Problems say how the run missed the scenario's expected verdict.
+	Problems []string
+}
+
+// Met reports whether the run reached the expected verdict.
+func (o SimOutcome) Met() bool { return len(o.Problems) == 0 }
+
+// Violated lists the promised or expected properties found false.
+func (o SimOutcome) Violated() []string {
+	var out []string
+	for _, p := range []string{"unique", "linearizable", "monotonic", "gaps"} {
+		if r, ok := o.Results.Checks[p]; ok && r.Valid == checker.ValidFalse && (p != "gaps" || promised(o.Results.Promises, p)) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Simulate runs cfg and checks it against sc's promises and expectation,
+// all in memory.
+func Simulate(sc Scenario, cfg sim.Config) (SimOutcome, error) {
+	r, err := sim.Run(cfg, false)
+	if err != nil {
+		return SimOutcome{}, err
+	}
+	events, problems, err := history.Read(bytes.NewReader(r.History))
+	if err != nil {
+		return SimOutcome{}, err
+	}
+	if len(problems) > 0 {
+		return SimOutcome{}, errors.Errorf("simulator wrote a malformed history: line %d: %s", problems[0].Line, problems[0].Msg)
+	}
+	sc = sc.WithDefaults()
+	res := checker.Check(events, checker.Options{Promises: sc.Promises, PorcupineLimit: -1})
+	v := Verdict{Valid: res.Valid, Results: res, Ops: map[string]int{}}
+	for _, e := range events {
+		if !e.Nemesis && e.Type != history.Invoke {
+			v.Ops[e.Type]++
+		}
+	}
+	return SimOutcome{Result: r, Results: res, Problems: judge(sc, v)}, nil
+}
+
+// RunSim plays sc in the simulator, writes a run directory (with plan.json
+// for replay and shrink), checks it, and prints the block.
+func RunSim(sc Scenario, opts Options) (*Report, error) {
+	cfg, seed, err := SimConfig(sc, opts)
+	if err != nil {
+		return nil, err
+	}
+	return runSimConfig(sc, cfg, seed, opts, "")
+}
+
+// runSimConfig runs an explicit configuration (a replay, a shrunk plan).
+func runSimConfig(sc Scenario, cfg sim.Config, seed int64, opts Options, note string) (*Report, error) {
+	sc, _, err := Prepare(sc, Options{})
+	if err != nil {
+		return nil, err
+	}
+	if opts.Store == "" {
+		opts.Store = "store"
+	}
+	if opts.Out == nil {
+		opts.Out = os.Stdout
+	}
+	started := time.Now()
+	r, err := sim.Run(cfg, false)
+	if err != nil {
+		return nil, err
+	}
+	wall := time.Since(started)
+	dir := filepath.Join(opts.Store, filepath.FromSlash(sc.Name), fmt.Sprintf("%s-sim-seed%d", started.UTC().Format("20060102T150405.000000"), seed))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, errors.Wrap(err, "create run dir")
+	}
+	info := RunInfo{
+		Scenario: sc.Name, Mode: ModeSim, Seed: seed, TimeLimit: cfg.TimeLimit, Concurrency: cfg.Clients,
+		Promises: sc.Promises, Expect: sc.Expect.Violates, Faults: sc.Faults, Started: started.UTC(),
+		SimTime: r.SimTime, WallTime: wall, Hash: r.Hash, Note: note,
+		Replay: fmt.Sprintf("seqlab replay %s", dir),
+	}
+	if err := writeJSON(filepath.Join(dir, RunFile), info); err != nil {
+		return nil, err
+	}
+	if err := writeJSON(filepath.Join(dir, PlanFile), cfg); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "history.jsonl"), r.History, 0o644); err != nil {
+		return nil, errors.Wrap(err, "write history")
+	}
+	v, err := checkRun(dir, sc)
+	if err != nil {
+		return nil, err
+	}
+	rep := &Report{Info: info, Dir: dir, Verdict: v, Problems: judge(sc, v)}
+	for _, f := range cfg.Faults {
+		rep.Faults = append(rep.Faults, fmt.Sprintf("%s start-%s", f.At, f.Name), fmt.Sprintf("%s stop-%s", f.At+f.For, f.Name))
+	}
+	block := rep.Block()
+	fmt.Fprint(opts.Out, block)
+	if err := os.WriteFile(filepath.Join(dir, "summary.txt"), []byte(block), 0o644); err != nil {
+		return nil, errors.Wrap(err, "write summary")
+	}
+	return rep, nil
+}
+
+// RunFile is a run directory's description.
+const RunFile = "run.json"
+
+// ReadRun reads a run directory's run.json and, for a sim run, its plan.
+func ReadRun(dir string) (RunInfo, *sim.Config, error) {
+	var info RunInfo
+	b, err := os.ReadFile(filepath.Join(dir, RunFile))
+	if err != nil {
+		return info, nil, errors.Wrap(err, "read run info")
+	}
+	if err := json.Unmarshal(b, &info); err != nil {
+		return info, nil, errors.Wrapf(err, "%s", filepath.Join(dir, RunFile))
+	}
+	if info.Mode != ModeSim {
+		return info, nil, nil
+	}
+	b, err = os.ReadFile(filepath.Join(dir, PlanFile))
+	if err != nil {
+		return info, nil, errors.Wrap(err, "read plan")
+	}
+	var cfg sim.Config
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		return info, nil, errors.Wrapf(err, "%s", filepath.Join(dir, PlanFile))
+	}
+	if err := cfg.Validate(); err != nil {
+		return info, nil, errors.Wrapf(err, "%s", filepath.Join(dir, PlanFile))
+	}
+	return info, &cfg, nil
+}
+
+// ReplaySim runs a sim run directory's plan again and reports whether the
+// new run is bit-exact (same hash).
+func ReplaySim(dir string, opts Options) (*Report, bool, error) {
+	info, cfg, err := ReadRun(dir)
+	if err != nil {
+		return nil, false, err
+	}
+	if cfg == nil {
+		return nil, false, errors.Errorf("%s is not a sim run", dir)
+	}
+	sc, err := Find(info.Scenario)
+	if err != nil {
+		return nil, false, err
+	}
+	rep, err := runSimConfig(sc, *cfg, info.Seed, opts, "replay of "+dir)
+	if err != nil {
+		return nil, false, err
+	}
+	return rep, rep.Info.Hash == info.Hash, nil
+}
