@@ -3,8 +3,8 @@ package sim
 import (
 	"bytes"
 	"container/heap"
-	"encoding/binary"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"hash"
