@@ -46,6 +46,7 @@ type labFlags struct {
 	concurrency int
 	store       string
 	verbose     bool
+	mode        string
 }
 
 func (l *labFlags) register(fs *flag.FlagSet) {
@@ -54,6 +55,7 @@ func (l *labFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&l.concurrency, "concurrency", 0, "number of range clients (default: the scenario's)")
 	fs.StringVar(&l.store, "store", "store", "directory that keeps run directories")
 	fs.BoolVar(&l.verbose, "verbose", false, "print the nodes' logs")
+	fs.StringVar(&l.mode, "mode", scenarios.ModeGRPC, "grpc (real nodes over simnet) or sim (the deterministic simulator)")
 }
 
 // splitPositional lets the positional argument come before the flags, as
@@ -71,7 +73,7 @@ func runCmd(t *testing.T, args []string, stdout, stderr io.Writer) int {
 	var lf labFlags
 	lf.register(fs)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: seqlab run SCENARIO [--seed N] [--time-limit D] [--concurrency C] [--store DIR]")
+		fmt.Fprintln(stderr, "usage: seqlab run SCENARIO [--mode grpc|sim] [--seed N] [--time-limit D] [--concurrency C] [--store DIR]")
 		fs.PrintDefaults()
 	}
 	name, rest := splitPositional(args)
@@ -95,8 +97,24 @@ func runCmd(t *testing.T, args []string, stdout, stderr io.Writer) int {
 	}
 	seedSet := false
 	fs.Visit(func(f *flag.Flag) { seedSet = seedSet || f.Name == "seed" })
-	return play(t, sc, scenarios.Options{Seed: lf.seed, HasSeed: seedSet, TimeLimit: lf.timeLimit,
-		Concurrency: lf.concurrency, Store: lf.store, Out: stdout, Verbose: lf.verbose}, stderr)
+	opts := scenarios.Options{Seed: lf.seed, HasSeed: seedSet, TimeLimit: lf.timeLimit,
+		Concurrency: lf.concurrency, Store: lf.store, Out: stdout, Verbose: lf.verbose}
+	switch lf.mode {
+	case scenarios.ModeGRPC:
+		return play(t, sc, opts, stderr)
+	case scenarios.ModeSim:
+		rep, err := scenarios.RunSim(sc, opts)
+		if err != nil {
+			fmt.Fprintf(stderr, "seqlab run: %v\n", err)
+			return 2
+		}
+		if !rep.Met() {
+			return 1
+		}
+		return 0
+	}
+	fmt.Fprintf(stderr, "seqlab run: --mode %q is not grpc or sim\n", lf.mode)
+	return 2
 }
 
 func play(t *testing.T, sc scenarios.Scenario, opts scenarios.Options, stderr io.Writer) int {
@@ -139,6 +157,23 @@ func replayCmd(t *testing.T, args []string, stdout, stderr io.Writer) int {
 	if err := json.Unmarshal(b, &info); err != nil {
 		fmt.Fprintf(stderr, "seqlab replay: %s: %v\n", filepath.Join(dir, "run.json"), err)
 		return 2
+	}
+	if info.Mode == scenarios.ModeSim {
+		fmt.Fprintf(stdout, "replaying %s with seed %d in the simulator\n", info.Scenario, info.Seed)
+		rep, exact, err := scenarios.ReplaySim(dir, scenarios.Options{Store: *store, Out: stdout})
+		if err != nil {
+			fmt.Fprintf(stderr, "seqlab replay: %v\n", err)
+			return 2
+		}
+		if !exact {
+			fmt.Fprintf(stdout, "NOT bit-exact: hash %s, the recording has %s\n", rep.Info.Hash, info.Hash)
+			return 1
+		}
+		fmt.Fprintf(stdout, "bit-exact: hash %s matches the recording\n", rep.Info.Hash)
+		if !rep.Met() {
+			return 1
+		}
+		return 0
 	}
 	sc, err := scenarios.Find(info.Scenario)
 	if err != nil {

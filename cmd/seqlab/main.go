@@ -4,6 +4,8 @@
 //	seqlab run SCENARIO [flags]      run one scenario, record and check it
 //	seqlab replay RUN_DIR            run a recorded run again, same seed
 //	seqlab check PATH [flags]        re-check a history file or run directory
+//	seqlab hunt SCENARIO --seeds A-B sweep seeds in the deterministic simulator
+//	seqlab shrink RUN_DIR            reduce a failing sim run's plan
 //
 // Exit status: 0 when the run or history met its promises (or, for a
 // planted bug, when the bug was caught), 1 when a property was violated,
@@ -50,7 +52,9 @@ func usage(w io.Writer) {
 	sort.Strings(names)
 	fmt.Fprintf(w, "usage: seqlab {%s} ...\n", strings.Join(names, "|"))
 	fmt.Fprintln(w, "  list                 list the scenarios")
-	fmt.Fprintln(w, "  run SCENARIO         run a scenario (--seed, --time-limit, --concurrency, --store)")
+	fmt.Fprintln(w, "  run SCENARIO         run a scenario (--mode grpc|sim, --seed, --time-limit, --concurrency, --store)")
 	fmt.Fprintln(w, "  replay RUN_DIR       run a recorded run again with its seed and settings")
 	fmt.Fprintln(w, "  check PATH           check a history file or run directory (--json, --promise, --timeout)")
+	fmt.Fprintln(w, "  hunt SCENARIO        sweep seeds in the deterministic simulator (--seeds 1-10000, --workers)")
+	fmt.Fprintln(w, "  shrink RUN_DIR       shrink a failing sim run's plan while its violation reproduces")
 }

@@ -106,12 +106,18 @@ func TestList(t *testing.T) {
 	assert.Equal(t, 2, code)
 }
 
+// inTest makes run and replay use t for their synctest bubble, instead of
+// starting testing.Main.
+func inTest(t *testing.T) {
+	old := bubble
+	bubble = func(f func(t *testing.T) int) int { return f(t) }
+	t.Cleanup(func() { bubble = old })
+}
+
 // TestRunReplayCheck runs a scenario, replays it from its directory, and
 // re-checks the recording: the workflow of the README.
 func TestRunReplayCheck(t *testing.T) {
-	old := bubble
-	bubble = func(f func(t *testing.T) int) int { return f(t) }
-	defer func() { bubble = old }()
+	inTest(t)
 	store := t.TempDir()
 
 	code, out, errOut := seqlab("run", "Bug/r-plus-w-le-n", "--seed", "11", "--time-limit", "5s", "--store", store)
@@ -147,4 +153,48 @@ func TestRunReplayCheck(t *testing.T) {
 		assert.Equal(t, 2, code, "%q", args)
 		assert.NotEmpty(t, errOut, "%q", args)
 	}
+}
+
+// TestSimHuntShrinkReplay: the deterministic mode from the command line.
+func TestSimHuntShrinkReplay(t *testing.T) {
+	inTest(t)
+	store := t.TempDir()
+	code, out, errOut := seqlab("hunt", "Bug/crash-all-in-memory", "--seeds", "1-20", "--time-limit", "10s", "--store", store)
+	require.Equal(t, 0, code, out+errOut)
+	assert.Contains(t, out, "seeds a minute")
+	runs, err := filepath.Glob(filepath.Join(store, "Bug", "crash-all-in-memory", "*-sim-seed*"))
+	require.NoError(t, err)
+	require.Len(t, runs, 1)
+
+	code, out, errOut = seqlab("shrink", runs[0], "--store", store)
+	require.Equal(t, 0, code, out+errOut)
+	assert.Contains(t, out, "keeping unique violated")
+	_, shrunk, ok := strings.Cut(out, "shrunk run: ")
+	require.True(t, ok)
+	shrunk = strings.TrimSpace(shrunk)
+
+	code, out, errOut = seqlab("replay", shrunk, "--store", store)
+	require.Equal(t, 0, code, out+errOut)
+	assert.Contains(t, out, "bit-exact: hash")
+
+	code, out, _ = seqlab("run", "Partition/halves-n5", "--mode", "sim", "--seed", "4", "--store", store)
+	assert.Equal(t, 0, code, out)
+	assert.Contains(t, out, "(sim mode)")
+
+	for _, args := range [][]string{
+		{"hunt"}, {"hunt", "Bug/crash-all-in-memory", "--seeds", "9-1"}, {"hunt", "No/such"},
+		{"hunt", "Bug/crash-all-in-memory", "--workers", "0"}, {"shrink"}, {"shrink", t.TempDir()},
+		{"run", "Bug/crash-all-in-memory", "--mode", "quantum"},
+	} {
+		code, _, errOut := seqlab(args...)
+		assert.Equal(t, 2, code, "%q", args)
+		assert.NotEmpty(t, errOut, "%q", args)
+	}
+	// A healthy scenario has nothing to shrink.
+	runs, err = filepath.Glob(filepath.Join(store, "Partition", "halves-n5", "*"))
+	require.NoError(t, err)
+	require.Len(t, runs, 1)
+	code, _, errOut = seqlab("shrink", runs[0], "--store", store)
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, "nothing to shrink")
 }
