@@ -193,7 +193,10 @@ func Run(cfg Config, keepTrace bool) (*Result, error) {
 		s.now = e.at
 		s.events++
 		s.note(e.l)
-		e.fn()
+		fn := e.fn
+		*e = event{}
+		s.free = append(s.free, e)
+		fn()
 	}
 	s.now = cfg.TimeLimit
 	if err := s.rec.Err(); err != nil {
@@ -250,6 +253,7 @@ type sim struct {
 	cfg    Config
 	now    time.Duration
 	q      queue
+	free   []*event // events done with, for reuse
 	seq    uint64
 	rng    *rand.Rand
 	events int
@@ -286,7 +290,14 @@ func newSim(cfg Config, keep bool) *sim {
 // at schedules fn after d.
 func (s *sim) at(d time.Duration, l label, fn func()) {
 	s.seq++
-	heap.Push(&s.q, &event{at: s.now + d, tie: s.rng.Uint64(), seq: s.seq, l: l, fn: fn})
+	var e *event
+	if k := len(s.free); k > 0 {
+		e, s.free = s.free[k-1], s.free[:k-1]
+	} else {
+		e = new(event)
+	}
+	*e = event{at: s.now + d, tie: s.rng.Uint64(), seq: s.seq, l: l, fn: fn}
+	heap.Push(&s.q, e)
 }
 
 // note adds an event to the trace: to its hash (FNV-1a over the time and
