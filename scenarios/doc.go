@@ -11,6 +11,11 @@
 // and a run that does not find it fails. That is how the lab proves it can
 // see.
 //
+// Every scenario also runs in the deterministic simulator (package
+// simnet/sim): SimConfig turns it into a plan, Simulate and RunSim play
+// it, Hunt sweeps seeds, Shrink reduces a failing plan, and ReplaySim
+// replays a run bit for bit.
+//
 // Everything random in a run (workload timing and targets, fault times and
 // targets, network jitter, backoff) derives from one seed, printed in the
 // block with the command that replays the run.
