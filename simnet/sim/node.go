@@ -132,6 +132,13 @@ func (n *node) request(m rr_seq.Msg) {
 		return
 	}
 	peer := n.s.nodes[m.To]
+	if !peer.up && !n.s.net.cut[[2]string{n.name, m.To}] {
+		// Nothing listens there: the connection is refused after a round
+		// trip, as on TCP, rather than timing out.
+		rtt := n.s.net.delay(n.name, m.To) + n.s.net.delay(m.To, n.name)
+		n.after(rtt, label{kind: "refused", to: m.To, a: uint64(m.Op), b: uint64(m.Round)}, failed)
+		return
+	}
 	key := n.s.net.open(n.name, m.To, n.alive(failed))
 	n.after(n.s.cfg.PeerTimeout, label{kind: "peer-timeout", to: m.To, a: uint64(m.Op), b: uint64(m.Round)}, func() {
 		if n.s.net.close(key) {
