@@ -3,8 +3,6 @@ package rr_seq
 import (
 	"context"
 	"net"
-	"slices"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -130,10 +128,9 @@ type Client struct {
 	fetches atomic.Uint64
 
 	mu       sync.Mutex
-	ranges   []seq.Range // buffered, sorted, non-empty
-	slots    []bool      // slots[i]: a fetch runs in slot i
+	buf      *Buffer
+	slots    []bool // slots[i]: a fetch runs in slot i
 	inflight int
-	last     seq.ID        // the last ID handed out
 	changed  chan struct{} // closed when a fetch ends
 	lastErr  error
 
@@ -156,7 +153,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		opts = append(opts, grpc.WithContextDialer(cfg.Dialer))
 	}
 	opts = append(opts, cfg.DialOptions...)
-	c := &Client{cfg: cfg, slots: make([]bool, cfg.Lookahead), changed: make(chan struct{})}
+	c := &Client{cfg: cfg, buf: NewBuffer(cfg.RangeSize, cfg.Lookahead), slots: make([]bool, cfg.Lookahead), changed: make(chan struct{})}
 	for _, addr := range cfg.Nodes {
 		cc, err := grpc.NewClient("passthrough:///"+addr, opts...)
 		if err != nil {
@@ -179,19 +176,7 @@ func (c *Client) Next(ctx context.Context) (seq.ID, error) {
 			c.mu.Unlock()
 			return 0, seq.ErrClosed
 		}
-		for len(c.ranges) > 0 && c.ranges[0].From <= c.last {
-			c.ranges[0].From = min(c.last+1, c.ranges[0].To)
-			if c.ranges[0].Len() == 0 {
-				c.ranges = c.ranges[1:]
-			}
-		}
-		if len(c.ranges) > 0 {
-			id := c.ranges[0].From
-			c.ranges[0].From++
-			if c.ranges[0].Len() == 0 {
-				c.ranges = c.ranges[1:]
-			}
-			c.last = id
+		if id, ok := c.buf.Take(); ok {
 			c.refill()
 			c.mu.Unlock()
 			return id, nil
@@ -217,12 +202,7 @@ func (c *Client) Next(ctx context.Context) (seq.ID, error) {
 // refill starts fetches until Lookahead ranges' worth of IDs are buffered
 // or on their way; c.mu held.
 func (c *Client) refill() {
-	var buffered uint64
-	for _, r := range c.ranges {
-		buffered += r.Len()
-	}
-	want := uint64(c.cfg.Lookahead) * c.cfg.RangeSize
-	for c.inflight < c.cfg.Lookahead && buffered+uint64(c.inflight)*c.cfg.RangeSize < want {
+	for c.buf.Want(c.inflight) {
 		slot := 0
 		for c.slots[slot] {
 			slot++
@@ -251,9 +231,8 @@ func (c *Client) fetch(slot int) {
 	c.slots[slot] = false
 	c.inflight--
 	c.lastErr = err
-	if err == nil && r.To > c.last+1 {
-		i := sort.Search(len(c.ranges), func(i int) bool { return c.ranges[i].From > r.From })
-		c.ranges = slices.Insert(c.ranges, i, r)
+	if err == nil {
+		c.buf.Add(r)
 	}
 	close(c.changed)
 	c.changed = make(chan struct{})

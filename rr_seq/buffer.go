@@ -1,0 +1,75 @@
+package rr_seq
+
+import (
+	"slices"
+	"sort"
+
+	"github.com/seqlab/seqlab/seq"
+)
+
+// Buffer is a client's store of fetched IDs: the pure logic of Client, with
+// no goroutine, lock or network, so that the gRPC client and the lab's
+// deterministic simulator hand out IDs the same way.
+//
+// It hands IDs out in strictly increasing order. Should a range come back
+// at or below an ID already handed out (a broken cluster), the IDs that
+// would break the order are skipped, never handed out.
+type Buffer struct {
+	rangeSize uint64
+	lookahead int
+	ranges    []seq.Range // sorted by From, each non-empty
+	last      seq.ID      // the last ID handed out
+}
+
+// NewBuffer returns an empty buffer for ranges of rangeSize IDs that wants
+// lookahead ranges' worth of IDs buffered or being fetched.
+func NewBuffer(rangeSize uint64, lookahead int) *Buffer {
+	return &Buffer{rangeSize: rangeSize, lookahead: max(lookahead, 1)}
+}
+
+// Take hands out the next ID, if one is buffered.
+func (b *Buffer) Take() (seq.ID, bool) {
+	for len(b.ranges) > 0 && b.ranges[0].From <= b.last {
+		b.ranges[0].From = min(b.last+1, b.ranges[0].To)
+		if b.ranges[0].Len() == 0 {
+			b.ranges = b.ranges[1:]
+		}
+	}
+	if len(b.ranges) == 0 {
+		return 0, false
+	}
+	id := b.ranges[0].From
+	b.ranges[0].From++
+	if b.ranges[0].Len() == 0 {
+		b.ranges = b.ranges[1:]
+	}
+	b.last = id
+	return id, true
+}
+
+// Add stores a fetched range. A range wholly at or below the last ID
+// handed out is dropped.
+func (b *Buffer) Add(r seq.Range) {
+	if r.Len() == 0 || r.To <= b.last+1 {
+		return
+	}
+	i := sort.Search(len(b.ranges), func(i int) bool { return b.ranges[i].From > r.From })
+	b.ranges = slices.Insert(b.ranges, i, r)
+}
+
+// Buffered returns how many IDs are stored (some may yet be skipped).
+func (b *Buffer) Buffered() uint64 {
+	var n uint64
+	for _, r := range b.ranges {
+		n += r.Len()
+	}
+	return n
+}
+
+// Want reports whether one more fetch should start, given inflight fetches
+// already running: fewer than lookahead run, and what is buffered or on its
+// way falls short of lookahead ranges.
+func (b *Buffer) Want(inflight int) bool {
+	want := uint64(b.lookahead) * b.rangeSize
+	return inflight < b.lookahead && b.Buffered()+uint64(inflight)*b.rangeSize < want
+}

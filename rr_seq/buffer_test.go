@@ -1,0 +1,53 @@
+package rr_seq
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/seqlab/seqlab/seq"
+)
+
+func TestBuffer(t *testing.T) {
+	take := func(b *Buffer, k int) []seq.ID {
+		var out []seq.ID
+		for range k {
+			id, ok := b.Take()
+			if !ok {
+				break
+			}
+			out = append(out, id)
+		}
+		return out
+	}
+	t.Run("hands out in order across ranges that arrive out of order", func(t *testing.T) {
+		b := NewBuffer(3, 2)
+		assert.True(t, b.Want(0))
+		assert.True(t, b.Want(1))
+		assert.False(t, b.Want(2), "lookahead 2: two fetches at most")
+		b.Add(seq.Range{From: 10, To: 13})
+		b.Add(seq.Range{From: 4, To: 7})
+		assert.False(t, b.Want(0), "two ranges buffered")
+		assert.Equal(t, []seq.ID{4, 5, 6, 10}, take(b, 4))
+		assert.True(t, b.Want(0), "two IDs left of six wanted")
+		assert.Equal(t, []seq.ID{11, 12}, take(b, 5))
+		_, ok := b.Take()
+		assert.False(t, ok)
+	})
+	t.Run("skips IDs at or below the last one handed out", func(t *testing.T) {
+		b := NewBuffer(4, 1)
+		b.Add(seq.Range{From: 5, To: 9})
+		require.Equal(t, []seq.ID{5, 6}, take(b, 2))
+		b.Add(seq.Range{From: 1, To: 5}) // wholly below: dropped
+		b.Add(seq.Range{From: 3, To: 8}) // overlaps: 7 was next anyway
+		assert.Equal(t, []seq.ID{7, 8}, take(b, 10))
+		assert.Zero(t, b.Buffered())
+	})
+	t.Run("empty ranges are ignored", func(t *testing.T) {
+		b := NewBuffer(1, 1)
+		b.Add(seq.Range{From: 3, To: 3})
+		assert.Zero(t, b.Buffered())
+		assert.True(t, b.Want(0))
+	})
+}
