@@ -3,6 +3,7 @@ package rr_seq
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/pkg/errors"
@@ -287,8 +288,8 @@ type op struct {
 	round    uint32
 	phase    phase
 	attempt  int
-	replied  map[string]bool
-	sent     int // peers[:sent] of the op's peer order have the round's message
+	replied  []string // peers that answered this round: a few, so a slice
+	sent     int      // peers[:sent] of the op's peer order have the round's message
 	order    []string
 	ok, fail int
 	max      uint64 // read phase: highest value seen
@@ -374,7 +375,7 @@ func (c *Coordinator) order(id OpID) []string {
 func (c *Coordinator) begin(id OpID, o *op, k MsgKind, need int) Output {
 	o.round++
 	o.ok, o.fail, o.sent = 0, 0, 0
-	o.replied = make(map[string]bool, len(c.peers))
+	o.replied = o.replied[:0]
 	first := need
 	if c.all {
 		first = len(o.order)
@@ -388,7 +389,11 @@ func (c *Coordinator) begin(id OpID, o *op, k MsgKind, need int) Output {
 
 // send sends the round's message to the next k peers not yet asked.
 func (c *Coordinator) send(id OpID, o *op, kind MsgKind, k int) []Msg {
-	var msgs []Msg
+	k = min(k, len(o.order)-o.sent)
+	if k <= 0 {
+		return nil
+	}
+	msgs := make([]Msg, 0, k)
 	for ; k > 0 && o.sent < len(o.order); k-- {
 		m := Msg{Op: id, Round: o.round, To: o.order[o.sent], Kind: kind, Name: o.name}
 		if kind == MsgSet {
@@ -441,10 +446,10 @@ func (c *Coordinator) write(id OpID, o *op) Output {
 // op is gone or has moved to another round) or a duplicate.
 func (c *Coordinator) current(id OpID, round uint32, from string) *op {
 	o := c.ops[id]
-	if o == nil || o.round != round || o.phase == phaseBackoff || o.replied[from] {
+	if o == nil || o.round != round || o.phase == phaseBackoff || slices.Contains(o.replied, from) {
 		return nil
 	}
-	o.replied[from] = true
+	o.replied = append(o.replied, from)
 	return o
 }
 

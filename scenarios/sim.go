@@ -30,34 +30,20 @@ const (
 const PlanFile = "plan.json"
 
 // SimConfig turns a scenario into a simulator configuration for seed.
-// Buffering ID clients become range clients of their range size: the
-// simulator drives range clients only.
 func SimConfig(sc Scenario, opts Options) (sim.Config, int64, error) {
 	sc, seed, err := Prepare(sc, opts)
 	if err != nil {
 		return sim.Config{}, 0, err
 	}
 	c, w := sc.Cluster, sc.Workload
-	clients := w.RangeClients + w.IDClients
 	cfg := sim.Config{
 		Seed: seed, Nodes: c.Nodes, R: c.R, W: c.W, WriteRule: c.WriteRule,
 		Persist: c.Persist == Disk, AckBeforeSync: c.AckBeforeSync, Latency: c.Latency, Jitter: c.Jitter,
 		PeerTimeout: w.OpTimeout / 4,
-		Clients:     clients, Sizes: w.Sizes, Rate: w.Rate, OpTimeout: w.OpTimeout, Names: w.Names,
+		Clients:     w.RangeClients, Sizes: w.Sizes, IDClients: w.IDClients, IDRangeSize: w.IDRangeSize,
+		Rate: w.Rate, OpTimeout: w.OpTimeout, Names: w.Names,
 		TimeLimit: sc.TimeLimit,
 		Faults:    sim.Plan(seed, sc.Faults, sc.Interval, sc.FaultFor, sc.Interval/2, sc.TimeLimit-sc.Recovery),
-	}
-	if w.IDClients > 0 {
-		// Keep range clients on the scenario's sizes and ID clients on
-		// theirs: client i takes Sizes[i % len(Sizes)].
-		cfg.Sizes = make([]uint64, clients)
-		for i := range clients {
-			if i < w.RangeClients {
-				cfg.Sizes[i] = w.Sizes[i%len(w.Sizes)]
-			} else {
-				cfg.Sizes[i] = w.IDRangeSize
-			}
-		}
 	}
 	cfg = cfg.WithDefaults()
 	return cfg, seed, cfg.Validate()

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"slices"
 	"time"
 
 	"github.com/seqlab/seqlab/nemesis"
@@ -20,16 +21,19 @@ type network struct {
 	cut      map[[2]string]bool
 	hosts    map[string]LinkDelay
 	loss     float64
-	inflight map[rpcKey]*rpc
-	nextRPC  uint64
+	inflight map[rpcKey]rpc
+	nextRPC  rpcKey
 }
 
-type rpcKey struct {
-	id       uint64
+// rpcKey numbers the requests in flight, from 1; 0 is no request.
+type rpcKey uint64
+
+// rpc is a request in flight: from a host to another, and who to tell if
+// it breaks.
+type rpc struct {
 	from, to string
+	b        breaker
 }
-
-type rpc struct{ fail func() }
 
 var _ nemesis.Network = (*network)(nil)
 
@@ -57,38 +61,49 @@ func (n *network) delay(from, to string) time.Duration {
 	return d
 }
 
-// send delivers fn at to after the link's delay, unless the link is cut
-// when it is sent or when it arrives, or loss drops it.
-func (n *network) send(l label, fn func()) {
-	from, to := l.from, l.to
+// send delivers fn at l.to after the link's delay, unless the link is cut
+// when it is sent or when it arrives, or loss drops it. owner, if not nil,
+// is the receiving node: the message is lost if its process dies first.
+func (n *network) send(l label, owner *node, fn func()) {
+	n.post(event{l: l, fn: fn}, owner)
+}
+
+// sendH is send with a handler instead of a closure.
+func (n *network) sendH(l label, owner *node, h handler, op uint8) {
+	n.post(event{l: l, h: h, op: op}, owner)
+}
+
+func (n *network) post(e event, owner *node) {
+	from, to := e.l.from, e.l.to
 	if n.cut[[2]string{from, to}] {
-		n.s.note(label{kind: "drop-cut", from: from, to: to, a: l.a, b: l.b})
+		n.s.note(label{kind: "drop-cut", from: from, to: to, a: e.l.a, b: e.l.b})
 		return
 	}
 	if n.loss > 0 && n.s.rng.Float64() < n.loss {
-		n.s.note(label{kind: "drop-loss", from: from, to: to, a: l.a, b: l.b})
+		n.s.note(label{kind: "drop-loss", from: from, to: to, a: e.l.a, b: e.l.b})
 		return
 	}
-	deliver := func() {
-		if n.cut[[2]string{from, to}] {
-			n.s.note(label{kind: "drop-in-flight", from: from, to: to, a: l.a, b: l.b})
-			return
-		}
-		fn()
+	e.wire = true
+	if owner != nil {
+		e.owner, e.epoch = owner, owner.epoch
 	}
-	n.s.at(n.delay(from, to), l, deliver)
+	e.at = n.s.now + n.delay(from, to)
+	n.s.schedule(e)
 	if n.s.cfg.Dup > 0 && n.s.rng.Float64() < n.s.cfg.Dup {
-		l.kind += "-dup"
-		n.s.at(n.delay(from, to), l, deliver)
+		e.l.kind += "-dup"
+		e.at = n.s.now + n.delay(from, to)
+		n.s.schedule(e)
 	}
 }
 
-// open notes a request in flight; fail runs if a reset or crash breaks it.
-func (n *network) open(from, to string, fail func()) rpcKey {
+// breaker is told when a reset or a crash breaks its request.
+type breaker interface{ broken() }
+
+// open notes a request in flight; b hears if a reset or crash breaks it.
+func (n *network) open(from, to string, b breaker) rpcKey {
 	n.nextRPC++
-	k := rpcKey{n.nextRPC, from, to}
-	n.inflight[k] = &rpc{fail: fail}
-	return k
+	n.inflight[n.nextRPC] = rpc{from: from, to: to, b: b}
+	return n.nextRPC
 }
 
 // close ends a request; false if it had already ended.
@@ -101,18 +116,22 @@ func (n *network) close(k rpcKey) bool {
 }
 
 // breakWhere fails, at once, the requests in flight that match.
-func (n *network) breakWhere(match func(k rpcKey) bool) {
-	for _, k := range sortedKeys(n.inflight) {
-		if match(k) {
-			r := n.inflight[k]
+func (n *network) breakWhere(match func(r rpc) bool) {
+	keys := make([]rpcKey, 0, len(n.inflight))
+	for k := range n.inflight {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys) // in the order they opened, not the map's
+	for _, k := range keys {
+		if r, ok := n.inflight[k]; ok && match(r) {
 			delete(n.inflight, k)
-			r.fail()
+			r.b.broken()
 		}
 	}
 }
 
 func (n *network) crash(host string) {
-	n.breakWhere(func(k rpcKey) bool { return k.to == host || k.from == host })
+	n.breakWhere(func(r rpc) bool { return r.to == host || r.from == host })
 }
 
 func (n *network) Partition(groups ...[]string) {
@@ -137,7 +156,7 @@ func (n *network) Cut(from, to string) { n.cut[[2]string{from, to}] = true }
 func (n *network) Heal()               { n.cut = map[[2]string]bool{} }
 
 func (n *network) Reset(from, to string) {
-	n.breakWhere(func(k rpcKey) bool { return k.from == from && k.to == to || k.from == to && k.to == from })
+	n.breakWhere(func(r rpc) bool { return r.from == from && r.to == to || r.from == to && r.to == from })
 }
 
 func (n *network) SetHost(host string, l nemesis.Link) { n.hosts[host] = l }
@@ -167,6 +186,6 @@ func (n *network) Resume(host string) {
 func (n *network) SetLoss(dropDial, resetConn float64) {
 	n.loss = max(0, min(1, dropDial))
 	if resetConn > 0 {
-		n.breakWhere(func(rpcKey) bool { return n.s.rng.Float64() < resetConn })
+		n.breakWhere(func(rpc) bool { return n.s.rng.Float64() < resetConn })
 	}
 }

@@ -22,18 +22,20 @@ type node struct {
 	held    []func() // work that arrived while paused
 	replica *rr_seq.Replica
 	coord   *rr_seq.Coordinator
-	waiters map[rr_seq.OpID]*call
-	// disk: written is what reached the file, durable what was fsynced.
-	written, durable map[string]uint64
-	syncing          bool
-	acks             []func() // waiting for the next fsync
+	waiters map[rr_seq.OpID]*waiter
+	// state mirrors the replica's values, which a write to disk copies:
+	// written is what reached the file, durable what was fsynced.
+	state, written, durable []nameValue
+	syncing                 bool
+	acks                    []*peerReq // writes waiting for the next fsync
+	version                 uint64     // counts the replica's changes
 }
 
-// call is a client's NextRange being coordinated.
-type call struct {
-	c    *client
-	proc int
-	done bool
+// waiter is a client's call being coordinated here, with its timers.
+type waiter struct {
+	call   *call
+	giveUp timer
+	hedge  timer
 }
 
 func newNode(s *sim, name string) *node {
@@ -42,54 +44,65 @@ func newNode(s *sim, name string) *node {
 	return n
 }
 
-func (n *node) boot(values map[string]uint64) {
+func (n *node) boot(state []nameValue) {
 	cfg := n.s.cfg
+	values := make(map[string]uint64, len(state))
+	for _, nv := range state {
+		values[nv.name] = nv.value
+	}
 	n.replica = rr_seq.NewReplica(cfg.WriteRule, values)
 	n.coord = rr_seq.NewCoordinator(n.name, n.s.names, cfg.R, cfg.W, rr_seq.FanoutQuorum)
-	n.waiters = map[rr_seq.OpID]*call{}
+	n.waiters = map[rr_seq.OpID]*waiter{}
 	n.syncing, n.acks, n.held = false, nil, nil
 }
 
-// alive wraps fn so that it runs only if this process still lives, and
-// waits while it is paused.
-func (n *node) alive(fn func()) func() {
-	epoch := n.epoch
-	return func() {
-		switch {
-		case n.epoch != epoch || !n.up:
-		case n.paused:
-			n.held = append(n.held, fn)
-		default:
-			fn()
-		}
-	}
+// after schedules fn on this node's process: it is dropped if the process
+// dies first and held while it is paused.
+func (n *node) after(d time.Duration, l label, fn func()) timer {
+	l.from = n.name
+	return n.s.schedule(event{at: n.s.now + d, l: l, fn: fn, owner: n, epoch: n.epoch})
 }
 
-// after schedules fn on this node's process.
-func (n *node) after(d time.Duration, l label, fn func()) {
+// afterH is after with a handler instead of a closure.
+func (n *node) afterH(d time.Duration, l label, h handler, op uint8) timer {
 	l.from = n.name
-	n.s.at(d, l, n.alive(fn))
+	return n.s.schedule(event{at: n.s.now + d, l: l, h: h, op: op, owner: n, epoch: n.epoch})
+}
+
+// reply sends a call's outcome back to its client.
+func (n *node) reply(c *call, l label, typ string, from, to uint64, errText string) {
+	l.from, l.to = n.name, c.host
+	n.s.net.send(l, nil, func() { c.complete(n.s, typ, from, to, n.name, errText) })
 }
 
 // allocate starts a client's NextRange here.
 func (n *node) allocate(c *call, name string, size uint64) {
 	id, out, err := n.coord.Start(name, size)
 	if err != nil {
-		n.s.net.send(label{kind: "fail", from: n.name, to: c.c.host}, func() { c.c.complete(c, history.Fail, 0, 0, n.name, err.Error()) })
+		n.reply(c, label{kind: "fail"}, history.Fail, 0, 0, err.Error())
 		return
 	}
-	n.waiters[id] = c
+	w := &waiter{call: c}
+	n.waiters[id] = w
 	// Give up a little before the client does, as the gRPC node does, so
 	// the coordinator does not keep abandoned ops.
 	margin := min(n.s.cfg.OpTimeout/10, 20*time.Millisecond)
-	n.after(n.s.cfg.OpTimeout-margin, label{kind: "give-up", a: uint64(id)}, func() {
-		if w := n.waiters[id]; w != nil {
-			delete(n.waiters, id)
-			n.coord.Cancel(id)
-			n.s.net.send(label{kind: "unavailable", from: n.name, to: w.c.host, a: uint64(id)}, func() { w.c.complete(w, history.Info, 0, 0, n.name, "unavailable: no quorum before the deadline") })
+	w.giveUp = n.after(n.s.cfg.OpTimeout-margin, label{kind: "give-up", a: uint64(id)}, func() {
+		if n.waiters[id] != w {
+			return
 		}
+		n.end(id, w)
+		n.coord.Cancel(id)
+		n.reply(c, label{kind: "unavailable", a: uint64(id)}, history.Info, 0, 0, "unavailable: no quorum before the deadline")
 	})
 	n.dispatch(out)
+}
+
+// end forgets a finished op and cancels its timers.
+func (n *node) end(id rr_seq.OpID, w *waiter) {
+	delete(n.waiters, id)
+	n.s.cancel(w.giveUp)
+	n.s.cancel(w.hedge)
 }
 
 // dispatch carries out a coordinator step's output.
@@ -99,18 +112,31 @@ func (n *node) dispatch(out rr_seq.Output) {
 		if w == nil {
 			continue
 		}
-		delete(n.waiters, d.Op)
+		n.end(d.Op, w)
+		if d.Err != nil {
+			n.reply(w.call, label{kind: "fail", a: uint64(d.Op)}, history.Fail, 0, 0, d.Err.Error())
+			continue
+		}
 		from, to := uint64(d.Range.From), uint64(d.Range.To)
-		n.s.net.send(label{kind: "range", from: n.name, to: w.c.host, a: from, b: to}, func() { w.c.complete(w, history.Ok, from, to, n.name, "") })
+		n.reply(w.call, label{kind: "range", a: from, b: to}, history.Ok, from, to, "")
 	}
 	for _, b := range out.Backoff {
+		if w := n.waiters[b.Op]; w != nil {
+			n.s.cancel(w.hedge)
+		}
 		limit := time.Millisecond << min(b.Attempt-1, 16)
 		limit = min(limit, n.s.cfg.MaxBackoff)
 		d := limit/2 + time.Duration(n.s.rng.Int64N(int64(limit/2)+1))
 		n.after(d, label{kind: "retry", a: uint64(b.Op)}, func() { n.dispatch(n.coord.Retry(b.Op)) })
 	}
 	for _, h := range out.Hedge {
-		n.after(n.s.cfg.HedgeAfter, label{kind: "hedge", a: uint64(h.Op), b: uint64(h.Round)}, func() { n.dispatch(n.coord.Hedge(h.Op, h.Round)) })
+		t := n.after(n.s.cfg.HedgeAfter, label{kind: "hedge", a: uint64(h.Op), b: uint64(h.Round)}, func() {
+			n.dispatch(n.coord.Hedge(h.Op, h.Round))
+		})
+		if w := n.waiters[h.Op]; w != nil {
+			n.s.cancel(w.hedge) // a new round: the last one's hedge is moot
+			w.hedge = t
+		}
 	}
 	for _, m := range out.Msgs {
 		n.request(m)
@@ -119,16 +145,10 @@ func (n *node) dispatch(out rr_seq.Output) {
 
 // request sends one peer message and handles its answer or its timeout.
 func (n *node) request(m rr_seq.Msg) {
-	failed := func() { n.dispatch(n.coord.PeerFailed(m.Op, m.Round, m.To)) }
-	reply := func(accepted bool, value uint64) {
-		if m.Kind == rr_seq.MsgGet {
-			n.dispatch(n.coord.GetReply(m.Op, m.Round, m.To, value))
-		} else {
-			n.dispatch(n.coord.SetReply(m.Op, m.Round, m.To, accepted, value))
-		}
-	}
+	r := &peerReq{n: n, epoch: n.epoch, m: m}
 	if m.To == n.name {
-		n.serve(m, func(accepted bool, value uint64) { reply(accepted, value) })
+		r.self = true
+		n.serve(r)
 		return
 	}
 	peer := n.s.nodes[m.To]
@@ -136,49 +156,125 @@ func (n *node) request(m rr_seq.Msg) {
 		// Nothing listens there: the connection is refused after a round
 		// trip, as on TCP, rather than timing out.
 		rtt := n.s.net.delay(n.name, m.To) + n.s.net.delay(m.To, n.name)
-		n.after(rtt, label{kind: "refused", to: m.To, a: uint64(m.Op), b: uint64(m.Round)}, failed)
+		n.afterH(rtt, label{kind: "refused", to: m.To, a: uint64(m.Op), b: uint64(m.Round)}, r, reqRefused)
 		return
 	}
-	key := n.s.net.open(n.name, m.To, n.alive(failed))
-	n.after(n.s.cfg.PeerTimeout, label{kind: "peer-timeout", to: m.To, a: uint64(m.Op), b: uint64(m.Round)}, func() {
-		if n.s.net.close(key) {
-			failed()
+	r.peer = peer
+	r.key = n.s.net.open(n.name, m.To, r)
+	r.timeout = n.afterH(n.s.cfg.PeerTimeout, label{kind: "peer-timeout", to: m.To, a: uint64(m.Op), b: uint64(m.Round)}, r, reqTimeout)
+	n.s.net.sendH(label{kind: m.Kind.String(), from: n.name, to: m.To, a: uint64(m.Op), b: uint64(m.Round)}, peer, r, reqArrive)
+}
+
+// peerReq is one peer message of a coordinator, from its sending to its
+// answer: one allocation per message, where closures would take several.
+type peerReq struct {
+	n, peer  *node
+	epoch    int // the sender's process
+	self     bool
+	m        rr_seq.Msg
+	key      rpcKey
+	timeout  timer
+	accepted bool
+	value    uint64
+}
+
+// The steps of a peerReq.
+const (
+	reqArrive  uint8 = iota // the message reaches the peer
+	reqReply                // the answer reaches the sender
+	reqTimeout              // the sender stops waiting
+	reqRefused              // nothing listens at the peer
+)
+
+func (r *peerReq) handle(op uint8) {
+	s := r.n.s
+	switch op {
+	case reqArrive:
+		r.peer.serve(r)
+	case reqReply:
+		if s.net.close(r.key) {
+			s.cancel(r.timeout)
+			r.deliver()
 		}
-	})
-	n.s.net.send(label{kind: m.Kind.String(), from: n.name, to: m.To, a: uint64(m.Op), b: uint64(m.Round)}, peer.alive(func() {
-		peer.serve(m, func(accepted bool, value uint64) {
-			n.s.net.send(label{kind: "reply", from: m.To, to: n.name, a: uint64(m.Op)<<32 | uint64(m.Round), b: value}, n.alive(func() {
-				if n.s.net.close(key) {
-					reply(accepted, value)
-				}
-			}))
-		})
-	}))
+	case reqTimeout:
+		if s.net.close(r.key) {
+			r.fail()
+		}
+	case reqRefused:
+		r.fail()
+	}
+}
+
+// answer is the peer's answer, sent back (or, to itself, given at once).
+func (r *peerReq) answer() {
+	if r.self {
+		r.deliver()
+		return
+	}
+	m := r.m
+	r.n.s.net.sendH(label{kind: "reply", from: m.To, to: r.n.name, a: uint64(m.Op)<<32 | uint64(m.Round), b: r.value}, r.n, r, reqReply)
+}
+
+// deliver feeds the answer to the coordinator.
+func (r *peerReq) deliver() {
+	n, m := r.n, r.m
+	if m.Kind == rr_seq.MsgGet {
+		n.dispatch(n.coord.GetReply(m.Op, m.Round, m.To, r.value))
+	} else {
+		n.dispatch(n.coord.SetReply(m.Op, m.Round, m.To, r.accepted, r.value))
+	}
+}
+
+func (r *peerReq) fail() {
+	n, m := r.n, r.m
+	n.dispatch(n.coord.PeerFailed(m.Op, m.Round, m.To))
+}
+
+// broken: a reset or crash broke the connection; the sender hears at once
+// if its process lives.
+func (r *peerReq) broken() {
+	n := r.n
+	if n.epoch != r.epoch || !n.up {
+		return
+	}
+	r.n.s.cancel(r.timeout)
+	if n.paused {
+		n.held = append(n.held, r.fail)
+		return
+	}
+	r.fail()
 }
 
 // serve answers a peer message on this node: a read at once, a write once
 // it is durable (or at once, with the planted ack-before-sync bug).
-func (n *node) serve(m rr_seq.Msg, answer func(bool, uint64)) {
+func (n *node) serve(r *peerReq) {
+	m := r.m
 	if m.Kind == rr_seq.MsgGet {
-		answer(true, n.replica.Get(m.Name))
+		r.accepted, r.value = true, n.replica.Get(m.Name)
+		r.answer()
 		return
 	}
 	ok, cur, changed := n.replica.Set(m.Name, m.Base, m.Value)
+	r.accepted, r.value = ok, cur
+	if changed {
+		n.version++
+		n.setState(m.Name, cur)
+	}
 	if !changed || !n.s.cfg.Persist {
-		answer(ok, cur)
+		r.answer()
 		return
 	}
 	if n.s.cfg.AckBeforeSync {
-		answer(ok, cur)
+		r.answer()
 		n.flush(nil)
 		return
 	}
-	n.flush(func() { answer(ok, cur) })
+	n.flush(r)
 }
 
 // flush queues ack for the next group commit, starting one if none is
 // running: one fsync serves every write that arrived before it began.
-func (n *node) flush(ack func()) {
+func (n *node) flush(ack *peerReq) {
 	if ack != nil {
 		n.acks = append(n.acks, ack)
 	}
@@ -186,7 +282,7 @@ func (n *node) flush(ack func()) {
 		return
 	}
 	n.syncing = true
-	snap := n.replica.Snapshot()
+	snap, version := append([]nameValue(nil), n.state...), n.version
 	n.after(n.s.cfg.SyncDelay, label{kind: "fsync"}, func() {
 		n.written = snap
 		if !n.s.cfg.AckBeforeSync {
@@ -195,24 +291,29 @@ func (n *node) flush(ack func()) {
 		acks := n.acks
 		n.acks, n.syncing = nil, false
 		for _, a := range acks {
-			a()
+			a.answer()
 		}
-		if len(n.acks) > 0 || !equal(snap, n.replica.Snapshot()) {
+		if len(n.acks) > 0 || n.version != version {
 			n.flush(nil)
 		}
 	})
 }
 
-func equal(a, b map[string]uint64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
+// nameValue is one sequence's value on a node. A node holds a handful, so
+// a slice copies cheaper than a map at every fsync.
+type nameValue struct {
+	name  string
+	value uint64
+}
+
+func (n *node) setState(name string, v uint64) {
+	for i := range n.state {
+		if n.state[i].name == name {
+			n.state[i].value = v
+			return
 		}
 	}
-	return true
+	n.state = append(n.state, nameValue{name, v})
 }
 
 // crash kills the process; on power loss the disk keeps only what was
@@ -227,6 +328,11 @@ func (n *node) crash(powerLoss bool) {
 	if powerLoss {
 		n.written = n.durable
 	}
+	for _, id := range sortedOps(n.waiters) {
+		w := n.waiters[id]
+		n.s.cancel(w.giveUp)
+		n.s.cancel(w.hedge)
+	}
 	n.s.net.crash(n.name)
 }
 
@@ -235,56 +341,11 @@ func (n *node) restart() {
 		return
 	}
 	n.up = true
-	var values map[string]uint64
+	n.state = nil
 	if n.s.cfg.Persist {
-		values = n.written
+		n.state = append(n.state, n.written...)
 	}
-	n.boot(values)
-}
-
-// client is one range client process.
-type client struct {
-	s       *sim
-	host    string
-	size    uint64
-	proc    int
-	every   time.Duration
-	current *call
-	name    string
-}
-
-func (c *client) invoke() {
-	s := c.s
-	c.name = s.cfg.Names[s.rng.IntN(len(s.cfg.Names))]
-	target := s.nodes[s.names[s.rng.IntN(len(s.names))]]
-	call := &call{c: c, proc: c.proc}
-	c.current = call
-	s.rec.Invoke(c.proc, history.NextRange, history.RangeValue{Name: c.name, N: c.size})
-	name, size := c.name, c.size
-	s.net.send(label{kind: "next-range", from: c.host, to: target.name, a: uint64(call.proc), b: size}, target.alive(func() { target.allocate(call, name, size) }))
-	s.at(s.cfg.OpTimeout, label{kind: "client-timeout", from: c.host, a: uint64(call.proc)}, func() { c.complete(call, history.Info, 0, 0, target.name, "deadline exceeded") })
-}
-
-// complete ends the call once: the first of its answer and its timeout.
-func (c *client) complete(call *call, typ string, from, to uint64, node, errText string) {
-	if call.done {
-		return
-	}
-	call.done = true
-	s := c.s
-	s.ops++
-	v := history.RangeValue{Name: c.name, N: c.size, From: from, To: to}
-	switch typ {
-	case history.Ok:
-		s.rec.Ok(call.proc, history.NextRange, v, node, "")
-	case history.Fail:
-		s.rec.Fail(call.proc, history.NextRange, v, node, errText)
-	default:
-		s.rec.Info(call.proc, history.NextRange, v, node, errText)
-		c.proc = s.newProc() // a process never invokes after an info
-	}
-	wait := c.every/2 + time.Duration(s.rng.Int64N(int64(c.every)+1))
-	s.at(wait, label{kind: "next", from: c.host}, c.invoke)
+	n.boot(n.state)
 }
 
 // cluster lets nemesis faults act on the simulation.
@@ -296,13 +357,31 @@ type cluster struct {
 var _ nemesis.Cluster = (*cluster)(nil)
 
 func (c *cluster) Nodes() []string      { return append([]string(nil), c.s.names...) }
-func (c *cluster) Clients() []string    { return nil }
 func (c *cluster) Net() nemesis.Network { return c.s.net }
 func (c *cluster) Rand() *rand.Rand     { return c.rng }
 func (c *cluster) DefaultLink() nemesis.Link {
 	return nemesis.Link{Latency: c.s.cfg.Latency, Jitter: c.s.cfg.Jitter}
 }
-func (c *cluster) CrashClient(string) error { return nil }
+
+// Clients are the buffering ID clients, each always alive: a crashed one
+// is replaced at once.
+func (c *cluster) Clients() []string {
+	out := make([]string, len(c.s.idcs))
+	for i, k := range c.s.idcs {
+		out[i] = k.hostn
+	}
+	return out
+}
+
+func (c *cluster) CrashClient(name string) error {
+	for _, k := range c.s.idcs {
+		if k.hostn == name {
+			k.crash()
+			return nil
+		}
+	}
+	return fmt.Errorf("no client %q", name)
+}
 
 func (c *cluster) Crash(name string, powerLoss, torn bool) error {
 	n := c.s.nodes[name]
@@ -322,13 +401,13 @@ func (c *cluster) Restart(name string) error {
 	return nil
 }
 
-// sortedKeys returns m's keys in order, so that nothing depends on map
+// sortedOps returns m's keys in order, so that nothing depends on map
 // order.
-func sortedKeys[V any](m map[rpcKey]V) []rpcKey {
-	keys := make([]rpcKey, 0, len(m))
+func sortedOps[V any](m map[rr_seq.OpID]V) []rr_seq.OpID {
+	keys := make([]rr_seq.OpID, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
 	}
-	sort.Slice(keys, func(i, j int) bool { return keys[i].id < keys[j].id })
+	sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
 	return keys
 }

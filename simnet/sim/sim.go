@@ -2,13 +2,12 @@ package sim
 
 import (
 	"bytes"
-	"container/heap"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
-	"hash"
 	"math/rand/v2"
+	"sort"
 	"time"
 
 	"github.com/pkg/errors"
@@ -38,14 +37,25 @@ type Config struct {
 	// Dup is the share of messages delivered twice.
 	Dup float64 `json:"dup"`
 
-	// Clients call NextRange on a random node at Rate per second each,
-	// with range sizes from Sizes in turn; an operation with no answer
-	// after OpTimeout is info and its process is replaced.
-	Clients   int           `json:"clients"`
-	Sizes     []uint64      `json:"sizes"`
-	Rate      float64       `json:"rate"`
-	OpTimeout time.Duration `json:"op_timeout_ns"`
-	Names     []string      `json:"names"`
+	// Clients call NextRange on a random node, each with its range size
+	// from Sizes in turn. IDClients hand out IDs one by one from a buffer
+	// they fill with ranges of IDRangeSize, fetched round-robin from the
+	// nodes (rr_seq.Client's logic); their fetches are recorded as
+	// next-range operations of processes of their own. Each client invokes
+	// at Rate per second, one operation at a time; an operation with no
+	// answer after OpTimeout is info and its process is replaced.
+	Clients     int           `json:"clients"`
+	Sizes       []uint64      `json:"sizes"`
+	IDClients   int           `json:"id_clients,omitempty"`
+	IDRangeSize uint64        `json:"id_range_size,omitempty"`
+	Rate        float64       `json:"rate"`
+	OpTimeout   time.Duration `json:"op_timeout_ns"`
+	Names       []string      `json:"names"`
+	// Ops, when not nil, is the workload spelt out: exactly these
+	// operations and no others (Rate is then unused). A run's Result.Ops
+	// is its workload in this form, so a plan can be shrunk an operation
+	// at a time.
+	Ops []OpSpec `json:"ops"`
 
 	TimeLimit time.Duration `json:"time_limit_ns"`
 	// Faults is the plan: each a registered nemesis fault, started and
@@ -59,6 +69,18 @@ type FaultSpec struct {
 	At   time.Duration `json:"at_ns"`
 	For  time.Duration `json:"for_ns"`
 	Seed uint64        `json:"seed"`
+}
+
+// OpSpec is one client operation of an explicit workload. Client numbers
+// the clients: range clients first, then ID clients. A client invokes an
+// operation at At, or when its previous one ends if that is later. Node
+// (an index into the nodes) and Name say where a range client sends its
+// NextRange; an ID client's operations take an ID from its own sequence.
+type OpSpec struct {
+	Client int           `json:"client"`
+	At     time.Duration `json:"at_ns"`
+	Node   int           `json:"node,omitempty"`
+	Name   string        `json:"name,omitempty"`
 }
 
 // WithDefaults fills unset fields.
@@ -87,11 +109,14 @@ func (c Config) WithDefaults() Config {
 	if c.MaxBackoff == 0 {
 		c.MaxBackoff = 100 * time.Millisecond
 	}
-	if c.Clients == 0 {
+	if c.Clients == 0 && c.IDClients == 0 && c.Ops == nil {
 		c.Clients = 5
 	}
 	if len(c.Sizes) == 0 {
 		c.Sizes = []uint64{1, 3, 10}
+	}
+	if c.IDRangeSize == 0 {
+		c.IDRangeSize = 8
 	}
 	if c.Rate == 0 {
 		c.Rate = 10
@@ -116,15 +141,22 @@ func (c Config) Validate() error {
 	if c.R < 1 || c.R > c.Nodes || c.W < 1 || c.W > c.Nodes {
 		return errors.Errorf("sim: quorums R=%d W=%d outside 1..%d", c.R, c.W, c.Nodes)
 	}
-	if c.Clients < 0 || c.Clients > 200 || c.Rate <= 0 || c.OpTimeout <= 0 || c.TimeLimit <= 0 || c.TimeLimit > time.Hour {
-		return errors.New("sim: bad workload (clients 0..200, positive rate, timeout and time limit up to 1h)")
+	if c.Clients < 0 || c.IDClients < 0 || c.Clients+c.IDClients > 200 || !(c.Rate > 0) || c.OpTimeout <= 0 ||
+		c.TimeLimit <= 0 || c.TimeLimit > time.Hour {
+		return errors.New("sim: bad workload (0..200 clients, positive rate, timeout and time limit up to 1h)")
 	}
-	if c.Latency < 0 || c.Jitter < 0 || c.Dup < 0 || c.Dup > 1 {
-		return errors.New("sim: bad network (negative delay, or dup outside 0..1)")
+	if c.Latency < 0 || c.Jitter < 0 || c.SyncDelay < 0 || c.PeerTimeout <= 0 || c.HedgeAfter <= 0 ||
+		c.MaxBackoff <= 0 || !(c.Dup >= 0 && c.Dup <= 1) {
+		return errors.New("sim: bad timing or network (negative delays, or dup outside 0..1)")
 	}
-	for _, n := range c.Sizes {
+	for _, n := range append(append([]uint64(nil), c.Sizes...), c.IDRangeSize) {
 		if n == 0 {
 			return errors.New("sim: range size 0")
+		}
+	}
+	for _, name := range c.Names {
+		if err := rr_seq.ValidateName(name); err != nil {
+			return errors.Wrap(err, "sim: sequence name")
 		}
 	}
 	for _, f := range c.Faults {
@@ -133,6 +165,20 @@ func (c Config) Validate() error {
 		}
 		if f.At < 0 || f.For < 0 {
 			return errors.Errorf("sim: fault %s at negative time", f.Name)
+		}
+	}
+	for i, o := range c.Ops {
+		if o.Client < 0 || o.Client >= c.Clients+c.IDClients || o.At < 0 {
+			return errors.Errorf("sim: op %d: client %d at %v (want a client in 0..%d at a time >= 0)",
+				i, o.Client, o.At, c.Clients+c.IDClients-1)
+		}
+		if o.Client < c.Clients {
+			if o.Node < 0 || o.Node >= c.Nodes {
+				return errors.Errorf("sim: op %d: node %d outside 0..%d", i, o.Node, c.Nodes-1)
+			}
+			if err := rr_seq.ValidateName(o.Name); err != nil {
+				return errors.Wrapf(err, "sim: op %d", i)
+			}
 		}
 	}
 	return nil
@@ -171,6 +217,9 @@ type Result struct {
 	Events  int // simulator events processed
 	SimTime time.Duration
 	Ops     int // client completions
+	// Workload is every operation the clients invoked, as an explicit
+	// workload: Config.Ops set to it runs the same operations again.
+	Workload []OpSpec
 	// Trace holds the trace's lines when Run was asked to keep them.
 	Trace []string
 }
@@ -185,101 +234,64 @@ func Run(cfg Config, keepTrace bool) (*Result, error) {
 	}
 	s := newSim(cfg, keepTrace)
 	s.start()
-	for s.q.Len() > 0 {
-		e := heap.Pop(&s.q).(*event)
+	for len(s.q) > 0 {
+		e := s.q.pop()
 		if e.at > cfg.TimeLimit {
 			break
 		}
 		s.now = e.at
-		s.events++
-		s.note(e.l)
-		fn := e.fn
-		*e = event{}
+		ev := *e
+		*e = event{idx: -1}
 		s.free = append(s.free, e)
-		fn()
+		s.fire(&ev)
 	}
 	s.now = cfg.TimeLimit
 	if err := s.rec.Err(); err != nil {
 		return nil, err
 	}
-	s.hash.Write(s.hist.Bytes())
-	binary.Write(s.hash, binary.BigEndian, s.trh)
-	return &Result{Hash: hex.EncodeToString(s.hash.Sum(nil)), History: s.hist.Bytes(), Events: s.events,
-		SimTime: s.now, Ops: s.ops, Trace: s.trace}, nil
-}
-
-// label names an event for the trace without formatting anything: a
-// kind, up to two hosts and two numbers.
-type label struct {
-	kind     string
-	from, to string
-	a, b     uint64
+	h := sha256.New()
+	h.Write(s.hist.Bytes())
+	binary.Write(h, binary.BigEndian, s.trh)
+	return &Result{Hash: hex.EncodeToString(h.Sum(nil)), History: s.hist.Bytes(), Events: s.events,
+		SimTime: s.now, Ops: s.ops, Workload: s.workload, Trace: s.trace}, nil
 }
 
 func (l label) String() string { return fmt.Sprintf("%s %s->%s %d %d", l.kind, l.from, l.to, l.a, l.b) }
 
-// event is one entry of the queue.
-type event struct {
-	at  time.Duration
-	tie uint64 // seeded: orders events due at the same time
-	seq uint64
-	l   label
-	fn  func()
-}
-
-type queue []*event
-
-func (q queue) Len() int { return len(q) }
-func (q queue) Less(i, j int) bool {
-	if q[i].at != q[j].at {
-		return q[i].at < q[j].at
-	}
-	if q[i].tie != q[j].tie {
-		return q[i].tie < q[j].tie
-	}
-	return q[i].seq < q[j].seq
-}
-func (q queue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
-func (q *queue) Push(x any)   { *q = append(*q, x.(*event)) }
-func (q *queue) Pop() any {
-	old := *q
-	e := old[len(old)-1]
-	old[len(old)-1] = nil
-	*q = old[:len(old)-1]
-	return e
-}
-
 type sim struct {
-	cfg    Config
-	now    time.Duration
-	q      queue
-	free   []*event // events done with, for reuse
-	seq    uint64
-	rng    *rand.Rand
-	events int
-	ops    int
-	hash   hash.Hash
-	trh    uint64 // FNV-1a of the trace
-	trace  []string
-	keep   bool
-	hist   bytes.Buffer
-	rec    *history.Recorder
-	names  []string
-	nodes  map[string]*node
-	net    *network
-	procs  int
+	cfg      Config
+	now      time.Duration
+	q        queue
+	free     []*event // events done with, for reuse
+	seq      uint64
+	rng      *rand.Rand // the network and the nodes' timers
+	tieSeed  uint64     // seeds the order of events due at the same time
+	events   int
+	ops      int
+	trh      uint64 // hash of the trace
+	trace    []string
+	keep     bool
+	hist     bytes.Buffer
+	rec      *history.Recorder
+	names    []string
+	nodes    map[string]*node
+	net      *network
+	procs    int
+	workload []OpSpec
+	idcs     []*idClient
 }
 
 func newSim(cfg Config, keep bool) *sim {
-	s := &sim{cfg: cfg, trh: 14695981039346656037, rng: rand.New(rand.NewPCG(uint64(cfg.Seed), 0x73696d)), hash: sha256.New(), keep: keep,
+	s := &sim{cfg: cfg, trh: 0x736571, rng: rand.New(rand.NewPCG(uint64(cfg.Seed), 0x73696d)), keep: keep,
 		nodes: map[string]*node{}}
-	// Two lines of about 150 bytes per expected operation.
-	s.hist.Grow(int(min(float64(cfg.Clients)*cfg.Rate*cfg.TimeLimit.Seconds()*300, 1<<28)))
+	s.tieSeed = rand.New(rand.NewPCG(uint64(cfg.Seed), 0x746965)).Uint64()
+	// About two lines of 130 bytes per expected operation.
+	clients := float64(cfg.Clients + cfg.IDClients)
+	s.hist.Grow(int(min(clients*cfg.Rate*cfg.TimeLimit.Seconds()*260, 64<<20)))
 	s.rec = history.NewRecorder(&s.hist, func() time.Duration { return s.now })
-	s.net = &network{s: s, cut: map[[2]string]bool{}, hosts: map[string]LinkDelay{}, inflight: map[rpcKey]*rpc{}}
+	s.net = &network{s: s, cut: map[[2]string]bool{}, hosts: map[string]LinkDelay{}, inflight: map[rpcKey]rpc{}}
 	for i := range cfg.Nodes {
-		name := fmt.Sprintf("n%d", i+1)
-		s.names = append(s.names, name)
+		s.names = append(s.names, fmt.Sprintf("n%d", i+1))
 	}
 	for _, name := range s.names {
 		s.nodes[name] = newNode(s, name)
@@ -287,45 +299,10 @@ func newSim(cfg Config, keep bool) *sim {
 	return s
 }
 
-// at schedules fn after d.
-func (s *sim) at(d time.Duration, l label, fn func()) {
-	s.seq++
-	var e *event
-	if k := len(s.free); k > 0 {
-		e, s.free = s.free[k-1], s.free[:k-1]
-	} else {
-		e = new(event)
-	}
-	*e = event{at: s.now + d, tie: s.rng.Uint64(), seq: s.seq, l: l, fn: fn}
-	heap.Push(&s.q, e)
-}
-
-// note adds an event to the trace: to its hash (FNV-1a over the time and
-// the label's fields, no formatting) and, when kept, to its lines.
+// note adds an event to the trace: to its hash (over the time and the
+// label's fields, no formatting) and, when kept, to its lines.
 func (s *sim) note(l label) {
-	h := s.trh
-	mix := func(x uint64) {
-		for range 8 {
-			h ^= x & 0xff
-			h *= 1099511628211
-			x >>= 8
-		}
-	}
-	str := func(x string) {
-		for i := 0; i < len(x); i++ {
-			h ^= uint64(x[i])
-			h *= 1099511628211
-		}
-		h ^= 0xff
-		h *= 1099511628211
-	}
-	mix(uint64(s.now))
-	str(l.kind)
-	str(l.from)
-	str(l.to)
-	mix(l.a)
-	mix(l.b)
-	s.trh = h
+	s.trh = hashLabel(s.trh, uint64(s.now), l)
 	if s.keep {
 		s.trace = append(s.trace, fmt.Sprintf("%d %s", s.now, l))
 	}
@@ -336,20 +313,41 @@ func (s *sim) newProc() int {
 	return s.procs - 1
 }
 
+// start creates the clients and schedules the fault plan.
 func (s *sim) start() {
-	for i := range s.cfg.Clients {
-		c := &client{s: s, host: fmt.Sprintf("c%d", i+1), size: s.cfg.Sizes[i%len(s.cfg.Sizes)], proc: s.newProc()}
-		every := time.Duration(float64(time.Second) / s.cfg.Rate)
-		c.every = every
-		s.at(time.Duration(s.rng.Int64N(int64(every)+1)), label{kind: "first", from: c.host}, c.invoke)
+	cfg := s.cfg
+	var explicit [][]OpSpec
+	if cfg.Ops != nil {
+		explicit = make([][]OpSpec, cfg.Clients+cfg.IDClients)
+		ops := append([]OpSpec(nil), cfg.Ops...)
+		sort.SliceStable(ops, func(i, j int) bool { return ops[i].At < ops[j].At })
+		for _, o := range ops {
+			explicit[o.Client] = append(explicit[o.Client], o)
+		}
+	}
+	every := time.Duration(float64(time.Second) / cfg.Rate)
+	for i := range cfg.Clients + cfg.IDClients {
+		w := &worker{s: s, index: i, every: every,
+			rng: rand.New(rand.NewPCG(uint64(cfg.Seed), 0x776f726b<<16|uint64(i)))}
+		if explicit != nil {
+			w.plan, w.explicit = explicit[i], true
+		}
+		if i < cfg.Clients {
+			w.c = &rangeClient{w: w, hostn: fmt.Sprintf("c%d", i+1), size: cfg.Sizes[i%len(cfg.Sizes)], proc: s.newProc()}
+		} else {
+			k := i - cfg.Clients
+			c := newIDClient(s, w, fmt.Sprintf("k%d", k+1), cfg.Names[k%len(cfg.Names)])
+			s.idcs = append(s.idcs, c)
+			w.c = c
+		}
+		w.first()
 	}
 	cl := &cluster{s: s}
-	for i, f := range s.cfg.Faults {
+	for i, f := range cfg.Faults {
 		fault, err := nemesis.Lookup(f.Name)
 		if err != nil {
 			continue // Validate refused it already
 		}
-		f := f
 		s.at(f.At, label{kind: "fault-start", from: f.Name, a: uint64(i)}, func() {
 			cl.rng = rand.New(rand.NewPCG(f.Seed, uint64(i)))
 			v, err := fault.Start(cl)

@@ -14,11 +14,11 @@ import (
 )
 
 var allFaults = []string{"partition-isolate", "partition-halves", "partition-ring", "partition-bridge", "partition-oneway",
-	"crash-one", "crash-majority", "lose-unsynced", "pause", "slow", "slow-node", "reset", "loss"}
+	"crash-one", "crash-majority", "lose-unsynced", "pause", "slow", "slow-node", "reset", "loss", "client-crash"}
 
 func mixed(seed int64) Config {
-	return Config{Seed: seed, Nodes: 5, Persist: true, Jitter: 2 * time.Millisecond, Dup: 0.01, Clients: 10,
-		Sizes: []uint64{1, 2, 5, 50}, TimeLimit: 20 * time.Second,
+	return Config{Seed: seed, Nodes: 5, Persist: true, Jitter: 2 * time.Millisecond, Dup: 0.01, Clients: 7,
+		Sizes: []uint64{1, 2, 5, 50}, IDClients: 3, IDRangeSize: 16, Names: []string{"a", "b"}, TimeLimit: 20 * time.Second,
 		Faults: Plan(seed, allFaults, 2*time.Second, 2*time.Second, time.Second, 16*time.Second)}
 }
 
@@ -49,6 +49,51 @@ func TestDeterministic(t *testing.T) {
 		require.NoError(t, err)
 		assert.NotEqual(t, a.Hash, c.Hash, "another seed, another run")
 	}
+}
+
+// TestExplicitWorkload: a run's workload spelt out as Config.Ops gives the
+// same run bit for bit, and dropping an operation changes it.
+func TestExplicitWorkload(t *testing.T) {
+	for seed := int64(1); seed <= 5; seed++ {
+		cfg := mixed(seed)
+		a, err := Run(cfg, false)
+		require.NoError(t, err)
+		require.NotEmpty(t, a.Workload)
+		cfg.Ops = a.Workload
+		b, err := Run(cfg, false)
+		require.NoError(t, err)
+		assert.Equal(t, a.Hash, b.Hash, "seed %d: the spelt-out workload runs the same", seed)
+		assert.Equal(t, a.Workload, b.Workload)
+
+		cfg.Ops = a.Workload[1:]
+		c, err := Run(cfg, false)
+		require.NoError(t, err)
+		assert.NotEqual(t, a.Hash, c.Hash)
+		assert.Len(t, c.Workload, len(a.Workload)-1)
+	}
+}
+
+// TestIDClients: buffering clients hand out increasing IDs, record their
+// fetches, and lose their buffers to client crashes.
+func TestIDClients(t *testing.T) {
+	cfg := Config{Seed: 3, Clients: 1, IDClients: 4, IDRangeSize: 16, Rate: 20, TimeLimit: 20 * time.Second,
+		Faults: Plan(3, []string{"client-crash"}, time.Second, time.Millisecond, 0, 18*time.Second)}
+	r, err := Run(cfg, false)
+	require.NoError(t, err)
+	res := check(t, r)
+	require.Equal(t, checker.ValidTrue, res.Valid, res.Summary())
+	assert.Greater(t, res.Stats.Ops["next-id"]["ok"], 1000)
+	crashed := map[string]bool{}
+	events, _, err := history.Read(bytes.NewReader(r.History))
+	require.NoError(t, err)
+	for _, e := range events {
+		if e.Nemesis && e.F == "start-client-crash" {
+			crashed[string(e.Value)] = true
+		}
+	}
+	assert.Greater(t, len(crashed), 1, "crashes hit several clients: %v", crashed)
+	g := res.Checks["gaps"].Details.(checker.GapDetails)
+	assert.Greater(t, g.BufferedIDs, uint64(100), "crashed buffers leave gaps")
 }
 
 // TestCorrectUnderFaults: the real configuration keeps its promises.
