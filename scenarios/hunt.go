@@ -3,6 +3,7 @@ package scenarios
 import (
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -84,17 +85,24 @@ func Hunt(sc Scenario, from, to int64, workers int, opts Options, progress io.Wr
 type ShrinkReport struct {
 	Property      string // the violation kept
 	Before, After sim.Config
-	OpsBefore     int
-	OpsAfter      int
-	Runs          int // simulations tried
-	Report        *Report
+	// OpsBefore and OpsAfter count the operations the clients invoked;
+	// ClientsBefore and ClientsAfter the clients that invoked any.
+	OpsBefore, OpsAfter         int
+	ClientsBefore, ClientsAfter int
+	Runs                        int // simulations tried
+	Elapsed                     time.Duration
+	Report                      *Report
 }
 
 // Shrink reduces the plan of a failing sim run while its violation still
-// reproduces: it drops faults one at a time, then clients, then halves
-// the time and the rate, and starts over until nothing more can go. It
-// writes the smallest plan and its history into a new run directory.
+// reproduces. It spells the run's workload out operation by operation
+// (the same run, bit for bit), then, until nothing more goes: halves the
+// time, drops whole faults, whole clients, and runs of operations down to
+// single ones (delta debugging). The result is 1-minimal: removing any
+// one fault or operation from it loses the violation. It writes the
+// smallest plan and its history into a new run directory.
 func Shrink(dir string, opts Options) (*ShrinkReport, error) {
+	start := time.Now()
 	info, cfg, err := ReadRun(dir)
 	if err != nil {
 		return nil, err
@@ -114,75 +122,156 @@ func Shrink(dir string, opts Options) (*ShrinkReport, error) {
 	if len(v) == 0 {
 		return nil, errors.Errorf("%s violates nothing: there is nothing to shrink", dir)
 	}
-	rep := &ShrinkReport{Property: v[0], Before: *cfg, OpsBefore: first.Result.Ops, Runs: 1}
-	fails := func(c sim.Config) bool {
-		rep.Runs++
-		out, err := Simulate(sc, c)
-		if err != nil {
-			return false
-		}
-		for _, p := range out.Violated() {
-			if p == rep.Property {
-				return true
-			}
-		}
-		return false
-	}
+	s := &shrinker{sc: sc, rep: &ShrinkReport{Property: v[0], Before: *cfg, Runs: 1,
+		OpsBefore: len(first.Result.Workload), ClientsBefore: activeClients(first.Result.Workload)}}
 	cur := *cfg
+	cur.Ops = first.Result.Workload
+	if !s.fails(cur) {
+		return nil, errors.Errorf("%s: the run with its workload spelt out no longer violates %s (a simulator bug)", dir, s.rep.Property)
+	}
 	for changed := true; changed; {
 		changed = false
-		for i := len(cur.Faults) - 1; i >= 0; i-- {
-			c := cur
-			c.Faults = append(append([]sim.FaultSpec(nil), cur.Faults[:i]...), cur.Faults[i+1:]...)
-			if fails(c) {
-				cur, changed = c, true
-			}
-		}
-		for cur.Clients > 1 {
-			c := cur
-			c.Clients--
-			if !fails(c) {
-				break
-			}
-			cur, changed = c, true
-		}
-		if cur.TimeLimit >= 2*time.Second {
-			c := cur
-			c.TimeLimit = cur.TimeLimit / 2
-			c.Faults = nil
-			for _, f := range cur.Faults {
-				if f.At < c.TimeLimit {
-					f.For = min(f.For, c.TimeLimit-f.At)
-					c.Faults = append(c.Faults, f)
-				}
-			}
-			if fails(c) {
-				cur, changed = c, true
-			}
-		}
-		if cur.Rate >= 2 {
-			c := cur
-			c.Rate = cur.Rate / 2
-			if fails(c) {
+		for _, step := range []func(sim.Config) (sim.Config, bool){s.shorter, s.fewerFaults, s.fewerClients, s.fewerOps} {
+			if c, ok := step(cur); ok {
 				cur, changed = c, true
 			}
 		}
 	}
-	rep.After = cur
+	s.rep.After = cur
 	r, err := runSimConfig(sc, cur, info.Seed, opts, "shrunk from "+dir)
 	if err != nil {
 		return nil, err
 	}
-	rep.Report = r
-	rep.OpsAfter = r.Verdict.Ops["ok"] + r.Verdict.Ops["fail"] + r.Verdict.Ops["info"]
-	return rep, nil
+	s.rep.Report = r
+	s.rep.OpsAfter, s.rep.ClientsAfter = len(cur.Ops), activeClients(cur.Ops)
+	s.rep.Elapsed = time.Since(start)
+	return s.rep, nil
+}
+
+type shrinker struct {
+	sc  Scenario
+	rep *ShrinkReport
+}
+
+// fails runs c and reports whether it still violates the property.
+func (s *shrinker) fails(c sim.Config) bool {
+	s.rep.Runs++
+	out, err := Simulate(s.sc, c)
+	if err != nil {
+		return false
+	}
+	return slices.Contains(out.Violated(), s.rep.Property)
+}
+
+// shorter halves the time limit while the violation stays, then cuts it
+// to just after the last operation could have ended.
+func (s *shrinker) shorter(cur sim.Config) (sim.Config, bool) {
+	shrunk := false
+	for cur.TimeLimit >= 2*time.Second {
+		c := truncate(cur, cur.TimeLimit/2)
+		if !s.fails(c) {
+			break
+		}
+		cur, shrunk = c, true
+	}
+	var last time.Duration
+	for _, o := range cur.Ops {
+		last = max(last, o.At)
+	}
+	if end := last + cur.OpTimeout + time.Millisecond; end < cur.TimeLimit {
+		if c := truncate(cur, end); s.fails(c) {
+			cur, shrunk = c, true
+		}
+	}
+	return cur, shrunk
+}
+
+// truncate ends a plan at limit: later operations and faults go.
+func truncate(cur sim.Config, limit time.Duration) sim.Config {
+	c := cur
+	c.TimeLimit = limit
+	c.Faults, c.Ops = nil, []sim.OpSpec{}
+	for _, f := range cur.Faults {
+		if f.At < limit {
+			f.For = min(f.For, limit-f.At)
+			c.Faults = append(c.Faults, f)
+		}
+	}
+	for _, o := range cur.Ops {
+		if o.At < limit {
+			c.Ops = append(c.Ops, o)
+		}
+	}
+	return c
+}
+
+// fewerFaults drops faults one at a time.
+func (s *shrinker) fewerFaults(cur sim.Config) (sim.Config, bool) {
+	shrunk := false
+	for i := len(cur.Faults) - 1; i >= 0; i-- {
+		c := cur
+		c.Faults = slices.Delete(slices.Clone(cur.Faults), i, i+1)
+		if s.fails(c) {
+			cur, shrunk = c, true
+		}
+	}
+	return cur, shrunk
+}
+
+// fewerClients drops every operation of one client at a time.
+func (s *shrinker) fewerClients(cur sim.Config) (sim.Config, bool) {
+	shrunk := false
+	for client := cur.Clients + cur.IDClients - 1; client >= 0; client-- {
+		c := cur
+		c.Ops = slices.DeleteFunc(slices.Clone(cur.Ops), func(o sim.OpSpec) bool { return o.Client == client })
+		if len(c.Ops) < len(cur.Ops) && s.fails(c) {
+			cur, shrunk = c, true
+		}
+	}
+	return cur, shrunk
+}
+
+// fewerOps is delta debugging over the operations: it tries removing
+// chunks, halving their size down to single operations, and stops after
+// a pass over single operations removes none.
+func (s *shrinker) fewerOps(cur sim.Config) (sim.Config, bool) {
+	shrunk := false
+	parts := 2
+	for len(cur.Ops) > 0 {
+		size := (len(cur.Ops) + parts - 1) / parts
+		removed := false
+		for from := 0; from < len(cur.Ops); {
+			c := cur
+			c.Ops = slices.Delete(slices.Clone(cur.Ops), from, min(from+size, len(cur.Ops)))
+			if s.fails(c) {
+				cur, shrunk, removed = c, true, true
+				continue // the next chunk has moved to from
+			}
+			from += size
+		}
+		switch {
+		case size == 1 && !removed:
+			return cur, shrunk // 1-minimal
+		case !removed:
+			parts *= 2
+		}
+	}
+	return cur, shrunk
+}
+
+func activeClients(ops []sim.OpSpec) int {
+	seen := map[int]bool{}
+	for _, o := range ops {
+		seen[o.Client] = true
+	}
+	return len(seen)
 }
 
 // String prints the sizes before and after.
 func (r *ShrinkReport) String() string {
-	return fmt.Sprintf("shrunk %s keeping %s violated, in %d runs:\n"+
-		"  faults      %d -> %d\n  clients     %d -> %d\n  time limit  %v -> %v\n  rate        %g -> %g per client per s\n  operations  %d -> %d\n",
-		r.Report.Info.Scenario, r.Property, r.Runs,
-		len(r.Before.Faults), len(r.After.Faults), r.Before.Clients, r.After.Clients,
-		r.Before.TimeLimit, r.After.TimeLimit, r.Before.Rate, r.After.Rate, r.OpsBefore, r.OpsAfter)
+	return fmt.Sprintf("shrunk %s keeping %s violated, in %d runs (%.2fs):\n"+
+		"  faults      %d -> %d\n  clients     %d -> %d\n  operations  %d -> %d\n  time limit  %v -> %v\n",
+		r.Report.Info.Scenario, r.Property, r.Runs, r.Elapsed.Seconds(),
+		len(r.Before.Faults), len(r.After.Faults), r.ClientsBefore, r.ClientsAfter,
+		r.OpsBefore, r.OpsAfter, r.Before.TimeLimit, r.After.TimeLimit)
 }

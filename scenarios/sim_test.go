@@ -1,7 +1,9 @@
 package scenarios_test
 
 import (
+	"fmt"
 	"io"
+	"slices"
 	"testing"
 	"time"
 
@@ -16,7 +18,8 @@ import (
 const simLimit = 10 * time.Second
 
 // TestSimDeterminism: every scenario, on a sample of seeds, gives the same
-// trace hash twice.
+// trace hash twice; a difference names the first event where the runs
+// part.
 func TestSimDeterminism(t *testing.T) {
 	for _, sc := range scenarios.Catalogue() {
 		for _, seed := range []int64{1, 2} {
@@ -26,7 +29,51 @@ func TestSimDeterminism(t *testing.T) {
 			require.NoError(t, err)
 			b, err := sim.Run(cfg, false)
 			require.NoError(t, err)
-			assert.Equal(t, a.Hash, b.Hash, "%s seed %d", sc.Name, seed)
+			if a.Hash != b.Hash {
+				t.Errorf("%s seed %d: two runs differ; %s", sc.Name, seed, firstDivergence(t, cfg))
+			}
+		}
+	}
+}
+
+// firstDivergence runs cfg twice more, keeping the traces, and says where
+// they part.
+func firstDivergence(t *testing.T, cfg sim.Config) string {
+	a, err := sim.Run(cfg, true)
+	require.NoError(t, err)
+	b, err := sim.Run(cfg, true)
+	require.NoError(t, err)
+	for i := range min(len(a.Trace), len(b.Trace)) {
+		if a.Trace[i] != b.Trace[i] {
+			return fmt.Sprintf("first diverging event %d:\n  %s\n  %s", i, a.Trace[i], b.Trace[i])
+		}
+	}
+	return fmt.Sprintf("traces of %d and %d events agree as far as the shorter goes", len(a.Trace), len(b.Trace))
+}
+
+// TestModesAgree: on the same seeds, the gRPC mode and the deterministic
+// mode reach the same verdict on each property of every scenario that is
+// not a planted bug.
+func TestModesAgree(t *testing.T) {
+	for _, sc := range scenarios.Catalogue() {
+		if sc.Group() == "Bug" {
+			continue
+		}
+		for _, seed := range []int64{1, 2} {
+			t.Run(fmt.Sprintf("%s/seed%d", sc.Name, seed), func(t *testing.T) {
+				t.Parallel()
+				opts := scenarios.Options{Seed: seed, HasSeed: true, TimeLimit: 6 * time.Second, Store: t.TempDir(), Out: io.Discard}
+				g, err := scenarios.Run(t, sc, opts)
+				require.NoError(t, err)
+				s, err := scenarios.RunSim(sc, opts)
+				require.NoError(t, err)
+				for _, p := range []string{"unique", "linearizable", "monotonic"} {
+					assert.Equal(t, g.Verdict.Results.Checks[p].Valid, s.Verdict.Results.Checks[p].Valid,
+						"%s: grpc says %s, sim says %s", p, g.Verdict.Checks[p], s.Verdict.Checks[p])
+				}
+				assert.Equal(t, g.Verdict.Valid, s.Verdict.Valid)
+				assert.True(t, g.Met() && s.Met(), "grpc: %v; sim: %v", g.Problems, s.Problems)
+			})
 		}
 	}
 }
@@ -81,6 +128,24 @@ func TestSimBugs(t *testing.T) {
 			assert.LessOrEqual(t, sh.OpsAfter, sh.OpsBefore)
 			assert.LessOrEqual(t, len(sh.After.Faults), len(sh.Before.Faults))
 			assert.True(t, sh.Report.Met(), "the shrunk run still catches the bug")
+			assert.Less(t, sh.OpsAfter, 10, "a handful of operations show the bug")
+
+			// 1-minimal: without any one of its operations or faults, the
+			// shrunk plan no longer shows the violation.
+			for i := range sh.After.Ops {
+				c := sh.After
+				c.Ops = slices.Delete(slices.Clone(c.Ops), i, i+1)
+				out, err := scenarios.Simulate(sc, c)
+				require.NoError(t, err)
+				assert.NotContains(t, out.Violated(), sh.Property, "operation %d could go too", i)
+			}
+			for i := range sh.After.Faults {
+				c := sh.After
+				c.Faults = slices.Delete(slices.Clone(c.Faults), i, i+1)
+				out, err := scenarios.Simulate(sc, c)
+				require.NoError(t, err)
+				assert.NotContains(t, out.Violated(), sh.Property, "fault %d could go too", i)
+			}
 
 			again, exact, err := scenarios.ReplaySim(sh.Report.Dir, scenarios.Options{Store: store, Out: io.Discard})
 			require.NoError(t, err)
