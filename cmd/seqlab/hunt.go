@@ -70,11 +70,7 @@ func huntCmd(args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
-	shown := rep.Hits
-	if len(shown) > 20 {
-		shown = shown[:20]
-	}
-	fmt.Fprintf(stdout, "%d of %d seeds violate a property; first: %d; seeds: %v\n", len(rep.Hits), n, rep.Hits[0], shown)
+	fmt.Fprintf(stdout, "%d of %d seeds violate a property; first: %d; seeds: %s\n", len(rep.Hits), n, rep.Hits[0], compactSeeds(rep.Hits))
 	fmt.Fprintln(stdout, "the first, recorded:")
 	first, err := scenarios.RunSim(sc, scenarios.Options{Seed: rep.Hits[0], HasSeed: true, TimeLimit: *timeLimit,
 		Concurrency: *concurrency, Store: *store, Out: stdout})
@@ -86,6 +82,26 @@ func huntCmd(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	return 1
+}
+
+// compactSeeds writes sorted seeds as runs: "1-5,9,12-13".
+func compactSeeds(seeds []int64) string {
+	var b strings.Builder
+	for i := 0; i < len(seeds); {
+		j := i
+		for j+1 < len(seeds) && seeds[j+1] == seeds[j]+1 {
+			j++
+		}
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.FormatInt(seeds[i], 10))
+		if j > i {
+			b.WriteString("-" + strconv.FormatInt(seeds[j], 10))
+		}
+		i = j + 1
+	}
+	return b.String()
 }
 
 func seedRange(s string) (int64, int64, error) {
