@@ -107,6 +107,9 @@ func Run(t *testing.T, sc Scenario, opts Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := sc.supports(ModeGRPC); err != nil {
+		return nil, err
+	}
 	if opts.Store == "" {
 		opts.Store = "store"
 	}

@@ -3,6 +3,7 @@ package scenarios
 import (
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -85,6 +86,22 @@ type Scenario struct {
 	Recovery  time.Duration
 	Promises  []string
 	Expect    Expect
+	// Modes are the modes the scenario runs in (ModeGRPC, ModeSim); empty
+	// means both.
+	Modes []string
+}
+
+// Supports reports whether the scenario runs in mode.
+func (s Scenario) Supports(mode string) bool {
+	return len(s.Modes) == 0 || slices.Contains(s.Modes, mode)
+}
+
+// supports returns an error unless the scenario runs in mode.
+func (s Scenario) supports(mode string) error {
+	if s.Supports(mode) {
+		return nil
+	}
+	return errors.Errorf("scenario %s does not run in %s mode (its modes: %s)", s.Name, mode, strings.Join(s.Modes, ","))
 }
 
 // Group returns the first part of the name.
@@ -181,6 +198,11 @@ func (s Scenario) Validate() error {
 			return errors.Errorf("scenario %s: range size 0", s.Name)
 		}
 	}
+	for _, m := range s.Modes {
+		if m != ModeGRPC && m != ModeSim {
+			return errors.Errorf("scenario %s: mode %q is not %s or %s", s.Name, m, ModeGRPC, ModeSim)
+		}
+	}
 	for _, f := range s.Faults {
 		if _, err := nemesis.Lookup(f); err != nil {
 			return errors.Wrapf(err, "scenario %s", s.Name)
@@ -201,7 +223,11 @@ func (s Scenario) String() string {
 	if len(s.Expect.Violates) > 0 {
 		expect = "violates " + strings.Join(s.Expect.Violates, ",")
 	}
-	return fmt.Sprintf("%-34s N=%d %s %s faults=%s expect=%s", s.Name, c.Nodes, c.WriteRule, c.Persist, faults, expect)
+	modes := ModeGRPC + "," + ModeSim
+	if len(s.Modes) > 0 {
+		modes = strings.Join(s.Modes, ",")
+	}
+	return fmt.Sprintf("%-34s N=%d %s %s faults=%s expect=%s modes=%s", s.Name, c.Nodes, c.WriteRule, c.Persist, faults, expect, modes)
 }
 
 // Catalogue returns every scenario, sorted by name.

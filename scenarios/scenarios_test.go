@@ -70,7 +70,7 @@ func TestEveryGroupIsTested(t *testing.T) {
 func runGroup(t *testing.T, group string) {
 	n := 0
 	for _, sc := range scenarios.Catalogue() {
-		if sc.Group() != group {
+		if sc.Group() != group || !sc.Supports(scenarios.ModeGRPC) {
 			continue
 		}
 		n++
@@ -140,4 +140,27 @@ func TestReplaySameSchedule(t *testing.T) {
 	}
 	require.NotEmpty(t, runs[0])
 	assert.Equal(t, runs[0], runs[1])
+}
+
+// TestModes: a scenario runs only in the modes it names.
+func TestModes(t *testing.T) {
+	sc, err := scenarios.Find("Crash/restart-one-n3-memory")
+	require.NoError(t, err)
+	assert.True(t, sc.Supports(scenarios.ModeGRPC) && sc.Supports(scenarios.ModeSim), "no modes named: both")
+
+	simOnly := sc
+	simOnly.Modes = []string{scenarios.ModeSim}
+	_, err = scenarios.Run(t, simOnly, scenarios.Options{Store: t.TempDir(), Out: io.Discard})
+	assert.ErrorContains(t, err, "does not run in grpc mode")
+	_, _, err = scenarios.SimConfig(simOnly, scenarios.Options{})
+	assert.NoError(t, err)
+
+	grpcOnly := sc
+	grpcOnly.Modes = []string{scenarios.ModeGRPC}
+	_, _, err = scenarios.SimConfig(grpcOnly, scenarios.Options{})
+	assert.ErrorContains(t, err, "does not run in sim mode")
+
+	bad := sc
+	bad.Modes = []string{"fast"}
+	assert.ErrorContains(t, bad.WithDefaults().Validate(), `mode "fast"`)
 }

@@ -35,6 +35,9 @@ func SimConfig(sc Scenario, opts Options) (sim.Config, int64, error) {
 	if err != nil {
 		return sim.Config{}, 0, err
 	}
+	if err := sc.supports(ModeSim); err != nil {
+		return sim.Config{}, 0, err
+	}
 	c, w := sc.Cluster, sc.Workload
 	cfg := sim.Config{
 		Seed: seed, Nodes: c.Nodes, R: c.R, W: c.W, WriteRule: c.WriteRule,

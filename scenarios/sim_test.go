@@ -21,7 +21,7 @@ const simLimit = 10 * time.Second
 // trace hash twice; a difference names the first event where the runs
 // part.
 func TestSimDeterminism(t *testing.T) {
-	for _, sc := range scenarios.Catalogue() {
+	for _, sc := range simScenarios() {
 		for _, seed := range []int64{1, 2} {
 			cfg, _, err := scenarios.SimConfig(sc, scenarios.Options{Seed: seed, HasSeed: true, TimeLimit: simLimit})
 			require.NoError(t, err, sc.Name)
@@ -55,8 +55,8 @@ func firstDivergence(t *testing.T, cfg sim.Config) string {
 // mode reach the same verdict on each property of every scenario that is
 // not a planted bug.
 func TestModesAgree(t *testing.T) {
-	for _, sc := range scenarios.Catalogue() {
-		if sc.Group() == "Bug" {
+	for _, sc := range simScenarios() {
+		if sc.Group() == "Bug" || !sc.Supports(scenarios.ModeGRPC) {
 			continue
 		}
 		for _, seed := range []int64{1, 2} {
@@ -84,7 +84,7 @@ func TestModesAgree(t *testing.T) {
 // hunt needs, so for bugs the sample is the first seed that catches it
 // within 1,000 (TestSimBugs checks that one exists).
 func TestSimVerdicts(t *testing.T) {
-	for _, sc := range scenarios.Catalogue() {
+	for _, sc := range simScenarios() {
 		if sc.Group() == "Bug" {
 			continue
 		}
@@ -103,7 +103,7 @@ func TestSimVerdicts(t *testing.T) {
 // same violation.
 func TestSimBugs(t *testing.T) {
 	store := t.TempDir()
-	for _, sc := range scenarios.Catalogue() {
+	for _, sc := range simScenarios() {
 		if sc.Group() != "Bug" {
 			continue
 		}
@@ -153,4 +153,15 @@ func TestSimBugs(t *testing.T) {
 			assert.True(t, again.Met())
 		})
 	}
+}
+
+// simScenarios are the scenarios that run in the deterministic mode.
+func simScenarios() []scenarios.Scenario {
+	var out []scenarios.Scenario
+	for _, sc := range scenarios.Catalogue() {
+		if sc.Supports(scenarios.ModeSim) {
+			out = append(out, sc)
+		}
+	}
+	return out
 }
