@@ -71,10 +71,11 @@ var catalogue = []Scenario{
 
 	// Buffering clients that crash: gaps, all explained.
 	{
-		Name: "Client/crash-leaves-gaps-n3", Description: "buffering clients crash and lose their buffers: gaps, but explained ones",
+		Name: "Client/crash-leaves-gaps-n3", Description: "buffering clients crash and lose their buffers: gaps, and the checker tells them apart",
 		Cluster:  Cluster{Nodes: 3},
 		Workload: Workload{RangeClients: 2, IDClients: 4, IDRangeSize: 16, Rate: 20},
 		Faults:   []string{"client-crash"}, Interval: time.Second, FaultFor: time.Millisecond,
+		Expect: Expect{LostBuffers: true},
 	},
 
 	// Everything at once, on 5 nodes with 10 clients, two sequences.
@@ -84,7 +85,7 @@ var catalogue = []Scenario{
 		Workload: Workload{RangeClients: 6, IDClients: 4, Sizes: []uint64{1, 2, 5, 50}, Names: []string{"orders", "users"}},
 		Faults: []string{"partition-isolate", "partition-halves", "partition-ring", "partition-bridge", "partition-oneway",
 			"crash-one", "crash-majority", "lose-unsynced", "pause", "slow", "slow-node", "reset", "loss", "client-crash"},
-		Interval: 2 * time.Second, FaultFor: 2 * time.Second,
+		Interval: time.Second, FaultFor: 1500 * time.Millisecond, InTurn: true, TimeLimit: time.Minute,
 	},
 	{
 		Name: "Speed/healthy-n5-c10", Description: "no faults: 5 nodes, 10 clients, 30 simulated seconds (the speed benchmark)",

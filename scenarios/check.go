@@ -1,8 +1,11 @@
 package scenarios
 
 import (
+	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/pkg/errors"
@@ -17,7 +20,17 @@ type Verdict struct {
 	Checks  map[string]string // check name -> "valid: reason"
 	Ops     map[string]int    // client completions by type
 	Results checker.Results
+	// Faults counts the faults applied, by name; FaultErrors are the
+	// faults that failed to start or stop, as recorded.
+	Faults      map[string]int
+	FaultErrors []string
+	// Evidence are the history lines of the first offending operations
+	// of the first failed check, to read without opening the file.
+	Evidence []string
 }
+
+// maxEvidence caps Verdict.Evidence.
+const maxEvidence = 6
 
 // CheckTimeout bounds the checks of one run; past it they say unknown.
 var CheckTimeout = time.Minute
@@ -34,24 +47,76 @@ func checkRun(dir string, sc Scenario) (Verdict, error) {
 	if err != nil {
 		return Verdict{}, errors.Wrap(err, "check history")
 	}
-	v := Verdict{Valid: res.Valid, Checks: map[string]string{}, Ops: map[string]int{}, Results: res}
+	v := Verdict{Valid: res.Valid, Checks: map[string]string{}, Ops: map[string]int{}, Results: res, Faults: map[string]int{}}
 	for name, r := range res.Checks {
 		v.Checks[name] = fmt.Sprintf("%-7s %s", r.Valid, r.Reason)
 	}
 	for _, e := range events {
-		if !e.Nemesis && e.Type != "invoke" {
+		switch {
+		case e.Nemesis:
+			if name, ok := strings.CutPrefix(e.F, "start-"); ok {
+				v.Faults[name]++
+			}
+			var val struct {
+				Error string `json:"error"`
+			}
+			if json.Unmarshal(e.Value, &val) == nil && val.Error != "" {
+				v.FaultErrors = append(v.FaultErrors, fmt.Sprintf("%s at event %d: %s", e.F, e.Index, val.Error))
+			}
+		case e.Type != history.Invoke:
 			v.Ops[e.Type]++
 		}
 	}
+	v.Evidence = evidence(dir, sc, res)
 	return v, nil
+}
+
+// evidence returns the history lines of the first failed check's first
+// offending operations: for duplicates, the first clashing pair.
+func evidence(dir string, sc Scenario, res checker.Results) []string {
+	for _, name := range []string{checker.Unique, checker.Linearizable, checker.Monotonic, "gaps"} {
+		r, ok := res.Checks[name]
+		if !ok || r.Valid != checker.ValidFalse || len(r.Ops) == 0 || (name == "gaps" && !promised(sc.Promises, name)) {
+			continue
+		}
+		ops := r.Ops[:min(len(r.Ops), maxEvidence)]
+		if d, ok := r.Details.(checker.UniqueDetails); ok && len(d.ExamplePairsOp) > 0 {
+			ops = d.ExamplePairsOp[0][:]
+		}
+		b, err := os.ReadFile(filepath.Join(dir, "history.jsonl"))
+		if err != nil {
+			return nil
+		}
+		// A line's index is its position in the file.
+		lines := strings.Split(string(b), "\n")
+		var out []string
+		for _, i := range ops {
+			if i >= 0 && i < int64(len(lines)) {
+				out = append(out, lines[i])
+			}
+		}
+		return out
+	}
+	return nil
 }
 
 // judge compares a verdict with what the scenario expects and says how it
 // falls short.
 func judge(sc Scenario, v Verdict) []string {
 	var out []string
+	for _, e := range v.FaultErrors {
+		out = append(out, "fault failed: "+e)
+	}
+	if sc.Expect.LostBuffers {
+		if g, ok := v.Results.Checks["gaps"].Details.(checker.GapDetails); !ok || g.BufferedIDs == 0 {
+			out = append(out, "expected IDs lost in crashed clients' buffers, found none")
+		}
+	}
 	if len(sc.Expect.Violates) == 0 {
 		for _, p := range sc.Promises {
+			if p == checker.GapFree {
+				p = "gaps"
+			}
 			r, ok := v.Results.Checks[p]
 			switch {
 			case !ok:

@@ -31,6 +31,7 @@ type cluster struct {
 
 type nodeSlot struct {
 	name    string
+	index   int
 	disk    *disk.Disk
 	node    *rr_seq.Node
 	serving sync.WaitGroup
@@ -48,7 +49,7 @@ func newCluster(sc Scenario, seed int64, net *simnet.Network, clients *clientSet
 	for i := range sc.Cluster.Nodes {
 		name := fmt.Sprintf("n%d", i+1)
 		c.names = append(c.names, name)
-		c.slots[name] = &nodeSlot{name: name, disk: disk.New(seed + int64(i) + 1)}
+		c.slots[name] = &nodeSlot{name: name, index: i, disk: disk.New(seed + int64(i) + 1)}
 	}
 	for _, name := range c.names {
 		if err := c.start(name); err != nil {
@@ -70,11 +71,11 @@ func (c *cluster) start(name string) error {
 		UnsafeAckBeforeSync: cc.AckBeforeSync,
 		Dialer:              c.net.Dialer(name),
 		PeerTimeout:         c.sc.Workload.OpTimeout / 4,
-		Seed:                c.seed ^ int64(s.starts+1)<<20 ^ int64(len(name)),
+		Seed:                c.seed ^ int64(s.starts+1)<<20 ^ int64(s.index+1)<<40,
 		Logger:              c.log,
 	}
 	if cc.Persist == Disk {
-		cfg.DataDir, cfg.FS = "data/"+name, s.disk
+		cfg.DataDir, cfg.FS = "data/"+name, s.disk.Mount()
 	}
 	node, err := rr_seq.NewNode(cfg)
 	if err != nil {
@@ -118,17 +119,20 @@ func (c *cluster) Crash(name string, powerLoss, torn bool) error {
 	if s.node == nil {
 		return nil // already down
 	}
+	// The process dies at once: the network drops its connections and
+	// its disk takes nothing more from it, however late its handlers run.
 	c.net.Crash(name)
+	switch {
+	case powerLoss && torn:
+		s.disk.Crash(disk.Torn)
+	case powerLoss:
+		s.disk.Crash(disk.LoseUnsynced)
+	default:
+		s.disk.Kill()
+	}
 	s.node.Close()
 	s.serving.Wait()
 	s.node = nil
-	if powerLoss {
-		mode := disk.LoseUnsynced
-		if torn {
-			mode = disk.Torn
-		}
-		s.disk.Crash(mode)
-	}
 	return nil
 }
 

@@ -73,10 +73,18 @@ type Report struct {
 // Met reports whether the run reached the scenario's expected verdict.
 func (r *Report) Met() bool { return len(r.Problems) == 0 }
 
-// ReplayCommand is the go test command that replays a run.
-func ReplayCommand(name string, seed int64) string {
+// ReplayCommand is the go test command that replays a run of name with
+// seed and the settings of opts.
+func ReplayCommand(name string, seed int64, opts Options) string {
 	g, rest, _ := strings.Cut(name, "/")
-	return fmt.Sprintf("go test ./scenarios -run '^Test%s$/^%s$' -seed %d -v", g, regexp.QuoteMeta(rest), seed)
+	cmd := fmt.Sprintf("go test ./scenarios -run '^Test%s$/^%s$' -seed %d", g, regexp.QuoteMeta(rest), seed)
+	if opts.TimeLimit > 0 {
+		cmd += fmt.Sprintf(" -time-limit %v", opts.TimeLimit)
+	}
+	if opts.Concurrency > 0 {
+		cmd += fmt.Sprintf(" -concurrency %d", opts.Concurrency)
+	}
+	return cmd + " -v"
 }
 
 // Prepare applies opts to sc and validates the result.
@@ -124,7 +132,7 @@ func Run(t *testing.T, sc Scenario, opts Options) (*Report, error) {
 	info := RunInfo{
 		Scenario: sc.Name, Mode: ModeGRPC, Seed: seed, TimeLimit: sc.TimeLimit, Concurrency: sc.Workload.RangeClients,
 		Promises: sc.Promises, Expect: sc.Expect.Violates, Faults: sc.Faults, Started: started.UTC(),
-		Replay: ReplayCommand(sc.Name, seed),
+		Replay: ReplayCommand(sc.Name, seed, opts),
 	}
 	if err := writeJSON(filepath.Join(dir, "run.json"), info); err != nil {
 		return nil, err
@@ -198,7 +206,7 @@ func play(sc Scenario, seed int64, hf io.Writer, opts Options, rep *Report) erro
 	nemDone := make(chan struct{})
 	go func() {
 		defer close(nemDone)
-		s := nemesis.Schedule{Faults: faults, Interval: sc.Interval, Duration: sc.FaultFor, Jitter: sc.Interval / 2}
+		s := nemesis.Schedule{Faults: faults, Interval: sc.Interval, Duration: sc.FaultFor, Jitter: sc.Interval / 2, InTurn: sc.InTurn}
 		s.Run(ctx, cl, now, sc.TimeLimit-sc.Recovery, func(e nemesis.Event) {
 			v := e.Value
 			if e.Err != nil {
@@ -258,8 +266,16 @@ func (r *Report) Block() string {
 	}
 	fmt.Fprintf(&b, "ops       %s\n", strings.Join(outcomes, " "))
 	fmt.Fprintf(&b, "faults    %d events", len(r.Faults))
+	if len(r.Verdict.Faults) > 0 {
+		applied := make([]string, 0, len(r.Verdict.Faults))
+		for name, k := range r.Verdict.Faults {
+			applied = append(applied, fmt.Sprintf("%s x%d", name, k))
+		}
+		sort.Strings(applied)
+		fmt.Fprintf(&b, ": %s", strings.Join(applied, ", "))
+	}
 	if len(i.Faults) > 0 {
-		fmt.Fprintf(&b, " (%s)", strings.Join(i.Faults, ","))
+		fmt.Fprintf(&b, " (%d of %d kinds applied)", len(r.Verdict.Faults), len(i.Faults))
 	}
 	b.WriteString("\n")
 	names := make([]string, 0, len(r.Verdict.Checks))
@@ -281,6 +297,13 @@ func (r *Report) Block() string {
 	b.WriteString(")\n")
 	for _, p := range r.Problems {
 		fmt.Fprintf(&b, "problem   %s\n", p)
+	}
+	for k, line := range r.Verdict.Evidence {
+		label := ""
+		if k == 0 {
+			label = "evidence"
+		}
+		fmt.Fprintf(&b, "%-9s %s\n", label, line)
 	}
 	fmt.Fprintf(&b, "run dir   %s\n", r.Dir)
 	if !r.Met() || len(i.Expect) > 0 {

@@ -69,6 +69,9 @@ type Expect struct {
 	// Violates lists properties the run must find violated (planted
 	// bugs). Empty: every promised property must hold.
 	Violates []string
+	// LostBuffers: the run must show IDs lost in crashed clients'
+	// buffers (the client-crash fault did its work).
+	LostBuffers bool
 }
 
 // Scenario is one experiment.
@@ -78,8 +81,12 @@ type Scenario struct {
 	Cluster     Cluster
 	Workload    Workload
 	Faults      []string // registered nemesis names
-	Interval    time.Duration
-	FaultFor    time.Duration
+	// Interval is the quiet time before each fault (plus up to half of it
+	// again, seeded), FaultFor how long each stays on. InTurn takes the
+	// faults in turn; otherwise each is drawn at random from the seed.
+	Interval time.Duration
+	FaultFor time.Duration
+	InTurn   bool
 	// TimeLimit is the simulated length of the run, Recovery its final
 	// part, with every fault healed.
 	TimeLimit time.Duration
@@ -158,7 +165,12 @@ func (s Scenario) WithDefaults() Scenario {
 		s.FaultFor = 3 * time.Second
 	}
 	if len(s.Promises) == 0 {
-		s.Promises = []string{"unique", "linearizable", "monotonic"}
+		// Monotonicity is a promise about IDs handed out one by one: only
+		// runs with ID clients have any to check.
+		s.Promises = []string{"unique", "linearizable"}
+		if w.IDClients > 0 {
+			s.Promises = append(s.Promises, "monotonic")
+		}
 	}
 	return s
 }

@@ -20,9 +20,10 @@ import (
 )
 
 var (
-	seed      = flag.Int64("seed", 0, "run every selected scenario with this seed (default: each scenario's own)")
-	store     = flag.String("store", "", "directory for run directories (default: a temporary one, kept on failure)")
-	timeLimit = flag.Duration("time-limit", 0, "simulated length of each run (default: the scenario's)")
+	seed        = flag.Int64("seed", 0, "run every selected scenario with this seed (default: each scenario's own)")
+	store       = flag.String("store", "", "directory for run directories (default: a temporary one, kept on failure)")
+	timeLimit   = flag.Duration("time-limit", 0, "simulated length of each run (default: the scenario's)")
+	concurrency = flag.Int("concurrency", 0, "number of range clients of each run (default: the scenario's)")
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -77,39 +78,34 @@ func runGroup(t *testing.T, group string) {
 		_, rest, _ := strings.Cut(sc.Name, "/")
 		t.Run(rest, func(t *testing.T) {
 			t.Parallel()
-			opts := scenarios.Options{Seed: *seed, HasSeed: isSet("seed"), TimeLimit: *timeLimit, Store: *store, Out: blocks()}
+			opts := scenarios.Options{Seed: *seed, HasSeed: isSet("seed"), TimeLimit: *timeLimit, Concurrency: *concurrency,
+				Store: *store, Out: blocks()}
 			if opts.Store == "" {
 				opts.Store = t.TempDir()
 			}
 			rep, err := scenarios.Run(t, sc, opts)
 			require.NoError(t, err)
 			if !rep.Met() {
+				keep(t, rep)
 				t.Errorf("%s did not reach its expected verdict:\n%s", sc.Name, rep.Block())
-				keep(t, rep.Dir)
 			}
 		})
 	}
 	require.NotZero(t, n, "group %s has no scenarios", group)
 }
 
-// keep copies a failing run out of the temporary store, so it survives.
-func keep(t *testing.T, dir string) {
+// keep copies a failing run out of the temporary store, so that it
+// survives the test, and points the report at the copy.
+func keep(t *testing.T, rep *scenarios.Report) {
 	if *store != "" {
 		return
 	}
-	dst := "store/failed/" + strings.ReplaceAll(t.Name(), "/", "_") + "-" + time.Now().UTC().Format("20060102T150405")
-	if err := os.MkdirAll(dst, 0o755); err != nil {
-		t.Logf("keep run: %v", err)
+	dst := filepath.Join("store", "failed", strings.ReplaceAll(t.Name(), "/", "_")+"-"+time.Now().UTC().Format("20060102T150405"))
+	if err := os.CopyFS(dst, os.DirFS(rep.Dir)); err != nil {
+		t.Logf("could not keep the run: %v", err)
 		return
 	}
-	entries, _ := os.ReadDir(dir)
-	for _, e := range entries {
-		b, err := os.ReadFile(dir + "/" + e.Name())
-		if err == nil {
-			os.WriteFile(dst+"/"+e.Name(), b, 0o644)
-		}
-	}
-	t.Logf("run kept in %s", dst)
+	rep.Dir = dst
 }
 
 func isSet(name string) bool {

@@ -46,7 +46,8 @@ func SimConfig(sc Scenario, opts Options) (sim.Config, int64, error) {
 		Clients:     w.RangeClients, Sizes: w.Sizes, IDClients: w.IDClients, IDRangeSize: w.IDRangeSize,
 		Rate: w.Rate, OpTimeout: w.OpTimeout, Names: w.Names,
 		TimeLimit: sc.TimeLimit,
-		Faults:    sim.Plan(seed, sc.Faults, sc.Interval, sc.FaultFor, sc.Interval/2, sc.TimeLimit-sc.Recovery),
+		Faults: sim.Plan(seed, sim.Schedule{Faults: sc.Faults, Interval: sc.Interval, Duration: sc.FaultFor, Jitter: sc.Interval / 2,
+			InTurn: sc.InTurn}, sc.TimeLimit-sc.Recovery),
 	}
 	cfg = cfg.WithDefaults()
 	return cfg, seed, cfg.Validate()

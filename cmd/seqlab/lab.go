@@ -2,15 +2,21 @@ package main
 
 import (
 	"encoding/json"
+	stderrors "errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/pkg/errors"
+
+	"github.com/seqlab/seqlab/checker"
 	"github.com/seqlab/seqlab/scenarios"
 )
 
@@ -127,10 +133,69 @@ func play(t *testing.T, sc scenarios.Scenario, opts scenarios.Options, stderr io
 		fmt.Fprintf(stderr, "seqlab: %v\n", err)
 		return 2
 	}
-	if !rep.Met() {
-		return 1
+	return runExit(rep)
+}
+
+// runExit is 0 when the run met its expected verdict, 2 when the checks
+// could not say (a timeout: unknown), and 1 otherwise.
+func runExit(rep *scenarios.Report) int {
+	switch {
+	case rep.Met():
+		return 0
+	case rep.Verdict.Valid == checker.ValidUnknown:
+		return 2
 	}
-	return 0
+	return 1
+}
+
+// violated lists the properties a run directory's results.json found
+// false.
+func violated(dir string) ([]string, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "results.json"))
+	if err != nil {
+		return nil, err
+	}
+	var res struct {
+		Checks map[string]struct {
+			Valid checker.Valid `json:"valid"`
+		} `json:"checks"`
+	}
+	if err := json.Unmarshal(b, &res); err != nil {
+		return nil, errors.Wrapf(err, "%s", filepath.Join(dir, "results.json"))
+	}
+	var out []string
+	for name, r := range res.Checks {
+		if r.Valid == checker.ValidFalse {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// compareVerdicts prints whether a replay found what the recording did.
+func compareVerdicts(stdout io.Writer, recorded, replayed string) {
+	was, err1 := violated(recorded)
+	now, err2 := violated(replayed)
+	if err1 != nil || err2 != nil {
+		fmt.Fprintf(stdout, "verdicts  cannot compare: %v\n", stderrors.Join(err1, err2))
+		return
+	}
+	word := "the same"
+	if !slices.Equal(was, now) {
+		word = "NOT the same"
+	}
+	fmt.Fprintf(stdout, "verdicts  %s: recorded violations %v, replayed %v\n", word, was, now)
+}
+
+// storeOf returns the store a run directory lives in
+// (STORE/GROUP/NAME/RUN), or def.
+func storeOf(dir, scenario, def string) string {
+	parent := filepath.Dir(filepath.Clean(dir))
+	if s, ok := strings.CutSuffix(parent, string(filepath.Separator)+filepath.FromSlash(scenario)); ok && s != "" {
+		return s
+	}
+	return def
 }
 
 func replayCmd(t *testing.T, args []string, stdout, stderr io.Writer) int {
@@ -158,6 +223,11 @@ func replayCmd(t *testing.T, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "seqlab replay: %s: %v\n", filepath.Join(dir, "run.json"), err)
 		return 2
 	}
+	storeSet := false
+	fs.Visit(func(f *flag.Flag) { storeSet = storeSet || f.Name == "store" })
+	if !storeSet {
+		*store = storeOf(dir, info.Scenario, *store) // beside the recording
+	}
 	if info.Mode == scenarios.ModeSim {
 		fmt.Fprintf(stdout, "replaying %s with seed %d in the simulator\n", info.Scenario, info.Seed)
 		rep, exact, err := scenarios.ReplaySim(dir, scenarios.Options{Store: *store, Out: stdout})
@@ -165,15 +235,13 @@ func replayCmd(t *testing.T, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "seqlab replay: %v\n", err)
 			return 2
 		}
+		compareVerdicts(stdout, dir, rep.Dir)
 		if !exact {
 			fmt.Fprintf(stdout, "NOT bit-exact: hash %s, the recording has %s\n", rep.Info.Hash, info.Hash)
 			return 1
 		}
 		fmt.Fprintf(stdout, "bit-exact: hash %s matches the recording\n", rep.Info.Hash)
-		if !rep.Met() {
-			return 1
-		}
-		return 0
+		return runExit(rep)
 	}
 	sc, err := scenarios.Find(info.Scenario)
 	if err != nil {
@@ -181,8 +249,19 @@ func replayCmd(t *testing.T, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	fmt.Fprintf(stdout, "replaying %s with seed %d\n", info.Scenario, info.Seed)
-	return play(t, sc, scenarios.Options{Seed: info.Seed, HasSeed: true, TimeLimit: info.TimeLimit,
-		Concurrency: info.Concurrency, Store: *store, Out: stdout}, stderr)
+	opts := scenarios.Options{Seed: info.Seed, HasSeed: true, TimeLimit: info.TimeLimit,
+		Concurrency: info.Concurrency, Store: *store, Out: stdout}
+	if _, _, err := scenarios.Prepare(sc, opts); err != nil {
+		fmt.Fprintf(stderr, "seqlab replay: %v\n", err)
+		return 2
+	}
+	rep, err := scenarios.Run(t, sc, opts)
+	if err != nil {
+		fmt.Fprintf(stderr, "seqlab replay: %v\n", err)
+		return 2
+	}
+	compareVerdicts(stdout, dir, rep.Dir)
+	return runExit(rep)
 }
 
 func listCmd(args []string, stdout, stderr io.Writer) int {

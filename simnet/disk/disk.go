@@ -6,6 +6,11 @@
 // lost, or, in Torn mode, an unsynced file keeps a random prefix of what
 // was written to it, as a crash in the middle of write-back would leave it.
 //
+// A process uses the disk through a Mount. When the process dies (Kill) or
+// the power fails (Crash), its mount is fenced off: whatever its goroutines
+// still try to do fails with ErrGone, because a dead process writes
+// nothing more, however late its last request handler runs.
+//
 // It also injects I/O errors (a failing or full disk) on demand. It holds
 // everything in memory and never touches the real filesystem.
 package disk
@@ -45,6 +50,9 @@ func (m CrashMode) String() string {
 // ErrInjected is the error of injected I/O faults.
 var ErrInjected = errors.New("disk: injected I/O error")
 
+// ErrGone is what a fenced-off mount returns: its process is dead.
+var ErrGone = errors.New("disk: the process that mounted the disk is gone")
+
 type inode struct {
 	data    []byte // what readers see (the page cache)
 	durable []byte // content as of the last Sync
@@ -60,6 +68,7 @@ type Disk struct {
 	dirs    map[string]bool
 	fail    error
 	crashes int
+	epoch   int // bumped when the process using the disk dies
 }
 
 var _ rr_seq.FS = (*Disk)(nil)
@@ -88,6 +97,7 @@ func (d *Disk) Crash(mode CrashMode) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.crashes++
+	d.epoch++
 	names := make(map[string]*inode, len(d.durable))
 	// Iterate in a fixed order so that torn prefixes follow the seed.
 	for _, p := range sortedKeys(d.durable) {
@@ -109,6 +119,39 @@ func (d *Disk) Crash(mode CrashMode) {
 	}
 	d.fail = nil
 }
+
+// Kill fences off the mounts of the process that used the disk, without a
+// power loss: what it wrote stays, but it can write nothing more.
+func (d *Disk) Kill() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.epoch++
+}
+
+// Mount returns the disk as a new process sees it, until Kill or Crash.
+func (d *Disk) Mount() rr_seq.FS {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return &mount{d: d, epoch: d.epoch}
+}
+
+// mount is one process's view of the disk.
+type mount struct {
+	d     *Disk
+	epoch int
+}
+
+var _ rr_seq.FS = (*mount)(nil)
+
+func (m *mount) MkdirAll(dir string, perm fs.FileMode) error { return m.d.mkdirAll(m.epoch, dir) }
+func (m *mount) Create(name string) (rr_seq.File, error)     { return m.d.create(m.epoch, name) }
+func (m *mount) ReadFile(name string) ([]byte, error)        { return m.d.readFile(m.epoch, name) }
+func (m *mount) Rename(oldpath, newpath string) error        { return m.d.rename(m.epoch, oldpath, newpath) }
+func (m *mount) SyncDir(dir string) error                    { return m.d.syncDir(m.epoch, dir) }
+
+// gone reports, d.mu held, whether a caller of the given epoch is fenced
+// off (epoch -1: the disk used directly, never fenced).
+func (d *Disk) gone(epoch int) bool { return epoch >= 0 && epoch != d.epoch }
 
 // Crashes returns how many times the disk crashed.
 func (d *Disk) Crashes() int {
@@ -137,18 +180,28 @@ func clone(b []byte) []byte { return append([]byte(nil), b...) }
 
 // MkdirAll implements rr_seq.FS. Directories are implicit and always
 // durable: the lab's state lives in one directory made at startup.
-func (d *Disk) MkdirAll(dir string, perm fs.FileMode) error {
+func (d *Disk) MkdirAll(dir string, perm fs.FileMode) error { return d.mkdirAll(-1, dir) }
+
+func (d *Disk) mkdirAll(epoch int, dir string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.gone(epoch) {
+		return &fs.PathError{Op: "mkdir", Path: dir, Err: ErrGone}
+	}
 	d.dirs[filepath.Clean(dir)] = true
 	return nil
 }
 
 // Create implements rr_seq.FS. The new (or truncated) file's entry is not
 // durable until SyncDir.
-func (d *Disk) Create(name string) (rr_seq.File, error) {
+func (d *Disk) Create(name string) (rr_seq.File, error) { return d.create(-1, name) }
+
+func (d *Disk) create(epoch int, name string) (rr_seq.File, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.gone(epoch) {
+		return nil, &fs.PathError{Op: "create", Path: name, Err: ErrGone}
+	}
 	if d.fail != nil {
 		return nil, &fs.PathError{Op: "create", Path: name, Err: d.fail}
 	}
@@ -162,13 +215,18 @@ func (d *Disk) Create(name string) (rr_seq.File, error) {
 		d.names[name] = ino
 	}
 	ino.data = nil // O_TRUNC
-	return &file{d: d, ino: ino, name: name}, nil
+	return &file{d: d, ino: ino, name: name, epoch: epoch}, nil
 }
 
 // ReadFile implements rr_seq.FS.
-func (d *Disk) ReadFile(name string) ([]byte, error) {
+func (d *Disk) ReadFile(name string) ([]byte, error) { return d.readFile(-1, name) }
+
+func (d *Disk) readFile(epoch int, name string) ([]byte, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.gone(epoch) {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: ErrGone}
+	}
 	ino := d.names[filepath.Clean(name)]
 	if ino == nil {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
@@ -178,9 +236,14 @@ func (d *Disk) ReadFile(name string) ([]byte, error) {
 
 // Rename implements rr_seq.FS. The rename is visible at once and durable
 // after SyncDir.
-func (d *Disk) Rename(oldpath, newpath string) error {
+func (d *Disk) Rename(oldpath, newpath string) error { return d.rename(-1, oldpath, newpath) }
+
+func (d *Disk) rename(epoch int, oldpath, newpath string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.gone(epoch) {
+		return &fs.PathError{Op: "rename", Path: oldpath, Err: ErrGone}
+	}
 	if d.fail != nil {
 		return &fs.PathError{Op: "rename", Path: oldpath, Err: d.fail}
 	}
@@ -196,9 +259,14 @@ func (d *Disk) Rename(oldpath, newpath string) error {
 
 // SyncDir implements rr_seq.FS: the entries under dir become durable as
 // they are now.
-func (d *Disk) SyncDir(dir string) error {
+func (d *Disk) SyncDir(dir string) error { return d.syncDir(-1, dir) }
+
+func (d *Disk) syncDir(epoch int, dir string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.gone(epoch) {
+		return &fs.PathError{Op: "fsync", Path: dir, Err: ErrGone}
+	}
 	if d.fail != nil {
 		return &fs.PathError{Op: "fsync", Path: dir, Err: d.fail}
 	}
@@ -221,6 +289,7 @@ type file struct {
 	ino    *inode
 	name   string
 	closed bool
+	epoch  int
 }
 
 func (f *file) Write(p []byte) (int, error) {
@@ -228,6 +297,9 @@ func (f *file) Write(p []byte) (int, error) {
 	defer f.d.mu.Unlock()
 	if f.closed {
 		return 0, fs.ErrClosed
+	}
+	if f.d.gone(f.epoch) {
+		return 0, &fs.PathError{Op: "write", Path: f.name, Err: ErrGone}
 	}
 	if f.d.fail != nil {
 		return 0, &fs.PathError{Op: "write", Path: f.name, Err: f.d.fail}
@@ -241,6 +313,9 @@ func (f *file) Sync() error {
 	defer f.d.mu.Unlock()
 	if f.closed {
 		return fs.ErrClosed
+	}
+	if f.d.gone(f.epoch) {
+		return &fs.PathError{Op: "fsync", Path: f.name, Err: ErrGone}
 	}
 	if f.d.fail != nil {
 		return &fs.PathError{Op: "fsync", Path: f.name, Err: f.d.fail}

@@ -115,3 +115,53 @@ func TestStorageOnDisk(t *testing.T) {
 		}
 	}
 }
+
+// TestDeadProcessWritesNothing: a process's mount is fenced off once it is
+// killed or the power fails, so a late handler of the dead process cannot
+// bring lost data back; a new mount works.
+func TestDeadProcessWritesNothing(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		die  func(d *disk.Disk)
+		want string
+	}{
+		{"kill keeps what was written", func(d *disk.Disk) { d.Kill() }, "v1"},
+		{"power loss keeps what was synced", func(d *disk.Disk) { d.Crash(disk.LoseUnsynced) }, "v0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := disk.New(1)
+			old := d.Mount()
+			require.NoError(t, old.MkdirAll("d", 0o755))
+			f, err := old.Create("d/f")
+			require.NoError(t, err)
+			_, err = f.Write([]byte("v0"))
+			require.NoError(t, err)
+			require.NoError(t, f.Sync())
+			require.NoError(t, old.SyncDir("d"))
+			f2, err := old.Create("d/g")
+			require.NoError(t, err)
+			_, err = f2.Write([]byte("v1"))
+			require.NoError(t, err)
+			require.NoError(t, old.Rename("d/g", "d/f"))
+
+			tc.die(d)
+
+			// The dead process's goroutines carry on: all of it fails.
+			_, err = f2.Write([]byte("late"))
+			require.ErrorIs(t, err, disk.ErrGone)
+			require.ErrorIs(t, f2.Sync(), disk.ErrGone)
+			require.ErrorIs(t, old.SyncDir("d"), disk.ErrGone)
+			require.ErrorIs(t, old.Rename("d/f", "d/h"), disk.ErrGone)
+			_, err = old.Create("d/x")
+			require.ErrorIs(t, err, disk.ErrGone)
+			_, err = old.ReadFile("d/f")
+			require.ErrorIs(t, err, disk.ErrGone)
+
+			fresh := d.Mount()
+			b, err := fresh.ReadFile("d/f")
+			require.NoError(t, err)
+			require.Equal(t, tc.want, string(b))
+			require.Equal(t, tc.want, read(d, "d/f"))
+		})
+	}
+}

@@ -184,25 +184,38 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// Schedule says how Plan spaces faults, as nemesis.Schedule does.
+type Schedule struct {
+	Faults   []string      // registered nemesis names
+	Interval time.Duration // quiet time before each fault
+	Duration time.Duration // time each fault stays on
+	Jitter   time.Duration // spreads each interval by up to this much
+	InTurn   bool          // take the faults in turn, not at random
+}
+
 // Plan draws a fault plan like nemesis.Schedule does: after a quiet
-// interval (plus seeded jitter) a fault picked at random from names stays
-// on for dur; nothing starts after until.
-func Plan(seed int64, names []string, interval, dur, jitter, until time.Duration) []FaultSpec {
-	if len(names) == 0 || interval <= 0 {
+// interval (plus seeded jitter) a fault, picked at random or the next in
+// turn, stays on for its duration; nothing starts at or after until.
+func Plan(seed int64, s Schedule, until time.Duration) []FaultSpec {
+	if len(s.Faults) == 0 || s.Interval <= 0 {
 		return nil
 	}
 	rng := rand.New(rand.NewPCG(uint64(seed), 0x706c616e))
 	var out []FaultSpec
 	at := time.Duration(0)
-	for {
-		at += interval
-		if jitter > 0 {
-			at += time.Duration(rng.Int64N(int64(jitter) + 1))
+	for i := 0; ; i++ {
+		at += s.Interval
+		if s.Jitter > 0 {
+			at += time.Duration(rng.Int64N(int64(s.Jitter) + 1))
 		}
 		if at >= until {
 			return out
 		}
-		f := FaultSpec{Name: names[rng.IntN(len(names))], At: at, For: min(dur, until-at), Seed: rng.Uint64()}
+		name := s.Faults[i%len(s.Faults)]
+		if !s.InTurn {
+			name = s.Faults[rng.IntN(len(s.Faults))]
+		}
+		f := FaultSpec{Name: name, At: at, For: min(s.Duration, until-at), Seed: rng.Uint64()}
 		out = append(out, f)
 		at += f.For
 	}

@@ -19,7 +19,7 @@ var allFaults = []string{"partition-isolate", "partition-halves", "partition-rin
 func mixed(seed int64) Config {
 	return Config{Seed: seed, Nodes: 5, Persist: true, Jitter: 2 * time.Millisecond, Dup: 0.01, Clients: 7,
 		Sizes: []uint64{1, 2, 5, 50}, IDClients: 3, IDRangeSize: 16, Names: []string{"a", "b"}, TimeLimit: 20 * time.Second,
-		Faults: Plan(seed, allFaults, 2*time.Second, 2*time.Second, time.Second, 16*time.Second)}
+		Faults: Plan(seed, Schedule{Faults: allFaults, Interval: 2 * time.Second, Duration: 2 * time.Second, Jitter: time.Second}, 16*time.Second)}
 }
 
 func check(t *testing.T, r *Result) checker.Results {
@@ -77,7 +77,7 @@ func TestExplicitWorkload(t *testing.T) {
 // fetches, and lose their buffers to client crashes.
 func TestIDClients(t *testing.T) {
 	cfg := Config{Seed: 3, Clients: 1, IDClients: 4, IDRangeSize: 16, Rate: 20, TimeLimit: 20 * time.Second,
-		Faults: Plan(3, []string{"client-crash"}, time.Second, time.Millisecond, 0, 18*time.Second)}
+		Faults: Plan(3, Schedule{Faults: []string{"client-crash"}, Interval: time.Second, Duration: time.Millisecond, Jitter: 0}, 18*time.Second)}
 	r, err := Run(cfg, false)
 	require.NoError(t, err)
 	res := check(t, r)
@@ -118,11 +118,11 @@ var bugs = map[string]func(seed int64) Config{
 	},
 	"crash-all-in-memory": func(seed int64) Config {
 		return Config{Seed: seed, TimeLimit: 10 * time.Second,
-			Faults: Plan(seed, []string{"crash-all"}, 2*time.Second, time.Second, time.Second, 8*time.Second)}
+			Faults: Plan(seed, Schedule{Faults: []string{"crash-all"}, Interval: 2 * time.Second, Duration: time.Second, Jitter: time.Second}, 8*time.Second)}
 	},
 	"ack-before-sync": func(seed int64) Config {
 		return Config{Seed: seed, Persist: true, AckBeforeSync: true, TimeLimit: 10 * time.Second,
-			Faults: Plan(seed, []string{"power-loss-all"}, 2*time.Second, time.Second, time.Second, 8*time.Second)}
+			Faults: Plan(seed, Schedule{Faults: []string{"power-loss-all"}, Interval: 2 * time.Second, Duration: time.Second, Jitter: time.Second}, 8*time.Second)}
 	},
 }
 
