@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -98,7 +99,13 @@ func TestGoldenVerdicts(t *testing.T) {
 		"gaps-explained":       {"": ValidTrue, "gaps": ValidTrue},
 		"gaps-unexplained":     {"": ValidTrue, "gaps": ValidFalse},
 		"malformed":            {"": ValidUnknown, "unique": ValidTrue},
-		"truncated":            {"": ValidTrue},
+		// ID 3 went to process 3 by next-id and to process 0 in [1,6).
+		"id-in-range": {"": ValidFalse, "unique": ValidFalse, "linearizable": ValidTrue, "monotonic": ValidTrue},
+		// IDs 1-2: the info was invoked after [5,7) completed, so it
+		// allocated above 7, even though the lowest range above the gap,
+		// [3,5), completed after it.
+		"gaps-late-info": {"": ValidTrue, "linearizable": ValidTrue, "gaps": ValidFalse},
+		"truncated":      {"": ValidTrue},
 	}
 	for name, want := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -145,8 +152,8 @@ func linearizableBoth(t *testing.T, events []history.Event) (Valid, string) {
 	seqs, _ := collect(events)
 	require.Len(t, seqs, 1)
 	for _, s := range seqs {
-		v, _, _ := directLinearizable(s)
-		p, _ := porcupineCheck(s, 30*time.Second, "")
+		v, _, _, _ := directLinearizable(s)
+		p, _ := porcupineCheck(okRanges(s), 30*time.Second, "", nil)
 		return v, p
 	}
 	return "", ""
@@ -165,10 +172,18 @@ func reread(t *testing.T, events []history.Event) []history.Event {
 // setRange rewrites the value of an op's invoke and completion.
 func setRange(events []history.Event, inv, end int, v history.RangeValue) {
 	b, _ := json.Marshal(v)
-	events[end].Value = b
+	events[end] = withValue(events[end], b)
 	v.From, v.To = 0, 0
 	b, _ = json.Marshal(v)
-	events[inv].Value = b
+	events[inv] = withValue(events[inv], b)
+}
+
+// withValue is e with another value. It is a new Event, not a changed
+// one: Read keeps each event's decoded value, which must not outlive the
+// JSON it came from.
+func withValue(e history.Event, v json.RawMessage) history.Event {
+	return history.Event{Index: e.Index, Time: e.Time, Process: e.Process, Nemesis: e.Nemesis,
+		Type: e.Type, F: e.F, Value: v, Node: e.Node, Error: e.Error, Extra: e.Extra}
 }
 
 // TestDirectAgreesWithPorcupine: random valid histories pass both
@@ -218,6 +233,32 @@ func TestDirectAgreesWithPorcupine(t *testing.T) {
 	}
 }
 
+// TestUniqueNextIDInFetchedRange: an ID a client library handed out from
+// its fetched range is not a clash; when the fetched range itself
+// overlaps a range handed out whole, the clash is counted once, as the
+// overlap.
+func TestUniqueNextIDInFetchedRange(t *testing.T) {
+	h := `{"index":0,"time":0,"process":0,"type":"invoke","f":"next-range","value":{"name":"s","n":8,"buffer":true}}
+{"index":1,"time":0,"process":0,"type":"ok","f":"next-range","value":{"name":"s","n":8,"from":1,"to":9,"buffer":true}}
+{"index":2,"time":0,"process":1,"type":"invoke","f":"next-id","value":{"name":"s"}}
+{"index":3,"time":0,"process":1,"type":"ok","f":"next-id","value":{"name":"s","id":5}}
+{"index":4,"time":0,"process":2,"type":"invoke","f":"next-range","value":{"name":"s","n":5}}
+{"index":5,"time":0,"process":2,"type":"ok","f":"next-range","value":{"name":"s","n":5,"from":5,"to":10}}
+`
+	events, problems, err := history.Read(strings.NewReader(h))
+	require.NoError(t, err)
+	require.Empty(t, problems)
+	u := Check(events, Options{}).Checks[Unique]
+	assert.Equal(t, ValidFalse, u.Valid)
+	assert.Equal(t, uint64(4), u.Details.(UniqueDetails).DuplicateIDs, u.Reason) // 5-8, each once
+	assert.Equal(t, []int64{1, 5}, u.Ops)
+
+	// Without the range handed out whole, the next-id is fine.
+	u = Check(events[:4], Options{}).Checks[Unique]
+	assert.Equal(t, ValidTrue, u.Valid, u.Reason)
+	assert.Equal(t, "1 ranges and 1 IDs, none handed out twice", u.Reason)
+}
+
 func TestPromisesAndTimeout(t *testing.T) {
 	events, _, err := history.ReadFile("testdata/gaps-unexplained.jsonl")
 	require.NoError(t, err)
@@ -235,6 +276,56 @@ func TestPromisesAndTimeout(t *testing.T) {
 	assert.Equal(t, ValidFalse, res.Checks[Linearizable].Valid)
 }
 
+// TestPorcupineBudget: porcupine's search grows exponentially with the
+// operations in flight at once; it gets PorcupineTimeout, and the direct
+// checker decides without it.
+func TestPorcupineBudget(t *testing.T) {
+	events := genHistory(5, 48, 1500, []string{"s"})
+	start := time.Now()
+	res := Check(events, Options{PorcupineTimeout: 100 * time.Millisecond})
+	took := time.Since(start)
+	lin := res.Checks[Linearizable]
+	assert.Equal(t, ValidTrue, lin.Valid, lin.Reason)
+	assert.Equal(t, "Unknown", lin.Details.(LinearizableDetails).Porcupine, "48 in flight is beyond porcupine")
+	assert.Contains(t, lin.Reason, "(porcupine timed out after 100ms)")
+	assert.Less(t, took, 5*time.Second)
+}
+
+// TestVisualizationOfViolation: when porcupine cannot take the whole
+// sequence, the visualization shows the first violation and the ranges
+// nearest it.
+func TestVisualizationOfViolation(t *testing.T) {
+	events := genHistory(3, 8, 200, []string{"s"})
+	seqs, _ := collect(events)
+	oks := okRanges(seqs["s"])
+	a, b := oks[len(oks)/3], oks[len(oks)-1] // b returns a's start: they overlap
+	setRange(events, b.inv, b.end, history.RangeValue{Name: "s", N: b.n, From: a.from, To: a.from + b.n})
+	dir := t.TempDir()
+	var buf bytes.Buffer
+	require.NoError(t, history.Write(&buf, reread(t, events)))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, HistoryFile), buf.Bytes(), 0o644))
+
+	res, err := CheckDir(dir, Options{PorcupineLimit: 20})
+	require.NoError(t, err)
+	lin := res.Checks[Linearizable]
+	require.Equal(t, ValidFalse, lin.Valid)
+	d := lin.Details.(LinearizableDetails)
+	assert.Contains(t, d.Porcupine, "skipped")
+	assert.Equal(t, filepath.Join(dir, "linearizable-s.html"), d.Visualization)
+	assert.Equal(t, fmt.Sprintf("the violation between events %d and %d and the 14 ranges nearest it", a.endIdx, b.endIdx), d.VisualizationOf)
+	html, err := os.ReadFile(d.Visualization)
+	require.NoError(t, err)
+	assert.Contains(t, string(html), `"Tag":"checker"`)
+	assert.Equal(t, 16, strings.Count(string(html), `"OriginalStart"`), "the pair and 14 others")
+
+	// Porcupine on the whole sequence draws all of it.
+	res, err = CheckDir(dir, Options{})
+	require.NoError(t, err)
+	d = res.Checks[Linearizable].Details.(LinearizableDetails)
+	assert.Equal(t, "Illegal", d.Porcupine)
+	assert.Equal(t, fmt.Sprintf("all %d ok ranges", len(oks)), d.VisualizationOf)
+}
+
 func TestCheckDirRunPromisesAndVisualization(t *testing.T) {
 	dir := t.TempDir()
 	b, err := os.ReadFile("testdata/gaps-unexplained.jsonl")
@@ -246,22 +337,124 @@ func TestCheckDirRunPromisesAndVisualization(t *testing.T) {
 	assert.Equal(t, []string{"unique", "gap-free"}, res.Promises)
 	assert.Equal(t, ValidFalse, res.Valid)
 
-	// A bare file gets NAME.results.json and, being non-linearizable, a
-	// porcupine visualization.
-	b, err = os.ReadFile("testdata/realtime.jsonl")
-	require.NoError(t, err)
-	path := filepath.Join(dir, "rt.jsonl")
-	require.NoError(t, os.WriteFile(path, b, 0o644))
-	_, err = CheckDir(path, Options{Promises: DefaultPromises})
-	require.NoError(t, err)
-	assert.FileExists(t, filepath.Join(dir, "rt.results.json"))
-	assert.FileExists(t, filepath.Join(dir, "linearizable-default.html"))
-
 	_, err = CheckDir(filepath.Join(dir, "missing"), Options{})
 	assert.Error(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "junk.jsonl"), []byte("junk\n"), 0o644))
 	_, err = CheckDir(filepath.Join(dir, "junk.jsonl"), Options{})
 	assert.ErrorContains(t, err, "no usable line")
+}
+
+// TestCheckDirFileNames: a run directory's outputs have plain names; a
+// bare file's are named after it, so two histories in one folder do not
+// overwrite each other's results or visualizations.
+func TestCheckDirFileNames(t *testing.T) {
+	realtime, err := os.ReadFile("testdata/realtime.jsonl")
+	require.NoError(t, err)
+	overlap, err := os.ReadFile("testdata/overlap.jsonl")
+	require.NoError(t, err)
+
+	run := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(run, HistoryFile), realtime, 0o644))
+	res, err := CheckDir(run, Options{})
+	require.NoError(t, err)
+	html := filepath.Join(run, "linearizable-default.html")
+	assert.Equal(t, []string{html}, res.Visualizations)
+	assert.Contains(t, res.Summary(), "porcupine: "+html)
+	assert.FileExists(t, html)
+	assert.FileExists(t, filepath.Join(run, ResultsFile))
+	// The history named as a file is still the run directory's.
+	_, err = CheckDir(filepath.Join(run, HistoryFile), Options{})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"history.jsonl", "linearizable-default.html", "results.json"}, dirNames(t, run))
+
+	dir := t.TempDir()
+	for name, b := range map[string][]byte{"rt.jsonl": realtime, "ov.jsonl": overlap, "valid.jsonl": nil} {
+		if b == nil {
+			b, err = os.ReadFile("testdata/valid.jsonl")
+			require.NoError(t, err)
+		}
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), b, 0o644))
+		res, err := CheckDir(filepath.Join(dir, name), Options{})
+		require.NoError(t, err)
+		stem := strings.TrimSuffix(name, ".jsonl")
+		var want []string
+		if stem != "valid" {
+			want = []string{filepath.Join(dir, stem+".linearizable-default.html")}
+		}
+		assert.Equal(t, want, res.Visualizations, name)
+	}
+	assert.Equal(t, []string{"ov.jsonl", "ov.linearizable-default.html", "ov.results.json",
+		"rt.jsonl", "rt.linearizable-default.html", "rt.results.json", "valid.jsonl", "valid.results.json"}, dirNames(t, dir))
+	rt, err := os.ReadFile(filepath.Join(dir, "rt.linearizable-default.html"))
+	require.NoError(t, err)
+	ov, err := os.ReadFile(filepath.Join(dir, "ov.linearizable-default.html"))
+	require.NoError(t, err)
+	assert.NotEqual(t, rt, ov, "each file has its own visualization")
+}
+
+func dirNames(t *testing.T, dir string) []string {
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+func TestVisualizationFile(t *testing.T) {
+	assert.Equal(t, "linearizable-default.html", visualizationFile("", "default"))
+	assert.Equal(t, "foo.linearizable-orders_v2.html", visualizationFile("foo.", "orders_v2"))
+	// Names that must change keep apart by a hash of the original.
+	a, b := visualizationFile("", "a/b"), visualizationFile("", "a.b")
+	assert.NotEqual(t, a, b)
+	assert.True(t, strings.HasPrefix(a, "linearizable-a_b-") && strings.HasSuffix(a, ".html"), a)
+	assert.NotContains(t, visualizationFile("", "../../etc"), "/")
+	assert.NotEqual(t, "linearizable-.html", visualizationFile("", ""))
+}
+
+// TestFaultAnnotations: fault windows go on porcupine's timeline, from a
+// start to its stop, and into the HTML view.
+func TestFaultAnnotations(t *testing.T) {
+	h := `{"index":0,"time":0,"process":"nemesis","type":"info","f":"start-partition","value":{"groups":[["n1"],["n2","n3"]]}}
+{"index":1,"time":1,"process":0,"type":"invoke","f":"next-range","value":{"name":"default","n":5}}
+{"index":2,"time":2,"process":0,"type":"ok","f":"next-range","value":{"name":"default","n":5,"from":6,"to":11}}
+{"index":3,"time":3,"process":"nemesis","type":"info","f":"start-pause","value":{"node":"n1"}}
+{"index":4,"time":4,"process":"nemesis","type":"info","f":"stop-partition","value":null}
+{"index":5,"time":5,"process":"nemesis","type":"info","f":"kill","value":{"node":"n2"}}
+{"index":6,"time":6,"process":7,"type":"invoke","f":"next-range","value":{"name":"default","n":5}}
+{"index":7,"time":7,"process":7,"type":"ok","f":"next-range","value":{"name":"default","n":5,"from":1,"to":6}}
+`
+	events, problems, err := history.Read(strings.NewReader(h))
+	require.NoError(t, err)
+	require.Empty(t, problems)
+	got := faultAnnotations(events)
+	type window struct {
+		desc       string
+		start, end int64
+		details    string
+	}
+	var windows []window
+	for _, a := range got {
+		assert.Equal(t, "nemesis", a.Tag)
+		windows = append(windows, window{a.Description, a.Start, a.End, a.Details})
+	}
+	assert.Equal(t, []window{
+		{"partition", 0, 4, `start-partition at event 0: {"groups":[["n1"],["n2","n3"]]}; stop-partition at event 4`},
+		{"pause", 3, 8, `start-pause at event 3: {"node":"n1"}`}, // never stopped: to the end
+		{"kill", 5, 5, `kill at event 5: {"node":"n2"}`},
+	}, windows)
+
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, HistoryFile), []byte(h), 0o644))
+	res, err := CheckDir(dir, Options{})
+	require.NoError(t, err)
+	require.Equal(t, ValidFalse, res.Checks[Linearizable].Valid)
+	b, err := os.ReadFile(filepath.Join(dir, "linearizable-default.html"))
+	require.NoError(t, err)
+	for _, want := range []string{`"Tag":"nemesis"`, `"Description":"partition"`, `"Description":"pause"`, `process 7, events 6-7`} {
+		assert.Contains(t, string(b), want)
+	}
 }
 
 func TestSummaryAndJSON(t *testing.T) {

@@ -2,8 +2,12 @@ package checker
 
 import (
 	"fmt"
+	"path/filepath"
+	"slices"
 	"sort"
 	"time"
+
+	"github.com/anishathalye/porcupine"
 
 	"github.com/seqlab/seqlab/checker/history"
 )
@@ -42,6 +46,38 @@ func overlaps(sorted []*op) (pairs [][2]*op, dupIDs uint64) {
 	return pairs, dupIDs
 }
 
+// cover finds which of some ranges holds an ID.
+type cover struct {
+	rs []*op // sorted by from
+	// reach[i] is the range of rs[:i+1] that ends highest.
+	reach []*op
+}
+
+// newCover takes the ranges of sorted (by from) that keep says.
+func newCover(sorted []*op, keep func(*op) bool) cover {
+	var c cover
+	for _, o := range sorted {
+		if !keep(o) {
+			continue
+		}
+		r := o
+		if n := len(c.reach); n > 0 && c.reach[n-1].to > o.to {
+			r = c.reach[n-1]
+		}
+		c.rs, c.reach = append(c.rs, o), append(c.reach, r)
+	}
+	return c
+}
+
+// find returns a range that holds id, nil when none does.
+func (c cover) find(id uint64) *op {
+	i := sort.Search(len(c.rs), func(i int) bool { return c.rs[i].from > id }) - 1
+	if i >= 0 && c.reach[i].to > id {
+		return c.reach[i]
+	}
+	return nil
+}
+
 // UniqueDetails are the figures of the unique check.
 type UniqueDetails struct {
 	DuplicateIDs   uint64     `json:"duplicate_ids"`
@@ -54,7 +90,8 @@ type UniqueDetails struct {
 func checkUnique(s *seqOps) Result {
 	var d UniqueDetails
 	var ops []int64
-	pairs, dup := overlaps(okRanges(s))
+	sorted := okRanges(s)
+	pairs, dup := overlaps(sorted)
 	d.DuplicateIDs, d.OverlapPairs = dup, len(pairs)
 	for _, p := range pairs {
 		ops = append(ops, p[0].ref(), p[1].ref())
@@ -68,6 +105,25 @@ func checkUnique(s *seqOps) Result {
 	for _, o := range s.ids {
 		if o.typ == history.Ok {
 			ids = append(ids, o)
+		}
+	}
+	// A client library hands out IDs from the ranges it fetched (marked
+	// buffer), so an ID that is in a range handed out whole went to two
+	// clients. One that is also in a fetched range is counted above, as
+	// the overlap of the two ranges.
+	whole := newCover(sorted, func(o *op) bool { return !o.buffer })
+	fetched := newCover(sorted, func(o *op) bool { return o.buffer })
+	for _, o := range ids {
+		r := whole.find(o.id)
+		if r == nil || fetched.find(o.id) != nil {
+			continue
+		}
+		d.DuplicateIDs++
+		d.OverlapPairs++
+		ops = append(ops, r.ref(), o.ref())
+		if len(d.Examples) < 5 {
+			d.Examples = append(d.Examples, fmt.Sprintf("id %d at %d is in [%d,%d) handed out at %d", o.id, o.ref(), r.from, r.to, r.ref()))
+			d.ExamplePairsOp = append(d.ExamplePairsOp, [2]int64{r.ref(), o.ref()})
 		}
 	}
 	sort.Slice(ids, func(i, j int) bool {
@@ -88,7 +144,7 @@ func checkUnique(s *seqOps) Result {
 		}
 	}
 	if d.DuplicateIDs == 0 {
-		return Result{Valid: ValidTrue, Reason: fmt.Sprintf("%d ranges and %d IDs, none handed out twice", len(s.ranges), len(s.ids)), Details: d}
+		return Result{Valid: ValidTrue, Reason: fmt.Sprintf("%d ranges and %d IDs, none handed out twice", len(sorted), len(ids)), Details: d}
 	}
 	return Result{Valid: ValidFalse, Ops: capOps(ops), Details: d,
 		Reason: fmt.Sprintf("%d IDs handed out more than once (%d clashes), first: %s", d.DuplicateIDs, d.OverlapPairs, d.Examples[0])}
@@ -99,8 +155,12 @@ type LinearizableDetails struct {
 	Direct    Valid  `json:"direct"`
 	Porcupine string `json:"porcupine"` // Ok, Illegal, Unknown (timed out), or skipped: why
 	Ranges    int    `json:"ranges"`
-	// Visualization is porcupine's HTML file, when it wrote one.
-	Visualization string `json:"visualization,omitempty"`
+	// Visualization is porcupine's HTML file, when it wrote one, and
+	// VisualizationOf what it shows: the whole sequence, or, when
+	// porcupine could not take all of it, the first violation and the
+	// operations nearest it.
+	Visualization   string `json:"visualization,omitempty"`
+	VisualizationOf string `json:"visualization_of,omitempty"`
 }
 
 // directLinearizable decides linearizability of next-range in O(n log n).
@@ -111,7 +171,10 @@ type LinearizableDetails struct {
 // range that completed before another was invoked ends at or below the
 // other's start: ordering by start is then a linearization, and any
 // linearization must order by start.
-func directLinearizable(s *seqOps) (Valid, string, []int64) {
+//
+// It also returns the first offending pair: any history that holds both
+// is not linearizable.
+func directLinearizable(s *seqOps) (Valid, string, []int64, [2]*op) {
 	sorted := okRanges(s)
 	if pairs, dup := overlaps(sorted); len(pairs) > 0 {
 		var ops []int64
@@ -120,7 +183,7 @@ func directLinearizable(s *seqOps) (Valid, string, []int64) {
 		}
 		p := pairs[0]
 		return ValidFalse, fmt.Sprintf("%d IDs in overlapping ranges: [%d,%d) at %d and [%d,%d) at %d cannot both follow the other",
-			dup, p[0].from, p[0].to, p[0].ref(), p[1].from, p[1].to, p[1].ref()), capOps(ops)
+			dup, p[0].from, p[0].to, p[0].ref(), p[1].from, p[1].to, p[1].ref()), capOps(ops), p
 	}
 	// Sweep in line order: at each ok op's invoke, every ok op completed
 	// so far must end at or below its start.
@@ -139,6 +202,7 @@ func directLinearizable(s *seqOps) (Valid, string, []int64) {
 	var top *op // completed op with the highest end
 	var ops []int64
 	var first string
+	var pair [2]*op
 	for _, m := range marks {
 		if !m.inv {
 			if top == nil || m.o.to > top.to {
@@ -151,45 +215,103 @@ func directLinearizable(s *seqOps) (Valid, string, []int64) {
 			if first == "" {
 				first = fmt.Sprintf("[%d,%d) completed at %d before the op invoked at %d, which got [%d,%d): a later allocation went back",
 					top.from, top.to, top.ref(), m.o.invIdx, m.o.from, m.o.to)
+				pair = [2]*op{top, m.o}
 			}
 		}
 	}
 	if len(ops) > 0 {
-		return ValidFalse, fmt.Sprintf("%d real-time violations, first: %s", len(ops)/2, first), capOps(ops)
+		return ValidFalse, fmt.Sprintf("%d real-time violations, first: %s", len(ops)/2, first), capOps(ops), pair
 	}
-	return ValidTrue, fmt.Sprintf("%d ranges in one order consistent with real time", len(sorted)), nil
+	return ValidTrue, fmt.Sprintf("%d ranges in one order consistent with real time", len(sorted)), nil, pair
 }
 
 // checkLinearizable runs the direct checker and, on histories small
 // enough, porcupine; a disagreement between them is reported as a failure
 // of the lab itself.
-func checkLinearizable(s *seqOps, events []history.Event, opts Options, deadline time.Time) Result {
-	v, reason, ops := directLinearizable(s)
+func checkLinearizable(s *seqOps, faults []porcupine.Annotation, opts Options, deadline time.Time) Result {
+	v, reason, ops, pair := directLinearizable(s)
 	d := LinearizableDetails{Direct: v, Ranges: len(s.ranges)}
 	res := Result{Valid: v, Reason: reason, Ops: ops}
-	switch {
-	case opts.PorcupineLimit < 0:
+	if opts.PorcupineLimit < 0 {
 		d.Porcupine = "skipped: disabled"
+		res.Details = d
+		return res
+	}
+	oks := okRanges(s)
+	budget := func() time.Duration { return min(time.Until(deadline), opts.PorcupineTimeout) }
+	path := ""
+	if opts.VisualizeDir != "" {
+		path = filepath.Join(opts.VisualizeDir, visualizationFile(opts.VisualizePrefix, s.name))
+	}
+	disagree := func(pv string) {
+		res.Valid = ValidUnknown
+		res.Reason = fmt.Sprintf("the direct checker says %s but porcupine says %s: a bug in the checker", v, pv)
+	}
+	switch {
 	case len(s.ranges) > opts.PorcupineLimit:
 		d.Porcupine = fmt.Sprintf("skipped: %d operations > limit %d", len(s.ranges), opts.PorcupineLimit)
+	case budget() <= 0:
+		d.Porcupine = "Unknown"
+		res.Reason += " (no time left for porcupine)"
 	default:
-		left := time.Until(deadline)
-		if left <= 0 {
-			d.Porcupine = "Unknown"
-			break
-		}
-		pv, html := porcupineCheck(s, left, opts.VisualizeDir)
+		pv, html := porcupineCheck(oks, budget(), path, faults)
 		d.Porcupine, d.Visualization = pv, html
+		if html != "" {
+			d.VisualizationOf = fmt.Sprintf("all %d ok ranges", len(oks))
+		}
 		switch {
 		case pv == "Unknown":
-			res.Reason += " (porcupine timed out)"
+			res.Reason += fmt.Sprintf(" (porcupine timed out after %v)", opts.PorcupineTimeout)
 		case (pv == "Ok") != (v == ValidTrue):
-			res.Valid = ValidUnknown
-			res.Reason = fmt.Sprintf("the direct checker says %s but porcupine says %s: a bug in the checker", v, pv)
+			disagree(pv)
+		}
+	}
+	// Porcupine could not take the whole sequence: show it the first
+	// violation and what was in flight nearest it, a history that is not
+	// linearizable on its own.
+	if v == ValidFalse && res.Valid == ValidFalse && d.Visualization == "" && path != "" && budget() > 0 {
+		sub := around(oks, pair, 14)
+		pv, html := porcupineCheck(sub, budget(), path, append(slices.Clip(faults), porcupine.Annotation{
+			Tag: "checker", Start: int64(min(pair[0].inv, pair[1].inv)), End: int64(max(pair[0].end, pair[1].end)),
+			Description: fmt.Sprintf("%d of %d ranges", len(sub), len(oks)),
+			Details: fmt.Sprintf("porcupine could not take the whole sequence; this is the violation between events %d and %d and the %d ranges nearest it",
+				pair[0].ref(), pair[1].ref(), len(sub)-2),
+		}))
+		if pv == "Ok" {
+			disagree(pv + " on the operations around the first violation")
+		}
+		if html != "" {
+			d.Visualization = html
+			d.VisualizationOf = fmt.Sprintf("the violation between events %d and %d and the %d ranges nearest it", pair[0].ref(), pair[1].ref(), len(sub)-2)
 		}
 	}
 	res.Details = d
 	return res
+}
+
+// around is the offending pair and up to n other ranges, those nearest
+// the pair in the history, in no order. A history that holds the pair is
+// not linearizable, however few others it holds.
+func around(oks []*op, pair [2]*op, n int) []*op {
+	dist := func(o, p *op) int {
+		switch {
+		case o.end < p.inv:
+			return p.inv - o.end
+		case p.end < o.inv:
+			return o.inv - p.end
+		}
+		return 0
+	}
+	var others []*op
+	for _, o := range oks {
+		if o != pair[0] && o != pair[1] {
+			others = append(others, o)
+		}
+	}
+	sort.SliceStable(others, func(i, j int) bool {
+		return min(dist(others[i], pair[0]), dist(others[i], pair[1])) < min(dist(others[j], pair[0]), dist(others[j], pair[1]))
+	})
+	return append([]*op{pair[0], pair[1]}, others[:min(n, len(others))]...)
 }
 
 // checkMonotonic: each process's IDs strictly increase.

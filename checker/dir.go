@@ -22,11 +22,13 @@ const (
 )
 
 // CheckDir checks a history file, or the history of a run directory, and
-// writes the results next to it: results.json for history.jsonl, NAME.results.json
-// for any other NAME.jsonl. When opts.Promises is nil and a run.json
-// beside the history lists promises, those are used. A non-linearizable
-// sequence also gets porcupine's HTML visualization there. Malformed
-// lines do not stop the check; they are in Results.Malformed.
+// writes the results next to it: results.json for history.jsonl,
+// STEM.results.json for any other STEM.jsonl. When opts.Promises is nil
+// and a run.json beside the history lists promises, those are used. A
+// non-linearizable sequence also gets porcupine's HTML visualization
+// there: linearizable-SEQ.html, or STEM.linearizable-SEQ.html beside a
+// bare file. Malformed lines do not stop the check; they are in
+// Results.Malformed.
 func CheckDir(path string, opts Options) (Results, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
@@ -53,18 +55,20 @@ func CheckDir(path string, opts Options) (Results, error) {
 	if len(events) == 0 && len(problems) > 0 {
 		return Results{}, errors.Errorf("%s: no usable line; first problem: %s", hist, problems[0])
 	}
-	opts.VisualizeDir = dir
+	// A run directory's files have their plain names; a bare file's are
+	// named after it, so that histories sharing a folder keep their own.
+	prefix := ""
+	if base := filepath.Base(hist); base != HistoryFile {
+		prefix = strings.TrimSuffix(base, filepath.Ext(base)) + "."
+	}
+	opts.VisualizeDir, opts.VisualizePrefix = dir, prefix
 	res := Check(events, opts)
 	res.withMalformed(problems)
 	b, err := json.MarshalIndent(res, "", "  ")
 	if err != nil {
 		return res, errors.Wrap(err, "encode results")
 	}
-	out := filepath.Join(dir, ResultsFile)
-	if base := filepath.Base(hist); base != HistoryFile {
-		out = filepath.Join(dir, strings.TrimSuffix(base, filepath.Ext(base))+"."+ResultsFile)
-	}
-	if err := os.WriteFile(out, append(b, '\n'), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, prefix+ResultsFile), append(b, '\n'), 0o644); err != nil {
 		return res, errors.Wrap(err, "write results")
 	}
 	return res, nil
@@ -115,8 +119,10 @@ func (r Results) Summary() string {
 			}
 			fmt.Fprintf(&b, "%-13s         see events %v%s\n", "", ops, more)
 		}
-		if d, ok := c.Details.(LinearizableDetails); ok && d.Visualization != "" {
-			fmt.Fprintf(&b, "%-13s         porcupine: %s\n", "", d.Visualization)
+		if k == Linearizable {
+			for _, v := range r.Visualizations {
+				fmt.Fprintf(&b, "%-13s         porcupine: %s\n", "", v)
+			}
 		}
 	}
 	fmt.Fprintf(&b, "%-13s         %s\n", "stats", r.Checks["stats"].Reason)

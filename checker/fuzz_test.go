@@ -10,8 +10,9 @@ import (
 	"github.com/seqlab/seqlab/checker/history"
 )
 
-// FuzzCheck: no history, however odd, makes the checks panic, and a
-// verdict is always one of the three.
+// FuzzCheck: no history, however odd, makes the checks panic, a verdict
+// is always one of the three, and the direct checker and porcupine agree
+// (linearizable is unknown only when they do not).
 func FuzzCheck(f *testing.F) {
 	files, _ := filepath.Glob("testdata/*.jsonl")
 	for _, p := range files {
@@ -29,6 +30,9 @@ func FuzzCheck(f *testing.F) {
 		case ValidTrue, ValidFalse, ValidUnknown:
 		default:
 			t.Fatalf("verdict %q", res.Valid)
+		}
+		if lin := res.Checks[Linearizable]; lin.Valid == ValidUnknown {
+			t.Fatalf("linearizable: %s", lin.Reason)
 		}
 		_ = res.Summary()
 	})

@@ -95,8 +95,9 @@ func minus(from, to uint64, spans []span) []span {
 // nobody received, and explains what it can: IDs fetched into a client's
 // buffer and never handed out, and IDs that operations of unknown outcome
 // may have allocated. An info op explains a gap when it was invoked
-// before the first range above the gap completed; each op explains at
-// most its size, once.
+// before the first range above the gap completed (the first to complete,
+// not the lowest: an op invoked after any range above the gap completed
+// allocates above it); each op explains at most its size, once.
 func checkGaps(s *seqOps, opts Options) Result {
 	var handed, allocated []span
 	for _, o := range s.ranges {
@@ -121,9 +122,15 @@ func checkGaps(s *seqOps, opts Options) Result {
 	d.HighestID = handed[len(handed)-1].to - 1
 	missing := minus(1, d.HighestID, handed)
 
-	// Ranges sorted by start, with the position their completion has, to
-	// find the first range above a gap.
+	// Ranges sorted by start, and firstDone[i] the earliest completion of
+	// oks[i:]: once any range above a gap has completed, an op invoked
+	// after it allocates above that range, not in the gap.
 	oks := okRanges(s)
+	firstDone := make([]int, len(oks)+1)
+	firstDone[len(oks)] = int(^uint(0) >> 1)
+	for i := len(oks) - 1; i >= 0; i-- {
+		firstDone[i] = min(firstDone[i+1], oks[i].end)
+	}
 	// Info ops by invoke position: the pool that explains gaps.
 	var infos []*op
 	for _, o := range s.ranges {
@@ -136,7 +143,7 @@ func checkGaps(s *seqOps, opts Options) Result {
 	type hole struct {
 		span
 		gap   int // index into d.Gaps-to-be
-		until int // completion position of the first range above
+		until int // position of the first completion of a range above
 	}
 	var holes []hole
 	var gaps []Gap
@@ -149,11 +156,7 @@ func checkGaps(s *seqOps, opts Options) Result {
 		for _, u := range unseen {
 			unseenN += u.to - u.from
 			i := sort.Search(len(oks), func(i int) bool { return oks[i].from >= u.to })
-			until := int(^uint(0) >> 1)
-			if i < len(oks) {
-				until = oks[i].end
-			}
-			holes = append(holes, hole{u, len(gaps), until})
+			holes = append(holes, hole{u, len(gaps), firstDone[i]})
 		}
 		d.BufferedIDs += (m.to - m.from) - unseenN
 		gaps = append(gaps, g)

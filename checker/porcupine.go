@@ -2,11 +2,13 @@ package checker
 
 import (
 	"fmt"
-	"path/filepath"
+	"hash/crc32"
 	"strings"
 	"time"
 
 	"github.com/anishathalye/porcupine"
+
+	"github.com/seqlab/seqlab/checker/history"
 )
 
 // rangeModel is next-range as porcupine sees it: the state is the end of
@@ -38,42 +40,92 @@ var rangeModel = porcupine.Model{
 	DescribeState: func(state any) string { return fmt.Sprintf("top=%d", state) },
 }
 
-// porcupineCheck checks one sequence's next-range operations with
+// porcupineCheck checks one sequence's ok next-range operations with
 // porcupine. Positions in the history are its clock: line order is
 // real-time order. A fail did nothing, so it is left out. An info is left
 // out too: porcupine would have to place it somewhere after its invoke
 // with no output, a step the model always allows and that changes
 // nothing, so the verdict is the same without it, and leaving it out
-// spares porcupine a search over every place it could go. It returns porcupine's verdict and, when the history
-// is illegal and dir is set, the visualization's path.
-func porcupineCheck(s *seqOps, timeout time.Duration, dir string) (string, string) {
+// spares porcupine a search over every place it could go. It returns
+// porcupine's verdict and, when the history is illegal and path is set,
+// path, where it wrote the visualization with notes (the fault windows)
+// as annotations.
+func porcupineCheck(oks []*op, timeout time.Duration, path string, notes []porcupine.Annotation) (string, string) {
 	var ops []porcupine.Operation
-	for _, o := range s.ranges {
-		switch {
-		case o.typ != "ok":
-			continue
-		default:
-			ops = append(ops, porcupine.Operation{ClientId: o.proc, Input: o.n, Call: int64(o.inv),
-				Output: [2]uint64{o.from, o.to}, Return: int64(o.end)})
+	rows := map[int]int{} // process -> row: porcupine draws a row per client id, from 0
+	for _, o := range oks {
+		row, ok := rows[o.proc]
+		if !ok {
+			row = len(rows)
+			rows[o.proc] = row
 		}
+		ops = append(ops, porcupine.Operation{ClientId: row, Input: o.n, Call: int64(o.inv),
+			Output: [2]uint64{o.from, o.to}, Return: int64(o.end),
+			Metadata: fmt.Sprintf("process %d, events %d-%d", o.proc, o.invIdx, o.endIdx)})
 	}
 	res, info := porcupine.CheckOperationsVerbose(rangeModel, ops, timeout)
-	if res != porcupine.Illegal || dir == "" {
+	if res != porcupine.Illegal || path == "" {
 		return string(res), ""
 	}
-	path := filepath.Join(dir, "linearizable-"+safeName(s.name)+".html")
+	info.AddAnnotations(notes)
 	if err := porcupine.VisualizePath(rangeModel, info, path); err != nil {
 		return string(res), ""
 	}
 	return string(res), path
 }
 
-// safeName keeps a sequence name usable in a file name.
-func safeName(s string) string {
-	return strings.Map(func(r rune) rune {
+// faultAnnotations put the nemesis's events on porcupine's timeline: a
+// start-F and the next stop-F make one window, F, from one to the other
+// (to the end of the history when it never stops); any other fault event
+// is a point. Times are positions in the history, porcupine's clock here.
+func faultAnnotations(events []history.Event) []porcupine.Annotation {
+	var out []porcupine.Annotation
+	open := map[string]int{} // fault -> its window in out
+	for pos, e := range events {
+		if !e.Nemesis {
+			continue
+		}
+		a := porcupine.Annotation{Tag: "nemesis", Start: int64(pos), End: int64(pos),
+			Description: e.F, Details: describeFault(e), BackgroundColor: "#fde2c4"}
+		if name, ok := strings.CutPrefix(e.F, "start-"); ok {
+			a.Description, a.End = name, int64(len(events))
+			open[name] = len(out)
+			out = append(out, a)
+			continue
+		}
+		if name, ok := strings.CutPrefix(e.F, "stop-"); ok {
+			if i, ok := open[name]; ok {
+				delete(open, name)
+				out[i].End = int64(pos)
+				out[i].Details += "; " + describeFault(e)
+				continue
+			}
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+func describeFault(e history.Event) string {
+	if len(e.Value) == 0 {
+		return fmt.Sprintf("%s at event %d", e.F, e.Index)
+	}
+	return fmt.Sprintf("%s at event %d: %s", e.F, e.Index, e.Value)
+}
+
+// visualizationFile names the HTML view of a sequence: prefix, then
+// linearizable-NAME.html, with NAME made safe for a file name. A name
+// that had to change gets a hash of the original, so two sequences never
+// share a file.
+func visualizationFile(prefix, name string) string {
+	safe := strings.Map(func(r rune) rune {
 		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
 			return r
 		}
 		return '_'
-	}, s)
+	}, name)
+	if safe != name || safe == "" {
+		safe += fmt.Sprintf("-%08x", crc32.ChecksumIEEE([]byte(name)))
+	}
+	return prefix + "linearizable-" + safe + ".html"
 }

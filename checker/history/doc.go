@@ -5,8 +5,9 @@
 //	{"index":1,"time":1200000,"process":0,"type":"ok","f":"next-range","value":{"name":"default","n":10,"from":1,"to":11},"node":"n2"}
 //	{"index":2,"time":1300000,"process":"nemesis","type":"info","f":"start-partition","value":{"groups":[["n1"],["n2","n3"]]}}
 //
-// index counts lines from 0; time is nanoseconds since the run began and
-// never decreases. process is a client number, or "nemesis" for faults.
+// index counts lines from 0 (a reader takes any increasing indices, so
+// the lines after a corrupt one still count); time is nanoseconds since
+// the run began and never decreases. process is a client number, or "nemesis" for faults.
 // A client operation is an invoke followed by exactly one completion: ok
 // (it happened, with this result), fail (it certainly did not) or info (it
 // may or may not have). A process has one operation in flight at most and

@@ -261,6 +261,9 @@ func (e *Event) validate() error {
 	if e.F == "" {
 		return errors.New(`empty "f"`)
 	}
+	if e.Index < 0 {
+		return errors.Errorf("negative index %d", e.Index)
+	}
 	if e.Time < 0 {
 		return errors.Errorf("negative time %d", e.Time)
 	}
@@ -318,20 +321,39 @@ func (l LineError) String() string { return fmt.Sprintf("line %d: %s", l.Line, l
 const MaxLine = 1 << 20
 
 // Read parses a history. Each malformed line is skipped and reported with
-// its number; so is a line that breaks the history's rules (an index out
-// of place, time going back, a completion without an invoke, an invoke
-// while the process is busy or after its info). A last line cut short (a
-// run that died mid-write) is reported as truncated. The error is for I/O
-// only.
+// its number; so is a line that breaks the history's rules (an index that
+// does not follow the last one, time going back, a completion without an
+// invoke, an invoke while the process is busy or after its info). A last
+// line cut short (a run that died mid-write) is reported as truncated.
+// The error is for I/O only.
+//
+// Indices must increase but may skip: a line lost to corruption is
+// reported once, and the lines after it, numbered by their place in the
+// file, still count.
 func Read(r io.Reader) ([]Event, []LineError, error) {
+	// Make room for the events up front when the size is known: a
+	// million events are too many to grow into.
+	var size int64
+	switch r := r.(type) {
+	case interface{ Len() int }: // bytes.Buffer, bytes.Reader, strings.Reader
+		size = int64(r.Len())
+	case *os.File:
+		if fi, err := r.Stat(); err == nil && fi.Mode().IsRegular() {
+			size = fi.Size()
+		}
+	}
 	br := bufio.NewReaderSize(r, 64<<10)
 	var (
-		events   []Event
-		problems []LineError
-		lastTime int64
-		inflight = map[int]Event{} // process -> its invoke
-		retired  = map[int]bool{}  // processes that ended info
+		events    []Event
+		problems  []LineError
+		lastTime  int64
+		lastIndex int64 = -1
+		inflight        = map[int]Event{} // process -> its invoke
+		retired         = map[int]bool{}  // processes that ended info
 	)
+	if size > 0 {
+		events = make([]Event, 0, min(size/bytesPerEvent+16, 1<<21))
+	}
 	for line := 1; ; line++ {
 		b, err := readLine(br)
 		if err == io.EOF {
@@ -371,8 +393,8 @@ func Read(r io.Reader) ([]Event, []LineError, error) {
 			problems = append(problems, LineError{line, err.Error()})
 			continue
 		}
-		if want := int64(len(events)); e.Index != want {
-			problems = append(problems, LineError{line, fmt.Sprintf("index %d, want %d (events must be numbered in order from 0)", e.Index, want)})
+		if e.Index <= lastIndex {
+			problems = append(problems, LineError{line, fmt.Sprintf("index %d does not follow %d (events must be numbered in order)", e.Index, lastIndex)})
 			continue
 		}
 		if e.Time < lastTime {
@@ -385,7 +407,7 @@ func Read(r io.Reader) ([]Event, []LineError, error) {
 				continue
 			}
 		}
-		lastTime = e.Time
+		lastTime, lastIndex = e.Time, e.Index
 		events = append(events, e)
 		if last {
 			break
@@ -425,13 +447,13 @@ func checkProcess(e Event, inflight map[int]Event, retired map[int]bool) string 
 	return ""
 }
 
+// sameName holds a completion to its invoke's sequence and size. Both
+// have been validated, so their values are decoded.
 func sameName(inv, done Event) string {
-	var a, b struct {
-		Name string `json:"name"`
-		N    uint64 `json:"n"`
+	a, b := inv.rng, done.rng
+	if inv.F == NextID {
+		a, b = RangeValue{Name: inv.id.Name}, RangeValue{Name: done.id.Name}
 	}
-	_ = json.Unmarshal(inv.Value, &a)
-	_ = json.Unmarshal(done.Value, &b)
 	if a.Name != b.Name || a.N != b.N {
 		return fmt.Sprintf("completion of process %d does not match its invoke at index %d (name %q n %d vs name %q n %d)",
 			done.Process, inv.Index, b.Name, b.N, a.Name, a.N)
@@ -486,6 +508,10 @@ func ReadFile(path string) ([]Event, []LineError, error) {
 	defer f.Close()
 	return Read(f)
 }
+
+// bytesPerEvent is about the length of a short line a Recorder writes: a
+// file's size over it is about its number of events, or a little more.
+const bytesPerEvent = 100
 
 // Write writes events as a history, one line each.
 func Write(w io.Writer, events []Event) error {

@@ -33,8 +33,8 @@ func golden(t *testing.T, name string) string {
 
 func TestCheckGolden(t *testing.T) {
 	cases := map[string]int{
-		"valid": 0, "concurrent-reordered": 0, "gaps-explained": 0, "gaps-unexplained": 0, "truncated": 0,
-		"overlap": 1, "realtime": 1, "nonmonotonic": 1,
+		"valid": 0, "concurrent-reordered": 0, "gaps-explained": 0, "gaps-unexplained": 0, "gaps-late-info": 0, "truncated": 0,
+		"overlap": 1, "realtime": 1, "nonmonotonic": 1, "id-in-range": 1,
 		"malformed": 2,
 	}
 	for name, want := range cases {
@@ -70,6 +70,22 @@ func TestCheckOutputs(t *testing.T) {
 	assert.Equal(t, []any{2.0, 3.0}, res.Checks["unique"]["ops"])
 	assert.Contains(t, res.Checks["gaps"], "unexplained_ids")
 	assert.Contains(t, res.Checks, "stats")
+
+	// Bare files in one folder keep their own results and
+	// visualizations, named after them.
+	dir = t.TempDir()
+	for _, name := range []string{"realtime", "overlap"} {
+		b, err := os.ReadFile(filepath.Join("..", "..", "checker", "testdata", name+".jsonl"))
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name+".jsonl"), b, 0o644))
+		code, out, _ = seqlab("check", filepath.Join(dir, name+".jsonl"))
+		assert.Equal(t, 1, code)
+		html := filepath.Join(dir, name+".linearizable-default.html")
+		assert.Contains(t, out, "porcupine: "+html)
+		assert.FileExists(t, html)
+		assert.FileExists(t, filepath.Join(dir, name+".results.json"))
+	}
+	assert.NoFileExists(t, filepath.Join(dir, "linearizable-default.html"))
 
 	// Gaps fail only when promised.
 	dir = golden(t, "gaps-unexplained")
@@ -136,9 +152,14 @@ func TestRunReplayCheck(t *testing.T) {
 	require.NoError(t, json.Unmarshal(b, &info))
 	assert.Equal(t, int64(11), info.Seed)
 
-	code, out, errOut = seqlab("replay", runs[0], "--store", store)
+	// Without --store, the replay goes beside the recording.
+	code, out, errOut = seqlab("replay", runs[0])
 	require.Equal(t, 0, code, out+errOut)
 	assert.Contains(t, out, "replaying Bug/r-plus-w-le-n with seed 11")
+	assert.Contains(t, out, "verdicts  the same: recorded violations [linearizable unique], replayed [linearizable unique]")
+	runs, err = filepath.Glob(filepath.Join(store, "Bug", "r-plus-w-le-n", "*"))
+	require.NoError(t, err)
+	assert.Len(t, runs, 2, "the replay's run directory is in the recording's store")
 
 	// The recorded history violates uniqueness: check says so, exit 1.
 	code, out, _ = seqlab("check", runs[0])
