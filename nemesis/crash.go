@@ -1,6 +1,10 @@
 package nemesis
 
-import "github.com/pkg/errors"
+import (
+	"fmt"
+
+	"github.com/pkg/errors"
+)
 
 // Crash stops nodes' processes and restarts them on Stop. With PowerLoss
 // their disks also lose what was not synced (Torn: unsynced files may keep
@@ -28,8 +32,30 @@ func (f *Crash) Name() string {
 		return what + "-all"
 	case f.Majority:
 		return what + "-majority"
+	case f.Count > 1:
+		return fmt.Sprintf("%s-%d", what, f.Count)
 	}
 	return what + "-one"
+}
+
+// String says which nodes crash and what their disks lose.
+func (f *Crash) String() string {
+	who := "1 random node"
+	switch {
+	case f.All:
+		who = "every node"
+	case f.Majority:
+		who = "random majority"
+	case f.Count > 1:
+		who = fmt.Sprintf("%d random nodes", f.Count)
+	}
+	switch {
+	case f.PowerLoss && f.Torn:
+		who += ", unsynced writes lost or torn"
+	case f.PowerLoss:
+		who += ", unsynced writes lost"
+	}
+	return fmt.Sprintf("%s(%s)", f.Name(), who)
 }
 
 func (f *Crash) Start(c Cluster) (any, error) {
@@ -41,15 +67,17 @@ func (f *Crash) Start(c Cluster) (any, error) {
 	case f.Majority:
 		k = len(nodes)/2 + 1
 	}
-	f.down = pick(c.Rand(), nodes, k)
-	for _, n := range f.down {
+	f.down = nil
+	for _, n := range pick(c.Rand(), nodes, k) {
 		if err := c.Crash(n, f.PowerLoss, f.Torn); err != nil {
 			return map[string]any{"nodes": f.down}, errors.Wrapf(err, "crash %s", n)
 		}
+		f.down = append(f.down, n)
 	}
 	return map[string]any{"nodes": f.down, "power_loss": f.PowerLoss}, nil
 }
 
+// Stop restarts every node Start crashed, even if one fails to.
 func (f *Crash) Stop(c Cluster) (any, error) {
 	var errs []error
 	for _, n := range f.down {
@@ -57,7 +85,7 @@ func (f *Crash) Stop(c Cluster) (any, error) {
 			errs = append(errs, errors.Wrapf(err, "restart %s", n))
 		}
 	}
-	out := map[string]any{"nodes": f.down}
+	out := map[string]any{"restarted": f.down}
 	f.down = nil
 	if len(errs) > 0 {
 		return out, errs[0]

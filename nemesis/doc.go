@@ -1,15 +1,18 @@
 // Package nemesis holds faults as values. A Fault has a name, a Start that
-// breaks something in a Cluster and returns what it did (its targets), and
-// a Stop that undoes it. Faults compose: All starts several at once, and a
-// Schedule starts faults in turn, at seeded random times and on seeded
-// random targets, and ends with a heal-and-recover phase in which every
-// fault is stopped while clients keep working.
+// breaks something in a Cluster and returns what it did (its targets), a
+// Stop that undoes it and returns what it undid, and a String that says
+// exactly what it does. Faults compose: All starts several at once (Lookup
+// builds one from registered names joined with "+", such as
+// "partition-isolate+crash-one"), and a Schedule starts faults in turn, at
+// seeded random times and on seeded random targets, and ends with a
+// heal-and-recover phase in which every fault is stopped while clients
+// keep working.
 //
 // The package does not record anything itself: whoever runs a Schedule
 // gets every start and stop as an Event, to write into the history as a
 // "process":"nemesis" operation with its targets.
 //
-// Adding a fault is writing one small type with Name, Start and Stop, and
-// one line in the catalogue (Registry) so scenarios and the command line
-// can name it.
+// Adding a fault is writing one small type with Name, Start, Stop and
+// String, and one line in the catalogue (Registry) so scenarios and the
+// command line can name it.
 package nemesis

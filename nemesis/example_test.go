@@ -11,7 +11,8 @@ import (
 // one line in nemesis.Registry.
 type CutLast struct{}
 
-func (CutLast) Name() string { return "cut-last" }
+func (CutLast) Name() string   { return "cut-last" }
+func (CutLast) String() string { return "cut-last(the last node | the rest)" }
 
 func (CutLast) Start(c nemesis.Cluster) (any, error) {
 	nodes := c.Nodes()
@@ -21,8 +22,9 @@ func (CutLast) Start(c nemesis.Cluster) (any, error) {
 }
 
 func (CutLast) Stop(c nemesis.Cluster) (any, error) {
+	nodes := c.Nodes()
 	c.Net().Heal()
-	return nil, nil
+	return map[string]any{"healed": map[string]any{"isolated": nodes[len(nodes)-1]}}, nil
 }
 
 func Example() {
@@ -36,9 +38,14 @@ func Example() {
 	c := newFake(3, 1) // any nemesis.Cluster: the lab passes its simulated cluster
 	v, _ := f.Start(c)
 	fmt.Println(v, c.log)
-	f.Stop(c)
-	fmt.Println(c.log[len(c.log)-1])
+	v, _ = f.Stop(c)
+	fmt.Println(v, c.log[len(c.log)-1])
+
+	// Registered faults compose with "+": both at once, stopped in reverse.
+	both, _ := nemesis.Lookup("cut-last+pause")
+	fmt.Println(both)
 	// Output:
 	// map[isolated:n3] [partition [[n1 n2] [n3]]]
-	// heal
+	// map[healed:map[isolated:n3]] heal
+	// all(cut-last(the last node | the rest), pause(1 random node))
 }

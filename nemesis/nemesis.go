@@ -3,6 +3,7 @@ package nemesis
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -19,11 +20,24 @@ type Link struct {
 // Network is what faults do to the network. The lab's simulated network
 // satisfies it through a thin adapter.
 type Network interface {
+	// Partition heals every cut, then cuts, both ways, every link between
+	// two nodes that different groups hold. A node in two groups is cut
+	// from every other node in any group, so overlapping groups cannot
+	// make a bridge node that sees both sides: build that with Cut, as
+	// PartitionBridge does.
 	Partition(groups ...[]string)
+	// Cut cuts the link from→to only.
 	Cut(from, to string)
+	// Heal removes every cut, whichever fault made it.
 	Heal()
+	// Reset resets every open connection between from and to, whichever
+	// side dialled.
 	Reset(from, to string)
-	SetHost(host string, l Link)
+	// SetHost sets the delay of every link of host; nil clears the
+	// setting, so its links take the default delay again. An invalid
+	// delay (by simnet.LinkConfig.Validate: negative, or over
+	// simnet.MaxDelay) is an error and changes nothing.
+	SetHost(host string, l *Link) error
 	Pause(host string)
 	Resume(host string)
 	SetLoss(dropDial, resetConn float64)
@@ -49,17 +63,30 @@ type Cluster interface {
 	CrashClient(name string) error
 	// Rand is the nemesis's seeded random source.
 	Rand() *rand.Rand
-	// DefaultLink is the network's normal latency, restored by Stop.
+	// DefaultLink is the network's normal delay.
 	DefaultLink() Link
 }
 
 // Fault is one kind of trouble. Start returns the value to record (its
-// targets); Stop undoes what the last Start did. A one-shot fault (a
-// client crash) does its work in Start and has nothing to undo.
+// targets); Stop undoes what the last Start did and returns what it
+// undid. A one-shot fault (a reset, a client crash) does its work in
+// Start, and its Stop records that there was nothing to undo.
+//
+// Every fault in this package also has a String that says exactly what
+// it does, with its parameters.
 type Fault interface {
 	Name() string
 	Start(c Cluster) (any, error)
 	Stop(c Cluster) (any, error)
+}
+
+// Every fault here names itself exactly.
+var _ = []interface {
+	Fault
+	fmt.Stringer
+}{
+	(*PartitionIsolate)(nil), (*PartitionHalves)(nil), (*PartitionRing)(nil), (*PartitionBridge)(nil), (*OneWayCut)(nil),
+	(*Crash)(nil), (*Pause)(nil), (*Slow)(nil), (*Reset)(nil), (*Loss)(nil), (*ClientCrash)(nil), All(nil),
 }
 
 // Event is one start or stop, for the history.
@@ -118,13 +145,32 @@ var Registry = map[string]func() Fault{
 	"client-crash": func() Fault { return &ClientCrash{} },
 }
 
-// Lookup returns the fault registered under name.
+// Lookup returns the fault registered under name. A name made of
+// registered names joined with "+" ("partition-isolate+crash-one") is
+// those faults at once: an All, started in that order and stopped in
+// reverse. A part may appear once.
 func Lookup(name string) (Fault, error) {
-	mk, ok := Registry[name]
-	if !ok {
+	if mk, ok := Registry[name]; ok {
+		return mk(), nil
+	}
+	parts := strings.Split(name, "+")
+	if len(parts) == 1 {
 		return nil, errors.Errorf("nemesis: unknown fault %q (known: %s)", name, strings.Join(Names(), ", "))
 	}
-	return mk(), nil
+	all := make(All, 0, len(parts))
+	for i, part := range parts {
+		mk, ok := Registry[part]
+		if !ok {
+			return nil, errors.Errorf("nemesis: unknown fault %q in %q (known: %s)", part, name, strings.Join(Names(), ", "))
+		}
+		if slices.Contains(parts[:i], part) {
+			// Two parts of one name would share one entry of the record,
+			// and could pick the same target twice.
+			return nil, errors.Errorf("nemesis: %q names %s twice", name, part)
+		}
+		all = append(all, mk())
+	}
+	return all, nil
 }
 
 // Names returns the registered fault names, sorted.
@@ -138,7 +184,9 @@ func Names() []string {
 }
 
 // All is several faults at once: Start starts each in order, Stop stops
-// them in reverse.
+// them in reverse. Both record each fault's value under its name. The
+// faults share the cluster: two partitions interfere, since Partition and
+// Heal act on every cut (see Network).
 type All []Fault
 
 // Name joins the names with "+".
@@ -150,30 +198,42 @@ func (a All) Name() string {
 	return strings.Join(names, "+")
 }
 
-// Start implements Fault.
+// Start starts the faults in order, up to the first that fails.
 func (a All) Start(c Cluster) (any, error) {
 	out := map[string]any{}
 	for _, f := range a {
 		v, err := f.Start(c)
+		out[f.Name()] = v
 		if err != nil {
 			return out, errors.Wrap(err, f.Name())
 		}
-		out[f.Name()] = v
 	}
 	return out, nil
 }
 
-// Stop implements Fault.
+// Stop stops every fault, in reverse order, even after one fails: a
+// final heal must not leave faults on.
 func (a All) Stop(c Cluster) (any, error) {
 	out := map[string]any{}
+	var first error
 	for i := len(a) - 1; i >= 0; i-- {
 		v, err := a[i].Stop(c)
-		if err != nil {
-			return out, errors.Wrap(err, a[i].Name())
-		}
 		out[a[i].Name()] = v
+		if err != nil && first == nil {
+			first = errors.Wrap(err, a[i].Name())
+		}
 	}
-	return out, nil
+	return out, first
 }
 
-func (a All) String() string { return fmt.Sprintf("all(%s)", a.Name()) }
+// String lists what each fault does, in start order.
+func (a All) String() string {
+	parts := make([]string, len(a))
+	for i, f := range a {
+		parts[i] = f.Name()
+		if s, ok := f.(fmt.Stringer); ok {
+			parts[i] = s.String()
+		}
+	}
+	return fmt.Sprintf("all(%s)", strings.Join(parts, ", "))
+}

@@ -173,8 +173,12 @@ func (a netAdapter) Reset(from, to string)           { a.n.Reset(from, to) }
 func (a netAdapter) Pause(host string)               { a.n.Pause(host) }
 func (a netAdapter) Resume(host string)              { a.n.Resume(host) }
 func (a netAdapter) SetLoss(dropDial, reset float64) { a.n.SetLoss(dropDial, reset) }
-func (a netAdapter) SetHost(host string, l nemesis.Link) {
-	a.n.SetHost(host, simnet.LinkConfig{Latency: l.Latency, Jitter: l.Jitter})
+func (a netAdapter) SetHost(host string, l *nemesis.Link) error {
+	if l == nil {
+		a.n.ClearHost(host)
+		return nil
+	}
+	return a.n.SetHost(host, simnet.LinkConfig{Latency: l.Latency, Jitter: l.Jitter})
 }
 
 // linkConfig is the scenario's normal link.

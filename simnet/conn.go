@@ -33,6 +33,9 @@ type pipe struct {
 	writer   *Conn
 	queued   int  // bytes written and not yet read
 	full     bool // the writer waits for room
+	// rst: a write reached the closed reader, whose kernel answers with
+	// RST; later writes fail with EPIPE.
+	rst bool
 }
 
 func (p *pipe) drop() {
@@ -188,7 +191,9 @@ func (c *Conn) waitLocked(wait time.Duration) {
 // Write queues b for delivery after the link's delay. Writes are
 // pipelined: a write does not wait for the ones before it to arrive. It
 // blocks while this host is paused, and while Config.Window bytes are
-// written and unread (a full TCP send buffer).
+// written and unread (a full TCP send buffer). As on TCP, once the peer
+// has closed, one more write succeeds (and is lost: the peer answers it
+// with RST) and every later one fails with EPIPE.
 func (c *Conn) Write(b []byte) (int, error) {
 	n := c.net
 	n.mu.Lock()
@@ -212,11 +217,18 @@ func (c *Conn) Write(b []byte) (int, error) {
 		c.waitLocked(wait)
 	}
 	p := c.out
+	if p.rst {
+		return 0, c.opErr("write", syscall.EPIPE)
+	}
 	st := &n.linkLocked(p.from, p.to).stats
 	st.Writes++
 	st.Bytes += int64(len(b))
-	if p.reader.closed || len(b) == 0 {
-		return len(b), nil // the peer will never read it
+	if len(b) == 0 {
+		return 0, nil // nothing is sent, so nothing draws the RST
+	}
+	if p.reader.closed {
+		p.rst = true // the peer will never read it
+		return len(b), nil
 	}
 	p.queued += len(b)
 	p.push(chunk{data: append([]byte(nil), b...)}, n.delayLocked(p.from, p.to))

@@ -24,17 +24,23 @@
 //   - Reset resets the connections between two hosts: both ends see
 //     ECONNRESET at once.
 //   - SetLink and SetHost change the delay of a link or of every link of a
-//     host (a slow machine) at run time.
+//     host (a slow machine) at run time, and ClearHost removes a host's
+//     setting. A delay must lie within 0..MaxDelay; anything else is an
+//     error and changes nothing.
 //   - SetLoss drops a fraction of connection attempts (retried after
 //     Config.SynRetry, as TCP retries a SYN) and resets a fraction of
 //     connections. A TCP stream cannot lose bytes in its middle, so loss
 //     is modelled at the connection level, never inside a stream.
 //   - Crash closes a host's listener and resets all its connections at
 //     once; the lab builds a new process object before Restart lets the
-//     name listen again. Dials to a host where nothing listens are refused
-//     at once.
-//   - Pause freezes a host like SIGSTOP: it reads, writes and accepts
-//     nothing until Resume, and its peers see silence, not errors.
+//     name listen again. A dial to a host where nothing listens is refused
+//     (ECONNREFUSED) after one round trip, as the peer's kernel answers a
+//     SYN with RST.
+//   - Pause freezes a host like SIGSTOP: it reads, writes, accepts and
+//     dials nothing until Resume, and its peers see silence, not errors.
+//
+// A connection whose peer has closed behaves as on TCP: the next write
+// succeeds and is lost, and later writes fail with EPIPE.
 //
 // Stats counts bytes, writes, connections and resets per link, and Events
 // lists every fault with its virtual time so the lab can put faults into

@@ -23,10 +23,28 @@ type LinkConfig struct {
 
 func (l LinkConfig) String() string { return fmt.Sprintf("%v±%v", l.Latency, l.Jitter) }
 
-// Validate rejects negative delays.
+// MaxDelay bounds Latency and Jitter. A longer delay is a mistake, not a
+// slow network, and the bound keeps delay arithmetic from overflowing.
+const MaxDelay = time.Hour
+
+// Validate rejects negative delays and delays over MaxDelay.
 func (l LinkConfig) Validate() error {
-	if l.Latency < 0 || l.Jitter < 0 {
-		return errors.Errorf("simnet: negative delay %v", l)
+	if err := l.check(); err != nil {
+		return errors.Wrap(err, "simnet")
+	}
+	return nil
+}
+
+func (l LinkConfig) check() error {
+	switch {
+	case l.Latency < 0:
+		return errors.Errorf("delay %v: negative latency", l)
+	case l.Jitter < 0:
+		return errors.Errorf("delay %v: negative jitter", l)
+	case l.Latency > MaxDelay:
+		return errors.Errorf("delay %v: latency over %v", l, MaxDelay)
+	case l.Jitter > MaxDelay:
+		return errors.Errorf("delay %v: jitter over %v", l, MaxDelay)
 	}
 	return nil
 }
@@ -56,9 +74,13 @@ func (c Config) WithDefaults() Config {
 	return c
 }
 
-// Validate reports a configuration that cannot work.
+// Validate reports a configuration that cannot work. Zero or negative
+// SynRetry and Window mean their defaults.
 func (c Config) Validate() error {
-	return c.Default.Validate()
+	if err := c.Default.check(); err != nil {
+		return errors.Wrap(err, "simnet: default")
+	}
+	return nil
 }
 
 // Network is a simulated network of named hosts. All its methods are safe
@@ -253,8 +275,9 @@ func (n *Network) Dialer(from string) func(ctx context.Context, addr string) (ne
 
 // Dial opens a connection from one host to another. Like TCP, it takes a
 // round trip; it hangs while either direction is cut (until ctx is done),
-// is refused at once when nothing listens on the target, and, under loss,
-// a dropped attempt is retried after Config.SynRetry.
+// is refused after the round trip when nothing listens on the target, and,
+// under loss, a dropped attempt is retried after Config.SynRetry. A paused
+// host cannot dial: its Dial waits for Resume (or ctx), then goes on.
 func (n *Network) Dial(ctx context.Context, from, to string) (net.Conn, error) {
 	opErr := func(err error) error {
 		return &net.OpError{Op: "dial", Net: "simnet", Source: Addr{Host: from}, Addr: Addr{Host: to}, Err: err}
@@ -268,12 +291,15 @@ func (n *Network) Dial(ctx context.Context, from, to string) (net.Conn, error) {
 			n.mu.Unlock()
 			return nil, opErr(net.ErrClosed)
 		}
-		if h := n.hostLocked(from); h.crashed {
+		src := n.hostLocked(from)
+		if src.crashed {
 			n.mu.Unlock()
 			return nil, opErr(errors.Errorf("host %s is crashed", from))
 		}
 		wait, changed := time.Duration(0), n.changed
 		switch {
+		case src.paused:
+			wait = -1 // a stopped process cannot call connect: wait for Resume
 		case n.cutLocked(from, to) || n.cutLocked(to, from):
 			wait = -1 // the SYN or its answer is blackholed: wait for a change
 		case n.dropDial > 0 && n.rng.Float64() < n.dropDial:
@@ -358,7 +384,11 @@ func sleep(ctx context.Context, d time.Duration, changed <-chan struct{}) error 
 }
 
 // Partition cuts every link between hosts of different groups, both ways,
-// after healing every cut. Hosts in no group keep their links.
+// after healing every cut. Hosts in no group keep their links. Two hosts
+// are cut if one group holds one and another group the other, so a host
+// in two groups is cut from every other host in any group: overlapping
+// groups cannot express a bridge node that sees both sides. Build that
+// shape with Cut.
 func (n *Network) Partition(groups ...[]string) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -413,21 +443,43 @@ func (n *Network) HealLink(from, to string) {
 }
 
 // SetLink sets the delay of the directed link from→to, overriding the
-// hosts' and the default delay.
-func (n *Network) SetLink(from, to string, cfg LinkConfig) {
+// hosts' and the default delay. An invalid cfg (see LinkConfig.Validate)
+// is an error and changes nothing.
+func (n *Network) SetLink(from, to string, cfg LinkConfig) error {
+	l := link{from, to}
+	if err := cfg.check(); err != nil {
+		return errors.Wrapf(err, "simnet: set-link %s", l)
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.linkLocked(from, to).delay = &cfg
-	n.changeLocked("set-link", link{from, to}.String()+" "+cfg.String())
+	n.changeLocked("set-link", l.String()+" "+cfg.String())
+	return nil
 }
 
 // SetHost sets the delay of every link to and from host (a slow machine).
-// Where both ends have a setting, the slower one applies.
-func (n *Network) SetHost(hostName string, cfg LinkConfig) {
+// Where both ends have a setting, the slower one applies; a link's own
+// setting beats both. An invalid cfg is an error and changes nothing.
+func (n *Network) SetHost(hostName string, cfg LinkConfig) error {
+	if err := cfg.check(); err != nil {
+		return errors.Wrapf(err, "simnet: set-host %s", hostName)
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.hostLocked(hostName).delay = &cfg
 	n.changeLocked("set-host", hostName+" "+cfg.String())
+	return nil
+}
+
+// ClearHost removes host's delay setting: its links take the other end's
+// setting or the default again. Bytes already in flight keep their delay.
+func (n *Network) ClearHost(hostName string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if h := n.hosts[hostName]; h != nil {
+		h.delay = nil
+	}
+	n.changeLocked("clear-host", hostName)
 }
 
 // SetLoss makes a fraction dropDial of new connection attempts be dropped
@@ -516,8 +568,9 @@ func (n *Network) Restart(hostName string) {
 	n.changeLocked("restart", hostName)
 }
 
-// Pause freezes host, like SIGSTOP: it reads and accepts nothing and its
-// writes block; bytes sent to it wait. Peers see silence, not errors.
+// Pause freezes host, like SIGSTOP: it reads and accepts nothing, and its
+// writes and dials block; bytes sent to it wait. Peers see silence, not
+// errors.
 func (n *Network) Pause(hostName string) {
 	n.mu.Lock()
 	defer n.mu.Unlock()

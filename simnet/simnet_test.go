@@ -3,6 +3,7 @@ package simnet_test
 import (
 	"context"
 	"io"
+	"math"
 	"net"
 	"os"
 	"syscall"
@@ -194,15 +195,15 @@ func TestFaults(t *testing.T) {
 			assert.Equal(t, codes.OK, <-done)
 		}},
 		{"link delay shows exactly", func(t *testing.T, l *lab, c healthpb.HealthClient) {
-			l.net.SetLink("c1", "n1", simnet.LinkConfig{Latency: 10 * time.Millisecond})
+			require.NoError(t, l.net.SetLink("c1", "n1", simnet.LinkConfig{Latency: 10 * time.Millisecond}))
 			_, took := call(c, time.Second)
 			assert.Equal(t, 11*time.Millisecond, took)
 		}},
 		{"host delay applies both ways", func(t *testing.T, l *lab, c healthpb.HealthClient) {
-			l.net.SetHost("n1", simnet.LinkConfig{Latency: 40 * time.Millisecond})
+			require.NoError(t, l.net.SetHost("n1", simnet.LinkConfig{Latency: 40 * time.Millisecond}))
 			_, took := call(c, time.Second)
 			assert.Equal(t, 80*time.Millisecond, took)
-			l.net.SetHost("n1", simnet.LinkConfig{Latency: time.Millisecond})
+			require.NoError(t, l.net.SetHost("n1", simnet.LinkConfig{Latency: time.Millisecond}))
 			// Bytes already in flight keep their delay, and later ones
 			// queue behind them (FIFO): let them drain.
 			time.Sleep(100 * time.Millisecond)
@@ -210,7 +211,7 @@ func TestFaults(t *testing.T) {
 			assert.Equal(t, rtt, took)
 		}},
 		{"jitter stays within its bounds and keeps order", func(t *testing.T, l *lab, c healthpb.HealthClient) {
-			l.net.SetHost("n1", simnet.LinkConfig{Latency: 5 * time.Millisecond, Jitter: 5 * time.Millisecond})
+			require.NoError(t, l.net.SetHost("n1", simnet.LinkConfig{Latency: 5 * time.Millisecond, Jitter: 5 * time.Millisecond}))
 			seen := map[time.Duration]bool{}
 			for range 50 {
 				code, took := call(c, time.Second)
@@ -300,6 +301,73 @@ func TestConnSemantics(t *testing.T) {
 			assert.Equal(t, 10*time.Millisecond, time.Since(start))
 		})
 	})
+	t.Run("a paused host dials nothing until Resume, then takes a round trip", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			n := simnet.New(cfg)
+			defer n.Close()
+			lis, err := n.Listen("b")
+			require.NoError(t, err)
+			defer lis.Close()
+			n.Pause("a")
+			dialed := make(chan error, 1)
+			go func() {
+				c, err := n.Dial(context.Background(), "a", "b")
+				if err == nil {
+					c.Close()
+				}
+				dialed <- err
+			}()
+			time.Sleep(10 * time.Second)
+			synctest.Wait()
+			select {
+			case err := <-dialed:
+				t.Fatalf("a paused host dialled: %v", err)
+			default:
+			}
+			n.Resume("a")
+			resumed := time.Now()
+			require.NoError(t, <-dialed)
+			assert.Equal(t, 10*time.Millisecond, time.Since(resumed))
+		})
+	})
+	t.Run("a paused host's dial ends with its context", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			n := simnet.New(cfg)
+			defer n.Close()
+			lis, err := n.Listen("b")
+			require.NoError(t, err)
+			defer lis.Close()
+			n.Pause("a")
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			start := time.Now()
+			_, err = n.Dial(ctx, "a", "b")
+			assert.ErrorIs(t, err, context.DeadlineExceeded)
+			assert.Equal(t, 3*time.Second, time.Since(start))
+		})
+	})
+	t.Run("after the peer closes, one write succeeds and later ones fail with EPIPE", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			n := simnet.New(cfg)
+			defer n.Close()
+			a, b := dialPair(t, n, "a", "b")
+			require.NoError(t, b.Close())
+			k, err := a.Write([]byte("lost"))
+			require.NoError(t, err, "the first write after the peer closed")
+			assert.Equal(t, 4, k)
+			for range 2 {
+				k, err = a.Write([]byte("x"))
+				assert.ErrorIs(t, err, syscall.EPIPE)
+				assert.Zero(t, k)
+				var oe *net.OpError
+				require.True(t, errors.As(err, &oe), "%T is a *net.OpError", err)
+				assert.Equal(t, "write", oe.Op)
+			}
+			// The writer still reads what the peer sent before closing.
+			_, err = a.Read(make([]byte, 1))
+			assert.ErrorIs(t, err, io.EOF)
+		})
+	})
 	t.Run("dial across a partition hangs until its deadline", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			n := simnet.New(cfg)
@@ -314,6 +382,24 @@ func TestConnSemantics(t *testing.T) {
 			_, err = n.Dial(ctx, "a", "b")
 			assert.ErrorIs(t, err, context.DeadlineExceeded)
 			assert.Equal(t, 3*time.Second, time.Since(start))
+		})
+	})
+	t.Run("a host in two groups is cut from both: no bridge", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			n := simnet.New(cfg)
+			defer n.Close()
+			for _, h := range []string{"a", "b", "c"} {
+				lis, err := n.Listen(h)
+				require.NoError(t, err)
+				defer lis.Close()
+			}
+			n.Partition([]string{"a", "b"}, []string{"b", "c"})
+			for _, l := range [][2]string{{"b", "a"}, {"a", "b"}, {"b", "c"}, {"c", "b"}, {"a", "c"}} {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				_, err := n.Dial(ctx, l[0], l[1])
+				cancel()
+				assert.ErrorIs(t, err, context.DeadlineExceeded, "%s->%s is cut", l[0], l[1])
+			}
 		})
 	})
 	t.Run("writes are pipelined and FIFO under jitter", func(t *testing.T) {
@@ -420,6 +506,73 @@ func TestConnSemantics(t *testing.T) {
 		require.NoError(t, err)
 		_, err = n.Listen("x")
 		assert.ErrorIs(t, err, syscall.EADDRINUSE)
+	})
+}
+
+// TestBadDelay: a delay outside 0..MaxDelay is refused with a clear error
+// by Config.Validate, SetLink and SetHost, and changes nothing: the
+// network keeps its delays and still works.
+func TestBadDelay(t *testing.T) {
+	cases := []struct {
+		name string
+		cfg  simnet.LinkConfig
+		want string // after "simnet: <where>: "
+	}{
+		{"negative latency", simnet.LinkConfig{Latency: -1}, "delay -1ns±0s: negative latency"},
+		{"negative jitter", simnet.LinkConfig{Jitter: -time.Second}, "delay 0s±-1s: negative jitter"},
+		{"latency over an hour", simnet.LinkConfig{Latency: time.Hour + 1}, "delay 1h0m0.000000001s±0s: latency over 1h0m0s"},
+		{"huge jitter", simnet.LinkConfig{Jitter: math.MaxInt64}, "delay 0s±2562047h47m16.854775807s: jitter over 1h0m0s"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.EqualError(t, tc.cfg.Validate(), "simnet: "+tc.want)
+			bad := simnet.Config{Default: tc.cfg}
+			assert.EqualError(t, bad.Validate(), "simnet: default: "+tc.want)
+			assert.Panics(t, func() { simnet.New(bad) })
+			synctest.Test(t, func(t *testing.T) {
+				n := simnet.New(simnet.Config{Seed: 1, Default: simnet.LinkConfig{Latency: time.Millisecond}})
+				defer n.Close()
+				lis, err := n.Listen("b")
+				require.NoError(t, err)
+				defer lis.Close()
+				assert.EqualError(t, n.SetLink("a", "b", tc.cfg), "simnet: set-link a->b: "+tc.want)
+				assert.EqualError(t, n.SetHost("a", tc.cfg), "simnet: set-host a: "+tc.want)
+				assert.EqualError(t, n.SetHost("b", tc.cfg), "simnet: set-host b: "+tc.want)
+				assert.Empty(t, n.Events(), "a refused setting is no fault")
+				start := time.Now()
+				c, err := n.Dial(context.Background(), "a", "b")
+				require.NoError(t, err)
+				c.Close()
+				assert.Equal(t, 2*time.Millisecond, time.Since(start), "the delays did not change")
+			})
+		})
+	}
+	for _, ok := range []simnet.LinkConfig{{}, {Latency: simnet.MaxDelay, Jitter: simnet.MaxDelay}} {
+		assert.NoError(t, ok.Validate(), "%v", ok)
+	}
+}
+
+// TestClearHost: clearing a host's delay removes its setting, which is not
+// the same as setting it to the default: the other end's setting applies.
+func TestClearHost(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := newLab(t, simnet.Config{Seed: 1, Default: simnet.LinkConfig{Latency: time.Millisecond}}, "n1")
+		c := l.client("c1", "n1")
+		code, _ := call(c, time.Second) // connect first
+		require.Equal(t, codes.OK, code)
+		require.NoError(t, l.net.SetHost("c1", simnet.LinkConfig{}))
+		require.NoError(t, l.net.SetHost("n1", simnet.LinkConfig{Latency: 40 * time.Millisecond}))
+		code, took := call(c, time.Second)
+		require.Equal(t, codes.OK, code)
+		assert.Equal(t, 80*time.Millisecond, took, "the slower host's setting applies")
+		l.net.ClearHost("n1")
+		time.Sleep(100 * time.Millisecond) // let bytes in flight drain (FIFO)
+		code, took = call(c, time.Second)
+		require.Equal(t, codes.OK, code)
+		assert.Zero(t, took, "c1's setting applies alone, not the 1ms default")
+		ev := l.net.Events()
+		require.NotEmpty(t, ev)
+		assert.Equal(t, simnet.Event{At: ev[len(ev)-1].At, Kind: "clear-host", Detail: "n1"}, ev[len(ev)-1])
 	})
 }
 

@@ -4,7 +4,10 @@ import (
 	"slices"
 	"time"
 
+	"github.com/pkg/errors"
+
 	"github.com/seqlab/seqlab/nemesis"
+	"github.com/seqlab/seqlab/simnet"
 )
 
 // LinkDelay is a host's delay: latency plus seeded jitter.
@@ -159,7 +162,18 @@ func (n *network) Reset(from, to string) {
 	n.breakWhere(func(r rpc) bool { return r.from == from && r.to == to || r.from == to && r.to == from })
 }
 
-func (n *network) SetHost(host string, l nemesis.Link) { n.hosts[host] = l }
+// SetHost validates l as simnet does: a bad delay changes nothing.
+func (n *network) SetHost(host string, l *nemesis.Link) error {
+	if l == nil {
+		delete(n.hosts, host)
+		return nil
+	}
+	if err := (simnet.LinkConfig{Latency: l.Latency, Jitter: l.Jitter}).Validate(); err != nil {
+		return errors.Wrapf(err, "sim: set-host %s", host)
+	}
+	n.hosts[host] = *l
+	return nil
+}
 
 func (n *network) Pause(host string) {
 	if nd := n.s.nodes[host]; nd != nil && nd.up {
