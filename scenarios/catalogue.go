@@ -88,6 +88,11 @@ var catalogue = []Scenario{
 		Interval: time.Second, FaultFor: 1500 * time.Millisecond, InTurn: true, TimeLimit: time.Minute,
 	},
 	{
+		Name: "Mixed/at-once-n5", Description: "faults together: a partition with a crash, a pause on slow links, a one-way cut with a power loss",
+		Cluster: Cluster{Nodes: 5, Persist: Disk, Jitter: time.Millisecond},
+		Faults:  []string{"partition-isolate+crash-one", "pause+slow", "partition-oneway+lose-unsynced"}, InTurn: true,
+	},
+	{
 		Name: "Speed/healthy-n5-c10", Description: "no faults: 5 nodes, 10 clients, 30 simulated seconds (the speed benchmark)",
 		Cluster:  Cluster{Nodes: 5},
 		Workload: Workload{RangeClients: 10},
