@@ -107,8 +107,8 @@ func (c *cluster) DefaultLink() nemesis.Link {
 }
 
 // Crash stops a node's process: the network drops its connections at once
-// and the node object is gone. On power loss its disk forgets (or tears)
-// what was not synced.
+// and the node object is gone. On power loss the machine goes silent
+// instead, and its disk forgets (or tears) what was not synced.
 func (c *cluster) Crash(name string, powerLoss, torn bool) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -119,15 +119,18 @@ func (c *cluster) Crash(name string, powerLoss, torn bool) error {
 	if s.node == nil {
 		return nil // already down
 	}
-	// The process dies at once: the network drops its connections and
-	// its disk takes nothing more from it, however late its handlers run.
-	c.net.Crash(name)
+	// The process dies at once and its disk takes nothing more from it,
+	// however late its handlers run. A crashed process's kernel resets
+	// its connections; a machine without power goes silent.
 	switch {
 	case powerLoss && torn:
+		c.net.PowerOff(name)
 		s.disk.Crash(disk.Torn)
 	case powerLoss:
+		c.net.PowerOff(name)
 		s.disk.Crash(disk.LoseUnsynced)
 	default:
+		c.net.Crash(name)
 		s.disk.Kill()
 	}
 	s.node.Close()

@@ -36,6 +36,10 @@
 //     name listen again. A dial to a host where nothing listens is refused
 //     (ECONNREFUSED) after one round trip, as the peer's kernel answers a
 //     SYN with RST.
+//   - PowerOff is a crash without the kernel: no reset leaves the machine,
+//     so peers see silence (reads wait, writes queue, dials hang) until
+//     their own timeouts; after Restart the machine resets the
+//     connections it forgot.
 //   - Pause freezes a host like SIGSTOP: it reads, writes, accepts and
 //     dials nothing until Resume, and its peers see silence, not errors.
 //

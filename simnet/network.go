@@ -112,6 +112,7 @@ type host struct {
 	name     string
 	listener *Listener
 	crashed  bool
+	off      bool // powered off: crashed, and silent rather than resetting
 	paused   bool
 	delay    *LinkConfig
 	port     int
@@ -185,12 +186,15 @@ func (n *Network) cutLocked(from, to string) bool {
 }
 
 // passLocked reports whether bytes from→to can be delivered now: the link
-// is not cut and the receiver is not paused.
+// is not cut, the receiver is not paused, and neither end is powered off.
 func (n *Network) passLocked(from, to string) bool {
 	if n.cutLocked(from, to) {
 		return false
 	}
-	if h := n.hosts[to]; h != nil && h.paused {
+	if h := n.hosts[to]; h != nil && (h.paused || h.off) {
+		return false
+	}
+	if h := n.hosts[from]; h != nil && h.off {
 		return false
 	}
 	return true
@@ -300,7 +304,7 @@ func (n *Network) Dial(ctx context.Context, from, to string) (net.Conn, error) {
 		switch {
 		case src.paused:
 			wait = -1 // a stopped process cannot call connect: wait for Resume
-		case n.cutLocked(from, to) || n.cutLocked(to, from):
+		case n.cutLocked(from, to) || n.cutLocked(to, from) || n.hostLocked(to).off:
 			wait = -1 // the SYN or its answer is blackholed: wait for a change
 		case n.dropDial > 0 && n.rng.Float64() < n.dropDial:
 			n.linkLocked(from, to).stats.Dropped++
@@ -560,11 +564,44 @@ func (n *Network) Crash(hostName string) {
 	n.changeLocked("crash", hostName)
 }
 
-// Restart lets a crashed host listen and dial again.
+// PowerOff cuts a host's power. Its process dies as in Crash, but no
+// reset leaves a machine without power: its peers see silence (their reads
+// wait, their writes queue, their dials hang) until their own timeouts.
+// When Restart brings the machine back, it answers the connections it
+// forgot with resets.
+func (n *Network) PowerOff(hostName string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	h := n.hostLocked(hostName)
+	h.crashed, h.off, h.paused = true, true, false
+	if l := h.listener; l != nil {
+		l.closeLocked()
+	}
+	for _, p := range n.sortedConnsLocked() {
+		for _, c := range []*Conn{p.a, p.b} {
+			if c.local.Host == hostName && !c.closed {
+				c.dead = true // its process is gone; the peer is not told
+				c.signal()
+			}
+		}
+	}
+	n.changeLocked("power-off", hostName)
+}
+
+// Restart lets a crashed host listen and dial again. A host that was
+// powered off resets the connections it had.
 func (n *Network) Restart(hostName string) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.hostLocked(hostName).crashed = false
+	h := n.hostLocked(hostName)
+	if h.off {
+		for _, p := range n.sortedConnsLocked() {
+			if p.a.local.Host == hostName || p.b.local.Host == hostName {
+				n.resetPairLocked(p)
+			}
+		}
+	}
+	h.crashed, h.off = false, false
 	n.changeLocked("restart", hostName)
 }
 

@@ -183,6 +183,32 @@ func TestFaults(t *testing.T) {
 			assert.Eventually(t, func() bool { code, _ := call(c, time.Second); return code == codes.OK },
 				time.Minute, 100*time.Millisecond)
 		}},
+		{"power off is silence; restart resets what the machine forgot", func(t *testing.T, l *lab, c healthpb.HealthClient) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			w, err := c.Watch(ctx, &healthpb.HealthCheckRequest{})
+			require.NoError(t, err)
+			_, err = w.Recv()
+			require.NoError(t, err)
+			l.net.PowerOff("n1")
+			l.servers["n1"].Stop() // the dead process: its closes send nothing
+			recv := make(chan error, 1)
+			go func() { _, err := w.Recv(); recv <- err }()
+			code, took := call(c, 700*time.Millisecond)
+			assert.Equal(t, codes.DeadlineExceeded, code, "no reset, no refusal: a timeout")
+			assert.Equal(t, 700*time.Millisecond, took)
+			time.Sleep(5 * time.Second)
+			select {
+			case err := <-recv:
+				t.Fatalf("the stream heard from a machine without power: %v", err)
+			default:
+			}
+			l.net.Restart("n1")
+			assert.Equal(t, codes.Unavailable, status.Code(<-recv), "the rebooted machine resets the old connection")
+			l.serve("n1")
+			assert.Eventually(t, func() bool { code, _ := call(c, time.Second); return code == codes.OK },
+				time.Minute, 100*time.Millisecond)
+		}},
 		{"pause stalls without errors, resume answers", func(t *testing.T, l *lab, c healthpb.HealthClient) {
 			l.net.Pause("n1")
 			code, took := call(c, 700*time.Millisecond)

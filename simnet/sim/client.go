@@ -104,11 +104,12 @@ func (c *call) abort(s *sim) bool {
 
 // send carries the call to node and starts its timeout. A node where
 // nothing listens refuses it after a round trip; a crash or reset breaks
-// it at once; otherwise the node's answer or the timeout ends it.
+// it at once; otherwise (a node without power included) the node's answer
+// or the timeout ends it.
 func (c *call) send(s *sim, target *node, l label, timeout time.Duration, deliver func()) {
 	c.timer = s.at(timeout, label{kind: "client-timeout", from: c.host, to: target.name, a: l.a},
 		func() { c.complete(s, history.Info, 0, 0, target.name, "deadline exceeded") })
-	if !target.up && !s.net.cut[[2]string{c.host, target.name}] && !s.net.cut[[2]string{target.name, c.host}] {
+	if !target.up && !target.off && !s.net.cut[[2]string{c.host, target.name}] && !s.net.cut[[2]string{target.name, c.host}] {
 		rtt := s.net.delay(c.host, target.name) + s.net.delay(target.name, c.host)
 		s.at(rtt, label{kind: "refused", from: c.host, to: target.name, a: l.a},
 			func() { c.complete(s, history.Info, 0, 0, target.name, "unavailable: connection refused") })

@@ -18,6 +18,7 @@ type node struct {
 	name    string
 	epoch   int // bumped on crash: events of a dead process are dropped
 	up      bool
+	off     bool // down by power loss: silent, not refusing
 	paused  bool
 	held    []func() // work that arrived while paused
 	replica *rr_seq.Replica
@@ -152,7 +153,7 @@ func (n *node) request(m rr_seq.Msg) {
 		return
 	}
 	peer := n.s.nodes[m.To]
-	if !peer.up && !n.s.net.cut[[2]string{n.name, m.To}] {
+	if !peer.up && !peer.off && !n.s.net.cut[[2]string{n.name, m.To}] {
 		// Nothing listens there: the connection is refused after a round
 		// trip, as on TCP, rather than timing out.
 		rtt := n.s.net.delay(n.name, m.To) + n.s.net.delay(m.To, n.name)
@@ -316,8 +317,9 @@ func (n *node) setState(name string, v uint64) {
 	n.state = append(n.state, nameValue{name, v})
 }
 
-// crash kills the process; on power loss the disk keeps only what was
-// fsynced.
+// crash kills the process. Its kernel resets its connections at once; on
+// power loss there is no kernel: peers hear nothing until their timeouts,
+// and the disk keeps only what was fsynced.
 func (n *node) crash(powerLoss bool) {
 	if !n.up {
 		return
@@ -325,13 +327,15 @@ func (n *node) crash(powerLoss bool) {
 	n.up = false
 	n.epoch++
 	n.paused = false
-	if powerLoss {
-		n.written = n.durable
-	}
 	for _, id := range sortedOps(n.waiters) {
 		w := n.waiters[id]
 		n.s.cancel(w.giveUp)
 		n.s.cancel(w.hedge)
+	}
+	if powerLoss {
+		n.written = n.durable
+		n.off = true
+		return
 	}
 	n.s.net.crash(n.name)
 }
@@ -339,6 +343,12 @@ func (n *node) crash(powerLoss bool) {
 func (n *node) restart() {
 	if n.up {
 		return
+	}
+	if n.off {
+		// Back from a power loss: the machine resets the connections it
+		// forgot.
+		n.s.net.crash(n.name)
+		n.off = false
 	}
 	n.up = true
 	n.state = nil
