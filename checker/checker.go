@@ -172,8 +172,12 @@ func (o Options) Validate() error {
 // Results is the verdict on a history.
 type Results struct {
 	// Valid composes the promised checks: false if one is false, unknown
-	// if one is unknown or the history had malformed lines, else true.
-	Valid    Valid             `json:"valid"`
+	// if one is unknown, the history had malformed lines or it had no
+	// client operation to check, else true.
+	Valid Valid `json:"valid"`
+	// Reason says why the verdict is unknown when no check is: it is
+	// NothingToCheck for a history without a client operation.
+	Reason   string            `json:"reason,omitempty"`
 	Promises []string          `json:"promises"`
 	Checks   map[string]Result `json:"checks"`
 	// Stats are also under Checks["stats"].
@@ -188,6 +192,10 @@ type Results struct {
 	Events    int                 `json:"events"`
 	Duration  time.Duration       `json:"check_ns"`
 }
+
+// NothingToCheck is the reason of the unknown verdict on a history with
+// no client operation: empty, or only the nemesis's events.
+const NothingToCheck = "no client operations: nothing to check"
 
 // op is one client operation: an invoke and its completion, if any.
 type op struct {
@@ -340,6 +348,11 @@ func Check(events []history.Event, opts Options) Results {
 			r.Valid = ValidUnknown
 		}
 		res.Valid = worse(res.Valid, r.Valid)
+	}
+	if len(all) == 0 {
+		// Each check holds of nothing, vacuously; a verdict of valid
+		// would vouch for a run that tested nothing.
+		res.Valid, res.Reason = ValidUnknown, NothingToCheck
 	}
 	res.Duration = time.Since(start)
 	return res

@@ -24,6 +24,7 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 // operations, gap figures and malformed lines.
 type golden struct {
 	Valid     Valid                     `json:"valid"`
+	Reason    string                    `json:"reason,omitempty"`
 	Checks    map[string]goldenCheck    `json:"checks"`
 	Gaps      GapDetails                `json:"gaps"`
 	Malformed []history.LineError       `json:"malformed,omitempty"`
@@ -52,7 +53,7 @@ func TestGolden(t *testing.T) {
 			require.NoError(t, os.WriteFile(hist, b, 0o644))
 			res, err := CheckDir(dir, Options{})
 			require.NoError(t, err)
-			got := golden{Valid: res.Valid, Checks: map[string]goldenCheck{}, Malformed: res.Malformed, Ops: res.Stats.Ops}
+			got := golden{Valid: res.Valid, Reason: res.Reason, Checks: map[string]goldenCheck{}, Malformed: res.Malformed, Ops: res.Stats.Ops}
 			for k, c := range res.Checks {
 				if k == "stats" {
 					continue
@@ -106,6 +107,9 @@ func TestGoldenVerdicts(t *testing.T) {
 		// [3,5), completed after it.
 		"gaps-late-info": {"": ValidTrue, "linearizable": ValidTrue, "gaps": ValidFalse},
 		"truncated":      {"": ValidTrue},
+		// Nothing to check is not valid.
+		"empty":        {"": ValidUnknown},
+		"nemesis-only": {"": ValidUnknown},
 	}
 	for name, want := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -489,4 +493,45 @@ func TestMultipleSequences(t *testing.T) {
 	res := Check(events, Options{})
 	assert.Equal(t, ValidTrue, res.Valid, res.Summary())
 	assert.Equal(t, []string{"a", "b", "c"}, res.Names)
+}
+
+// TestNothingToCheck: a history without a client operation is not valid,
+// whatever is promised; one client operation is enough to check.
+func TestNothingToCheck(t *testing.T) {
+	nemesisOnly, problems, err := history.ReadFile("testdata/nemesis-only.jsonl")
+	require.NoError(t, err)
+	require.Empty(t, problems)
+	require.NotEmpty(t, nemesisOnly)
+	cases := []struct {
+		name   string
+		events []history.Event
+		opts   Options
+	}{
+		{"empty", nil, Options{}},
+		{"nemesis only", nemesisOnly, Options{}},
+		{"nothing promised", nemesisOnly, Options{Promises: []string{}}},
+		{"all promised", nemesisOnly, Options{Promises: []string{Unique, Linearizable, Monotonic, GapFree}}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			res := Check(tc.events, tc.opts)
+			assert.Equal(t, ValidUnknown, res.Valid)
+			assert.Equal(t, NothingToCheck, res.Reason)
+			assert.Contains(t, res.Summary(), "verdict       unknown")
+			assert.Contains(t, res.Summary(), NothingToCheck)
+			b, err := json.Marshal(res)
+			require.NoError(t, err)
+			assert.Contains(t, string(b), `"valid":"unknown","reason":"no client operations: nothing to check"`)
+		})
+	}
+
+	one := `{"index":0,"time":0,"process":0,"type":"invoke","f":"next-range","value":{"name":"a","n":1}}
+{"index":1,"time":1,"process":0,"type":"ok","f":"next-range","value":{"name":"a","n":1,"from":1,"to":2}}
+`
+	events, _, err := history.Read(strings.NewReader(one))
+	require.NoError(t, err)
+	res := Check(append(nemesisOnly[:1:1], events...), Options{})
+	assert.Equal(t, ValidTrue, res.Valid, res.Summary())
+	assert.Empty(t, res.Reason)
+	assert.NotContains(t, res.Summary(), NothingToCheck)
 }

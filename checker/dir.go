@@ -97,6 +97,9 @@ func (r Results) Summary() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "verdict       %-7s promised %s; %d events, %d sequences\n",
 		r.Valid, strings.Join(r.Promises, ","), r.Events, len(r.Names))
+	if r.Reason != "" {
+		fmt.Fprintf(&b, "%-13s         %s\n", "", r.Reason)
+	}
 	names := make([]string, 0, len(r.Checks))
 	for k := range r.Checks {
 		if k != "stats" && k != GapFree {

@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"strconv"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/pkg/errors"
 )
@@ -72,30 +74,72 @@ type Event struct {
 // known are the fields Event has names for.
 var known = map[string]bool{"index": true, "time": true, "process": true, "type": true, "f": true, "value": true, "node": true, "error": true}
 
-// MarshalJSON writes the line format.
+// MarshalJSON writes the line format, in the Recorder's field order.
 func (e Event) MarshalJSON() ([]byte, error) {
-	m := make(map[string]any, 8+len(e.Extra))
-	for k, v := range e.Extra {
-		if !known[k] {
-			m[k] = v
+	return e.appendJSON(nil)
+}
+
+// appendJSON writes the event as a Recorder would (its fields in the same
+// order, so that Read's fast path takes the line back), then the unknown
+// fields sorted by name.
+func (e Event) appendJSON(b []byte) ([]byte, error) {
+	b = append(b, `{"index":`...)
+	b = strconv.AppendInt(b, e.Index, 10)
+	b = append(b, `,"time":`...)
+	b = strconv.AppendInt(b, e.Time, 10)
+	b = append(b, `,"process":`...)
+	if e.Nemesis {
+		b = append(b, `"nemesis"`...)
+	} else {
+		b = strconv.AppendInt(b, int64(e.Process), 10)
+	}
+	b = append(b, `,"type":`...)
+	b = appendJSONString(b, e.Type)
+	b = append(b, `,"f":`...)
+	b = appendJSONString(b, e.F)
+	var err error
+	if len(e.Value) > 0 {
+		b = append(b, `,"value":`...)
+		if b, err = appendCompact(b, e.Value); err != nil {
+			return nil, errors.Wrap(err, "value")
 		}
 	}
-	m["index"], m["time"], m["type"], m["f"] = e.Index, e.Time, e.Type, e.F
-	if e.Nemesis {
-		m["process"] = NemesisProcess
-	} else {
-		m["process"] = e.Process
-	}
-	if len(e.Value) > 0 {
-		m["value"] = e.Value
-	}
 	if e.Node != "" {
-		m["node"] = e.Node
+		b = append(b, `,"node":`...)
+		b = appendJSONString(b, e.Node)
 	}
 	if e.Error != "" {
-		m["error"] = e.Error
+		b = append(b, `,"error":`...)
+		b = appendJSONString(b, e.Error)
 	}
-	return json.Marshal(m) // map keys are sorted: stable output
+	keys := make([]string, 0, len(e.Extra))
+	for k := range e.Extra {
+		if !known[k] {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		b = append(b, ',')
+		b = appendJSONString(b, k)
+		b = append(b, ':')
+		if b, err = appendCompact(b, e.Extra[k]); err != nil {
+			return nil, errors.Wrapf(err, "field %q", k)
+		}
+	}
+	return append(b, '}'), nil
+}
+
+// appendCompact appends raw JSON without its whitespace; nil is null.
+func appendCompact(b []byte, raw json.RawMessage) ([]byte, error) {
+	if raw == nil {
+		return append(b, "null"...), nil
+	}
+	buf := bytes.NewBuffer(b)
+	if err := json.Compact(buf, raw); err != nil {
+		return b, err
+	}
+	return buf.Bytes(), nil
 }
 
 // line is the shape of a line, for decoding.
@@ -331,6 +375,12 @@ const MaxLine = 1 << 20
 // reported once, and the lines after it, numbered by their place in the
 // file, still count.
 func Read(r io.Reader) ([]Event, []LineError, error) {
+	return read(r, true)
+}
+
+// read is Read, with the fast path for the Recorder's lines on or off:
+// the tests hold the two to the same answers.
+func read(r io.Reader, fast bool) ([]Event, []LineError, error) {
 	// Make room for the events up front when the size is known: a
 	// million events are too many to grow into.
 	var size int64
@@ -342,7 +392,13 @@ func Read(r io.Reader) ([]Event, []LineError, error) {
 			size = fi.Size()
 		}
 	}
-	br := bufio.NewReaderSize(r, 64<<10)
+	// A small history, like each of a seed sweep's thousands, gets
+	// buffers its size: the lines still fit, without copies.
+	bufSize := 64 << 10
+	if size > 0 && size < int64(bufSize) {
+		bufSize = int(size) + 1
+	}
+	br := bufio.NewReaderSize(r, bufSize)
 	var (
 		events    []Event
 		problems  []LineError
@@ -350,6 +406,7 @@ func Read(r io.Reader) ([]Event, []LineError, error) {
 		lastIndex int64 = -1
 		inflight        = map[int]Event{} // process -> its invoke
 		retired         = map[int]bool{}  // processes that ended info
+		fr              = fastReader{page: bufSize}
 	)
 	if size > 0 {
 		events = make([]Event, 0, min(size/bytesPerEvent+16, 1<<21))
@@ -377,10 +434,16 @@ func Read(r io.Reader) ([]Event, []LineError, error) {
 			continue
 		}
 		var e Event
-		if err := e.UnmarshalJSON(b); err != nil {
-			msg := err.Error()
+		// A line as the Recorder writes it is read by hand; any other
+		// goes through encoding/json, which says what is wrong with it.
+		var perr error
+		if !fast || !fr.parse(b, &e) {
+			perr = e.UnmarshalJSON(b)
+		}
+		if perr != nil {
+			msg := perr.Error()
 			var se *json.SyntaxError
-			if errors.As(err, &se) {
+			if errors.As(perr, &se) {
 				msg = "not valid JSON: " + msg
 			}
 			if last {
@@ -467,9 +530,22 @@ var errTooLong = errors.New("line too long")
 const Truncated = "truncated last line"
 
 // readLine returns the next line without its newline; io.ErrUnexpectedEOF
-// with the bytes of a last line that has no newline.
+// with the bytes of a last line that has no newline. A line that fits in
+// br's buffer is returned in place, without a copy: it is good only until
+// the next read.
 func readLine(br *bufio.Reader) ([]byte, error) {
-	var buf []byte
+	chunk, err := br.ReadSlice('\n')
+	switch {
+	case err == nil:
+		return chunk[:len(chunk)-1], nil
+	case err == io.EOF && len(chunk) > 0:
+		return chunk, io.ErrUnexpectedEOF
+	case err == io.EOF:
+		return nil, io.EOF
+	case err != bufio.ErrBufferFull:
+		return nil, err
+	}
+	buf := append([]byte(nil), chunk...)
 	for {
 		chunk, err := br.ReadSlice('\n')
 		if len(buf)+len(chunk) > MaxLine+1 {
@@ -516,13 +592,16 @@ const bytesPerEvent = 100
 // Write writes events as a history, one line each.
 func Write(w io.Writer, events []Event) error {
 	bw := bufio.NewWriter(w)
+	var b []byte
 	for _, e := range events {
-		b, err := json.Marshal(e)
-		if err != nil {
+		var err error
+		if b, err = e.appendJSON(b[:0]); err != nil {
 			return errors.Wrapf(err, "encode event %d", e.Index)
 		}
-		bw.Write(b)
-		bw.WriteByte('\n')
+		b = append(b, '\n')
+		if _, err := bw.Write(b); err != nil {
+			return errors.Wrap(err, "write history")
+		}
 	}
 	return errors.Wrap(bw.Flush(), "write history")
 }
@@ -537,6 +616,9 @@ type Recorder struct {
 	last int64
 	buf  []byte
 	err  error
+	// slow encodes everything with encoding/json, for the tests to
+	// compare the fast encoding with.
+	slow bool
 }
 
 // NewRecorder writes to w, stamping events with now.
@@ -577,7 +659,18 @@ func (r *Recorder) Err() error {
 }
 
 func (r *Recorder) add(proc, typ, f string, v any, node, errText string) int64 {
-	val, verr := json.Marshal(v)
+	// Encode the value before taking the lock: by hand for the lab's
+	// own value types, which is most of a history, else with
+	// encoding/json. Both write the same bytes.
+	var small [128]byte
+	val, ok := appendValue(small[:0], v)
+	if !ok || r.slow {
+		val = nil
+	}
+	var verr error
+	if val == nil {
+		val, verr = json.Marshal(v)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if verr != nil && r.err == nil {
@@ -593,6 +686,10 @@ func (r *Recorder) add(proc, typ, f string, v any, node, errText string) int64 {
 	r.last = t
 	idx := r.next
 	r.next++
+	str := appendJSONString
+	if r.slow {
+		str = appendJSONStringSlow
+	}
 	b := r.buf[:0]
 	b = append(b, `{"index":`...)
 	b = strconv.AppendInt(b, idx, 10)
@@ -603,16 +700,16 @@ func (r *Recorder) add(proc, typ, f string, v any, node, errText string) int64 {
 	b = append(b, `,"type":`...)
 	b = strconv.AppendQuote(b, typ)
 	b = append(b, `,"f":`...)
-	b = appendJSONString(b, f)
+	b = str(b, f)
 	b = append(b, `,"value":`...)
 	b = append(b, val...)
 	if node != "" {
 		b = append(b, `,"node":`...)
-		b = appendJSONString(b, node)
+		b = str(b, node)
 	}
 	if errText != "" {
 		b = append(b, `,"error":`...)
-		b = appendJSONString(b, errText)
+		b = str(b, errText)
 	}
 	b = append(b, "}\n"...)
 	r.buf = b
@@ -622,7 +719,91 @@ func (r *Recorder) add(proc, typ, f string, v any, node, errText string) int64 {
 	return idx
 }
 
+// appendValue appends v as encoding/json would, for the value types of
+// client operations; false for anything else, or a name that needs
+// escaping.
+func appendValue(b []byte, v any) ([]byte, bool) {
+	switch v := v.(type) {
+	case RangeValue:
+		if !plain(v.Name) {
+			return b, false
+		}
+		b = append(b, `{"name":"`...)
+		b = append(b, v.Name...)
+		b = append(b, `","n":`...)
+		b = strconv.AppendUint(b, v.N, 10)
+		if v.From != 0 {
+			b = append(b, `,"from":`...)
+			b = strconv.AppendUint(b, v.From, 10)
+		}
+		if v.To != 0 {
+			b = append(b, `,"to":`...)
+			b = strconv.AppendUint(b, v.To, 10)
+		}
+		if v.Buffer {
+			b = append(b, `,"buffer":true`...)
+		}
+		return append(b, '}'), true
+	case IDValue:
+		if !plain(v.Name) {
+			return b, false
+		}
+		b = append(b, `{"name":"`...)
+		b = append(b, v.Name...)
+		b = append(b, '"')
+		if v.ID != 0 {
+			b = append(b, `,"id":`...)
+			b = strconv.AppendUint(b, v.ID, 10)
+		}
+		return append(b, '}'), true
+	case string:
+		if !plain(v) {
+			return b, false
+		}
+		return appendQuoted(b, v), true
+	case nil:
+		return append(b, "null"...), true
+	}
+	return b, false
+}
+
+// appendJSONString appends s as encoding/json would.
 func appendJSONString(b []byte, s string) []byte {
+	if plain(s) {
+		return appendQuoted(b, s)
+	}
+	return appendJSONStringSlow(b, s)
+}
+
+func appendJSONStringSlow(b []byte, s string) []byte {
 	q, _ := json.Marshal(s) // a string always encodes
 	return append(b, q...)
+}
+
+func appendQuoted(b []byte, s string) []byte {
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// plain reports whether encoding/json writes s as it is, between quotes:
+// it escapes control characters, quotes and backslashes, <, > and & (for
+// HTML), U+2028 and U+2029 (for JavaScript), and replaces invalid UTF-8.
+func plain(s string) bool {
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c < 0x20 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+				return false
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 || r == '\u2028' || r == '\u2029' {
+			return false
+		}
+		i += size
+	}
+	return true
 }

@@ -35,7 +35,7 @@ func TestCheckGolden(t *testing.T) {
 	cases := map[string]int{
 		"valid": 0, "concurrent-reordered": 0, "gaps-explained": 0, "gaps-unexplained": 0, "gaps-late-info": 0, "truncated": 0,
 		"overlap": 1, "realtime": 1, "nonmonotonic": 1, "id-in-range": 1,
-		"malformed": 2,
+		"malformed": 2, "empty": 2, "nemesis-only": 2,
 	}
 	for name, want := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -91,6 +91,30 @@ func TestCheckOutputs(t *testing.T) {
 	dir = golden(t, "gaps-unexplained")
 	code, _, _ = seqlab("check", "--promise", "unique,gap-free", dir)
 	assert.Equal(t, 1, code)
+}
+
+// TestCheckNothingToCheck: a history without a client operation cannot
+// be vouched for: exit 2, saying why, in the summary and in the JSON.
+func TestCheckNothingToCheck(t *testing.T) {
+	for _, name := range []string{"empty", "nemesis-only"} {
+		t.Run(name, func(t *testing.T) {
+			dir := golden(t, name)
+			code, out, errOut := seqlab("check", dir)
+			assert.Equal(t, 2, code, out+errOut)
+			assert.Contains(t, out, "verdict       unknown")
+			assert.Contains(t, out, "no client operations: nothing to check")
+
+			code, out, _ = seqlab("check", dir, "--json", "--promise", "unique")
+			assert.Equal(t, 2, code)
+			var res struct {
+				Valid  any    `json:"valid"`
+				Reason string `json:"reason"`
+			}
+			require.NoError(t, json.Unmarshal([]byte(out), &res), out)
+			assert.Equal(t, "unknown", res.Valid)
+			assert.Equal(t, "no client operations: nothing to check", res.Reason)
+		})
+	}
 }
 
 func TestCheckBadInput(t *testing.T) {
