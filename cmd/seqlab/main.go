@@ -10,7 +10,7 @@
 // Exit status: 0 when the run or history met its promises (or, for a
 // planted bug, when the bug was caught), 1 when a property was violated,
 // 2 when it cannot say: bad arguments, unreadable input, a check that
-// timed out.
+// timed out, a history with no client operation to check.
 package main
 
 import (
