@@ -13,6 +13,7 @@
 // "process":"nemesis" operation with its targets.
 //
 // Adding a fault is writing one small type with Name, Start, Stop and
-// String, and one line in the catalogue (Registry) so scenarios and the
-// command line can name it.
+// String, in a file of its own as each fault of the catalogue has, and
+// one line in the catalogue (Registry) so scenarios and the command line
+// can name it.
 package nemesis

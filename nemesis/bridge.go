@@ -1,0 +1,36 @@
+package nemesis
+
+// PartitionBridge picks a random bridge node, splits the others at random
+// into two halves and cuts every link between the halves, both ways. The
+// bridge keeps its links to both: it sees every node, while each half
+// sees only itself and the bridge. The shape is built from Cuts, because
+// Partition with the bridge in both groups would cut the bridge off from
+// both sides (see Network.Partition).
+type PartitionBridge struct{ healer }
+
+func (p *PartitionBridge) Name() string { return "partition-bridge" }
+func (p *PartitionBridge) String() string {
+	return "partition-bridge(half | half, joined only by 1 random bridge node)"
+}
+
+func (p *PartitionBridge) Start(c Cluster) (any, error) {
+	nodes := c.Nodes()
+	if err := need(p, nodes, 3, "two sides and a bridge"); err != nil {
+		return nil, err
+	}
+	order := pick(c.Rand(), nodes, len(nodes))
+	c.Rand().Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+	bridge := order[0]
+	rest := order[1:]
+	a, b := rest[:len(rest)/2], rest[len(rest)/2:]
+	for _, x := range a {
+		for _, y := range b {
+			c.Net().Cut(x, y)
+			c.Net().Cut(y, x)
+		}
+	}
+	p.cut = map[string]any{"bridge": bridge, "sides": [][]string{a, b}}
+	return p.cut, nil
+}
+
+func (p *PartitionBridge) Stop(c Cluster) (any, error) { return p.heal(c), nil }

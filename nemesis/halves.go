@@ -1,0 +1,19 @@
+package nemesis
+
+// PartitionHalves splits the nodes at random into a minority and a
+// majority, cut off from each other both ways.
+type PartitionHalves struct{ healer }
+
+func (p *PartitionHalves) Name() string   { return "partition-halves" }
+func (p *PartitionHalves) String() string { return "partition-halves(random minority | majority)" }
+
+func (p *PartitionHalves) Start(c Cluster) (any, error) {
+	nodes := c.Nodes()
+	if err := need(p, nodes, 2, "two sides"); err != nil {
+		return nil, err
+	}
+	minority := pick(c.Rand(), nodes, len(nodes)/2)
+	return p.partition(c, [][]string{minority, without(nodes, minority...)}), nil
+}
+
+func (p *PartitionHalves) Stop(c Cluster) (any, error) { return p.heal(c), nil }

@@ -1,0 +1,18 @@
+package nemesis
+
+// PartitionIsolate cuts one random node off from everyone else, both ways.
+type PartitionIsolate struct{ healer }
+
+func (p *PartitionIsolate) Name() string   { return "partition-isolate" }
+func (p *PartitionIsolate) String() string { return "partition-isolate(1 random node | the rest)" }
+
+func (p *PartitionIsolate) Start(c Cluster) (any, error) {
+	nodes := c.Nodes()
+	if err := need(p, nodes, 2, "one node and the rest"); err != nil {
+		return nil, err
+	}
+	lone := pick(c.Rand(), nodes, 1)
+	return p.partition(c, [][]string{lone, without(nodes, lone...)}), nil
+}
+
+func (p *PartitionIsolate) Stop(c Cluster) (any, error) { return p.heal(c), nil }

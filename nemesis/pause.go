@@ -1,0 +1,27 @@
+package nemesis
+
+// Pause freezes one random node (like SIGSTOP): its peers see silence, not
+// errors, until Stop resumes it.
+type Pause struct{ node string }
+
+func (f *Pause) Name() string   { return "pause" }
+func (f *Pause) String() string { return "pause(1 random node)" }
+
+func (f *Pause) Start(c Cluster) (any, error) {
+	if err := need(f, c.Nodes(), 1, "a node to pause"); err != nil {
+		return nil, err
+	}
+	f.node = pick(c.Rand(), c.Nodes(), 1)[0]
+	c.Net().Pause(f.node)
+	return map[string]any{"node": f.node}, nil
+}
+
+func (f *Pause) Stop(c Cluster) (any, error) {
+	if f.node == "" {
+		return map[string]any{"resumed": nil}, nil
+	}
+	c.Net().Resume(f.node)
+	v := map[string]any{"resumed": f.node}
+	f.node = ""
+	return v, nil
+}

@@ -1,0 +1,27 @@
+package nemesis
+
+// Reset resets every open connection between two random nodes, whichever
+// side dialled: the peers see an error at once. It is one-shot: Stop has
+// nothing to undo.
+type Reset struct{ between []string }
+
+func (f *Reset) Name() string   { return "reset" }
+func (f *Reset) String() string { return "reset(every connection between 2 random nodes)" }
+
+func (f *Reset) Start(c Cluster) (any, error) {
+	if err := need(f, c.Nodes(), 2, "two ends"); err != nil {
+		return nil, err
+	}
+	f.between = pick(c.Rand(), c.Nodes(), 2)
+	c.Net().Reset(f.between[0], f.between[1]) // once: Reset works both ways
+	return map[string]any{"between": f.between}, nil
+}
+
+func (f *Reset) Stop(c Cluster) (any, error) {
+	if f.between == nil {
+		return map[string]any{"nothing_to_undo": nil}, nil
+	}
+	v := map[string]any{"nothing_to_undo": map[string]any{"between": f.between}}
+	f.between = nil
+	return v, nil
+}
