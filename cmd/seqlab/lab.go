@@ -107,7 +107,8 @@ func runCmd(t *testing.T, args []string, stdout, stderr io.Writer) int {
 		Concurrency: lf.concurrency, Store: lf.store, Out: stdout, Verbose: lf.verbose}
 	switch lf.mode {
 	case scenarios.ModeGRPC:
-		return play(t, sc, opts, stderr)
+		_, code := play(t, "run", sc, opts, stderr)
+		return code
 	case scenarios.ModeSim:
 		rep, err := scenarios.RunSim(sc, opts)
 		if err != nil {
@@ -123,17 +124,19 @@ func runCmd(t *testing.T, args []string, stdout, stderr io.Writer) int {
 	return 2
 }
 
-func play(t *testing.T, sc scenarios.Scenario, opts scenarios.Options, stderr io.Writer) int {
+// play runs sc in the gRPC mode and returns its report and exit status;
+// the report is nil when the run could not be carried out.
+func play(t *testing.T, cmd string, sc scenarios.Scenario, opts scenarios.Options, stderr io.Writer) (*scenarios.Report, int) {
 	if _, _, err := scenarios.Prepare(sc, opts); err != nil {
-		fmt.Fprintf(stderr, "seqlab: %v\n", err)
-		return 2
+		fmt.Fprintf(stderr, "seqlab %s: %v\n", cmd, err)
+		return nil, 2
 	}
 	rep, err := scenarios.Run(t, sc, opts)
 	if err != nil {
-		fmt.Fprintf(stderr, "seqlab: %v\n", err)
-		return 2
+		fmt.Fprintf(stderr, "seqlab %s: %v\n", cmd, err)
+		return nil, 2
 	}
-	return runExit(rep)
+	return rep, runExit(rep)
 }
 
 // runExit is 0 when the run met its expected verdict, 2 when the checks
@@ -249,19 +252,12 @@ func replayCmd(t *testing.T, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	fmt.Fprintf(stdout, "replaying %s with seed %d\n", info.Scenario, info.Seed)
-	opts := scenarios.Options{Seed: info.Seed, HasSeed: true, TimeLimit: info.TimeLimit,
-		Concurrency: info.Concurrency, Store: *store, Out: stdout}
-	if _, _, err := scenarios.Prepare(sc, opts); err != nil {
-		fmt.Fprintf(stderr, "seqlab replay: %v\n", err)
-		return 2
+	rep, code := play(t, "replay", sc, scenarios.Options{Seed: info.Seed, HasSeed: true, TimeLimit: info.TimeLimit,
+		Concurrency: info.Concurrency, Store: *store, Out: stdout}, stderr)
+	if rep != nil {
+		compareVerdicts(stdout, dir, rep.Dir)
 	}
-	rep, err := scenarios.Run(t, sc, opts)
-	if err != nil {
-		fmt.Fprintf(stderr, "seqlab replay: %v\n", err)
-		return 2
-	}
-	compareVerdicts(stdout, dir, rep.Dir)
-	return runExit(rep)
+	return code
 }
 
 func listCmd(args []string, stdout, stderr io.Writer) int {
