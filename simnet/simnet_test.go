@@ -356,22 +356,30 @@ func TestConnSemantics(t *testing.T) {
 			assert.Equal(t, 10*time.Millisecond, time.Since(resumed))
 		})
 	})
-	t.Run("a paused host's dial ends with its context", func(t *testing.T) {
-		synctest.Test(t, func(t *testing.T) {
-			n := simnet.New(cfg)
-			defer n.Close()
-			lis, err := n.Listen("b")
-			require.NoError(t, err)
-			defer lis.Close()
-			n.Pause("a")
-			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-			defer cancel()
-			start := time.Now()
-			_, err = n.Dial(ctx, "a", "b")
-			assert.ErrorIs(t, err, context.DeadlineExceeded)
-			assert.Equal(t, 3*time.Second, time.Since(start))
+	for _, tc := range []struct {
+		name  string
+		fault func(n *simnet.Network)
+	}{
+		{"a paused host's dial ends with its context", func(n *simnet.Network) { n.Pause("a") }},
+		{"dial across a partition hangs until its deadline", func(n *simnet.Network) { n.Partition([]string{"a"}, []string{"b"}) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				n := simnet.New(cfg)
+				defer n.Close()
+				lis, err := n.Listen("b")
+				require.NoError(t, err)
+				defer lis.Close()
+				tc.fault(n)
+				ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+				defer cancel()
+				start := time.Now()
+				_, err = n.Dial(ctx, "a", "b")
+				assert.ErrorIs(t, err, context.DeadlineExceeded)
+				assert.Equal(t, 3*time.Second, time.Since(start))
+			})
 		})
-	})
+	}
 	t.Run("after the peer closes, one write succeeds and later ones fail with EPIPE", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			n := simnet.New(cfg)
@@ -392,22 +400,6 @@ func TestConnSemantics(t *testing.T) {
 			// The writer still reads what the peer sent before closing.
 			_, err = a.Read(make([]byte, 1))
 			assert.ErrorIs(t, err, io.EOF)
-		})
-	})
-	t.Run("dial across a partition hangs until its deadline", func(t *testing.T) {
-		synctest.Test(t, func(t *testing.T) {
-			n := simnet.New(cfg)
-			defer n.Close()
-			lis, err := n.Listen("b")
-			require.NoError(t, err)
-			defer lis.Close()
-			n.Partition([]string{"a"}, []string{"b"})
-			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-			defer cancel()
-			start := time.Now()
-			_, err = n.Dial(ctx, "a", "b")
-			assert.ErrorIs(t, err, context.DeadlineExceeded)
-			assert.Equal(t, 3*time.Second, time.Since(start))
 		})
 	})
 	t.Run("a host in two groups is cut from both: no bridge", func(t *testing.T) {
