@@ -25,12 +25,11 @@ func (p *PartitionBridge) Start(c Cluster) (any, error) {
 	a, b := rest[:len(rest)/2], rest[len(rest)/2:]
 	for _, x := range a {
 		for _, y := range b {
-			c.Net().Cut(x, y)
-			c.Net().Cut(y, x)
+			p.cutLink(c, x, y)
+			p.cutLink(c, y, x)
 		}
 	}
-	p.cut = map[string]any{"bridge": bridge, "sides": [][]string{a, b}}
-	return p.cut, nil
+	return p.record(map[string]any{"bridge": bridge, "sides": [][]string{a, b}}), nil
 }
 
 func (p *PartitionBridge) Stop(c Cluster) (any, error) { return p.heal(c), nil }

@@ -12,8 +12,15 @@
 // gets every start and stop as an Event, to write into the history as a
 // "process":"nemesis" operation with its targets.
 //
+// Faults compose because each undoes only what it did: the network counts
+// cuts per directed link and holds host delays one setting per fault, so
+// a partition's Stop heals the links its Start cut and no others (see
+// Network). Heal, which heals everything, is for the end of a run.
+//
 // Adding a fault is writing one small type with Name, Start, Stop and
-// String, in a file of its own as each fault of the catalogue has, and
-// one line in the catalogue (Registry) so scenarios and the command line
-// can name it.
+// String, in a file of its own as each fault of the catalogue has, one
+// line in the catalogue (Registry) so scenarios and the command line can
+// name it, and its case in TestStopSaysWhatItUndid. The README's "Adding
+// a fault" walks through it, and a test applies its snippets and runs
+// its commands.
 package nemesis

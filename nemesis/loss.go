@@ -3,7 +3,10 @@ package nemesis
 import "fmt"
 
 // Loss drops a fraction of new connections and resets a fraction of open
-// ones until Stop. Stop ends the loss; the resets stay done.
+// ones until Stop. Stop ends the loss; the resets stay done. The network
+// has one loss setting (see Network.SetLoss), so two Loss faults at once
+// do not compose: Lookup takes "loss" once in a name, and an All of two
+// would end both at the first Stop.
 type Loss struct {
 	DropDial, ResetConn float64
 	on                  bool

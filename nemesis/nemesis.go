@@ -17,29 +17,86 @@ type Link struct {
 	Latency, Jitter time.Duration
 }
 
+// Edge is one directed link, From→To: what Cut cuts, what HealLink heals,
+// and what Partition returns for each link it cut.
+type Edge struct{ From, To string }
+
+func (e Edge) String() string { return e.From + "->" + e.To }
+
+// PartitionEdges returns the directed links that Partition(groups...)
+// cuts: every link from a node of one group to a different node of
+// another group, each once however many groups hold its ends, in the
+// order of the groups and their nodes. A Network can build its
+// Partition from it.
+func PartitionEdges(groups ...[]string) []Edge {
+	var out []Edge
+	seen := map[Edge]bool{}
+	for i, g := range groups {
+		for j, o := range groups {
+			if i == j {
+				continue
+			}
+			for _, a := range g {
+				for _, b := range o {
+					if e := (Edge{a, b}); a != b && !seen[e] {
+						seen[e] = true
+						out = append(out, e)
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
 // Network is what faults do to the network. The lab's simulated network
 // satisfies it through a thin adapter.
+//
+// A fault undoes only what it did, so that faults compose. Cuts are
+// counted per directed link: every Cut, and every link a Partition cuts,
+// adds one cut, HealLink takes one away, and a link carries nothing while
+// any cut of it remains. A fault heals exactly the links it cut, one
+// HealLink each, and two faults that cut the same link leave it cut
+// until both have healed. Host delays are held the same way, one setting
+// per AddHostDelay. Heal, which removes every cut, is for the final heal
+// of a run, never for a fault's Stop.
 type Network interface {
-	// Partition heals every cut, then cuts, both ways, every link between
-	// two nodes that different groups hold. A node in two groups is cut
-	// from every other node in any group, so overlapping groups cannot
-	// make a bridge node that sees both sides: build that with Cut, as
-	// PartitionBridge does.
-	Partition(groups ...[]string)
-	// Cut cuts the link from→to only.
+	// Partition cuts, both ways, every link between two nodes that
+	// different groups hold (one cut of each, see PartitionEdges) and
+	// returns those links, for the fault to heal with HealLink. It heals
+	// nothing: cuts that other faults made stay. A node in two groups is
+	// cut from every other node in any group, so overlapping groups
+	// cannot make a bridge node that sees both sides: build that with
+	// Cut, as PartitionBridge does.
+	Partition(groups ...[]string) []Edge
+	// Cut adds one cut to the link from→to only.
 	Cut(from, to string)
-	// Heal removes every cut, whichever fault made it.
+	// HealLink takes away one cut of from→to, one that the caller made
+	// with Cut or Partition; the link carries again when no cut of it
+	// remains. On a link without cuts it does nothing.
+	HealLink(from, to string)
+	// Heal removes every cut, whichever fault made it: the final heal of
+	// a run only. A fault that called it would heal the cuts of the
+	// faults it is composed with.
 	Heal()
 	// Reset resets every open connection between from and to, whichever
 	// side dialled.
 	Reset(from, to string)
-	// SetHost sets the delay of every link of host; nil clears the
-	// setting, so its links take the default delay again. An invalid
-	// delay (by simnet.LinkConfig.Validate: negative, or over
-	// simnet.MaxDelay) is an error and changes nothing.
-	SetHost(host string, l *Link) error
+	// AddHostDelay adds a delay setting to every link of host. A host
+	// holds one setting per AddHostDelay not yet removed, and its links
+	// take the slowest of them (by latency plus jitter), or the default
+	// delay when it holds none. An invalid delay (by
+	// simnet.LinkConfig.Validate: negative, or over simnet.MaxDelay) is
+	// an error and adds nothing.
+	AddHostDelay(host string, l Link) error
+	// RemoveHostDelay removes one setting equal to l that AddHostDelay
+	// added to host, leaving any others; without one it does nothing.
+	RemoveHostDelay(host string, l Link)
 	Pause(host string)
 	Resume(host string)
+	// SetLoss sets the network's one loss setting; SetLoss(0, 0) ends
+	// it. Unlike cuts and delays, loss is not held per fault: of two
+	// losses at once, the first Stop ends both.
 	SetLoss(dropDial, resetConn float64)
 }
 
@@ -68,9 +125,14 @@ type Cluster interface {
 }
 
 // Fault is one kind of trouble. Start returns the value to record (its
-// targets); Stop undoes what the last Start did and returns what it
-// undid. A one-shot fault (a reset, a client crash) does its work in
-// Start, and its Stop records that there was nothing to undo.
+// targets); Stop undoes what the last Start did, and nothing else, and
+// returns what it undid. Nothing else means that a fault composed with
+// others (see All) leaves theirs in place: a partition heals the links it
+// cut with HealLink, never with Heal, and a slow fault removes its own
+// delay setting (see Network). A second Stop has nothing left to undo,
+// does nothing and records nil. A one-shot fault (a reset, a client
+// crash) does its work in Start, and its Stop records that there was
+// nothing to undo.
 //
 // Every fault in this package also has a String that says exactly what
 // it does, with its parameters.
@@ -185,8 +247,9 @@ func Names() []string {
 
 // All is several faults at once: Start starts each in order, Stop stops
 // them in reverse. Both record each fault's value under its name. The
-// faults share the cluster: two partitions interfere, since Partition and
-// Heal act on every cut (see Network).
+// faults share the cluster, and compose because each undoes only what it
+// did: two partitions that cut the same link leave it cut until both
+// have stopped (see Network).
 type All []Fault
 
 // Name joins the names with "+".

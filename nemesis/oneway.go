@@ -15,9 +15,8 @@ func (p *OneWayCut) Start(c Cluster) (any, error) {
 	from := pick(c.Rand(), nodes, 1)[0]
 	others := without(nodes, from)
 	to := others[c.Rand().IntN(len(others))]
-	c.Net().Cut(from, to)
-	p.cut = map[string]any{"from": from, "to": to}
-	return p.cut, nil
+	p.cutLink(c, from, to)
+	return p.record(map[string]any{"from": from, "to": to}), nil
 }
 
 func (p *OneWayCut) Stop(c Cluster) (any, error) { return p.heal(c), nil }

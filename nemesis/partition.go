@@ -12,26 +12,46 @@ func need(f Fault, nodes []string, least int, shape string) error {
 	return nil
 }
 
-// healer remembers what a partition cut, so that Stop heals only when
-// something is cut and records what it healed. Network.Heal removes every
-// cut, so a partition's Stop also heals cuts another fault made.
-type healer struct{ cut map[string]any }
-
-// partition cuts the network into groups and returns the value to record.
-func (h *healer) partition(c Cluster, groups [][]string) any {
-	c.Net().Partition(groups...)
-	h.cut = map[string]any{"groups": groups}
-	return h.cut
+// healer remembers the links a partition cut and what to record, so that
+// Stop heals those links and no others, one HealLink each, and records
+// what it healed. Cuts are counted per link (see Network), so a link that
+// another fault also cut stays cut.
+type healer struct {
+	cut []Edge
+	rec map[string]any
 }
 
-// heal removes the cuts and returns what was healed, nil if nothing was
-// cut.
+// partition cuts the network into groups and returns the value to record.
+// The links add to any not healed yet, so that a Start without a Stop in
+// between leaks no cut.
+func (h *healer) partition(c Cluster, groups [][]string) any {
+	h.cut = append(h.cut, c.Net().Partition(groups...)...)
+	h.rec = map[string]any{"groups": groups}
+	return h.rec
+}
+
+// cutLink cuts from→to and remembers it.
+func (h *healer) cutLink(c Cluster, from, to string) {
+	c.Net().Cut(from, to)
+	h.cut = append(h.cut, Edge{from, to})
+}
+
+// record sets the value to record for the links cut with cutLink.
+func (h *healer) record(rec map[string]any) any {
+	h.rec = rec
+	return rec
+}
+
+// heal heals the links the partition cut and returns what was healed, nil
+// if nothing was cut.
 func (h *healer) heal(c Cluster) any {
-	if h.cut == nil {
+	if h.rec == nil {
 		return map[string]any{"healed": nil}
 	}
-	c.Net().Heal()
-	v := map[string]any{"healed": h.cut}
-	h.cut = nil
+	for _, e := range h.cut {
+		c.Net().HealLink(e.From, e.To)
+	}
+	v := map[string]any{"healed": h.rec}
+	h.cut, h.rec = nil, nil
 	return v
 }

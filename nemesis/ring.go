@@ -28,13 +28,12 @@ func (p *PartitionRing) Start(c Cluster) (any, error) {
 	for i := range n {
 		for j := range n {
 			if d := min((i-j+n)%n, (j-i+n)%n); d > k {
-				c.Net().Cut(order[i], order[j])
+				p.cutLink(c, order[i], order[j])
 				cuts++
 			}
 		}
 	}
-	p.cut = map[string]any{"ring": order, "neighbours": k, "cuts": cuts}
-	return p.cut, nil
+	return p.record(map[string]any{"ring": order, "neighbours": k, "cuts": cuts}), nil
 }
 
 func (p *PartitionRing) Stop(c Cluster) (any, error) { return p.heal(c), nil }

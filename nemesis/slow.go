@@ -6,9 +6,11 @@ import (
 	"github.com/pkg/errors"
 )
 
-// Slow sets the latency and jitter of every node (a slow network), or of
-// one random node (OneNode: a slow machine), until Stop clears the
-// setting and the links take the network's default delay again.
+// Slow adds a delay of Link to every node (a slow network), or to one
+// random node (OneNode: a slow machine), until Stop removes it. Each host
+// holds its delay settings one per fault (see Network.AddHostDelay), so
+// Stop leaves a delay that another fault set, and slow+slow-node is
+// slow-node's host under the slower of the two until slow-node stops.
 type Slow struct {
 	Link    Link
 	OneNode bool
@@ -37,7 +39,7 @@ func (f *Slow) Start(c Cluster) (any, error) {
 	}
 	f.hosts = nil
 	for _, h := range hosts {
-		if err := c.Net().SetHost(h, &f.Link); err != nil {
+		if err := c.Net().AddHostDelay(h, f.Link); err != nil {
 			return map[string]any{"hosts": f.hosts}, errors.Wrapf(err, "slow %s", h)
 		}
 		f.hosts = append(f.hosts, h)
@@ -45,18 +47,13 @@ func (f *Slow) Start(c Cluster) (any, error) {
 	return map[string]any{"hosts": f.hosts, "latency": f.Link.Latency.String(), "jitter": f.Link.Jitter.String()}, nil
 }
 
-// Stop clears the setting of every host Start slowed.
+// Stop removes the delay from every host Start slowed; other settings of
+// those hosts stay.
 func (f *Slow) Stop(c Cluster) (any, error) {
-	var errs []error
 	for _, h := range f.hosts {
-		if err := c.Net().SetHost(h, nil); err != nil {
-			errs = append(errs, errors.Wrapf(err, "clear %s", h))
-		}
+		c.Net().RemoveHostDelay(h, f.Link)
 	}
-	v := map[string]any{"restored": f.hosts, "delay": "default"}
+	v := map[string]any{"restored": f.hosts, "removed": fmt.Sprintf("%v±%v", f.Link.Latency, f.Link.Jitter)}
 	f.hosts = nil
-	if len(errs) > 0 {
-		return v, errs[0]
-	}
 	return v, nil
 }

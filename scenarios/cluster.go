@@ -166,22 +166,33 @@ func (c *cluster) close() {
 	}
 }
 
-// netAdapter lets simnet serve as the nemesis's Network.
+// netAdapter lets simnet serve as the nemesis's Network. simnet holds cuts
+// and host delays per fault as nemesis.Network says: counted cuts, and one
+// delay setting per AddHostDelay.
 type netAdapter struct{ n *simnet.Network }
 
-func (a netAdapter) Partition(groups ...[]string)    { a.n.Partition(groups...) }
+var _ nemesis.Network = netAdapter{}
+
+func (a netAdapter) Partition(groups ...[]string) []nemesis.Edge {
+	links := a.n.Partition(groups...)
+	out := make([]nemesis.Edge, len(links))
+	for i, l := range links {
+		out[i] = nemesis.Edge{From: l.From, To: l.To}
+	}
+	return out
+}
 func (a netAdapter) Cut(from, to string)             { a.n.Cut(from, to) }
+func (a netAdapter) HealLink(from, to string)        { a.n.HealLink(from, to) }
 func (a netAdapter) Heal()                           { a.n.Heal() }
 func (a netAdapter) Reset(from, to string)           { a.n.Reset(from, to) }
 func (a netAdapter) Pause(host string)               { a.n.Pause(host) }
 func (a netAdapter) Resume(host string)              { a.n.Resume(host) }
 func (a netAdapter) SetLoss(dropDial, reset float64) { a.n.SetLoss(dropDial, reset) }
-func (a netAdapter) SetHost(host string, l *nemesis.Link) error {
-	if l == nil {
-		a.n.ClearHost(host)
-		return nil
-	}
-	return a.n.SetHost(host, simnet.LinkConfig{Latency: l.Latency, Jitter: l.Jitter})
+func (a netAdapter) AddHostDelay(host string, l nemesis.Link) error {
+	return a.n.AddHostDelay(host, simnet.LinkConfig{Latency: l.Latency, Jitter: l.Jitter})
+}
+func (a netAdapter) RemoveHostDelay(host string, l nemesis.Link) {
+	a.n.RemoveHostDelay(host, simnet.LinkConfig{Latency: l.Latency, Jitter: l.Jitter})
 }
 
 // linkConfig is the scenario's normal link.

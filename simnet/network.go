@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -108,18 +109,38 @@ type link struct{ from, to string }
 
 func (l link) String() string { return l.from + "->" + l.to }
 
+// Link names a directed link, bytes from From to To, as Partition returns
+// the links it cut.
+type Link struct{ From, To string }
+
+func (l Link) String() string { return l.From + "->" + l.To }
+
 type host struct {
 	name     string
 	listener *Listener
 	crashed  bool
 	off      bool // powered off: crashed, and silent rather than resetting
 	paused   bool
-	delay    *LinkConfig
+	delays   []LinkConfig // its settings, one per SetHost or AddHostDelay not undone
+	delay    *LinkConfig  // the slowest of delays, nil if none
 	port     int
 }
 
+// setDelays sets the host's settings and the one that applies.
+func (h *host) setDelays(ds []LinkConfig) {
+	h.delays, h.delay = ds, nil
+	for i := range ds {
+		if h.delay == nil || slower(ds[i], *h.delay) {
+			h.delay = &ds[i]
+		}
+	}
+}
+
+// slower reports whether a is slower than b, by latency plus jitter.
+func slower(a, b LinkConfig) bool { return a.Latency+a.Jitter > b.Latency+b.Jitter }
+
 type linkState struct {
-	cut   bool
+	cuts  int // cuts not healed yet: the link blackholes while any remain
 	delay *LinkConfig
 	stats LinkStats
 }
@@ -182,7 +203,7 @@ func (n *Network) linkLocked(from, to string) *linkState {
 
 func (n *Network) cutLocked(from, to string) bool {
 	l := n.links[link{from, to}]
-	return l != nil && l.cut
+	return l != nil && l.cuts > 0
 }
 
 // passLocked reports whether bytes from→to can be delivered now: the link
@@ -217,7 +238,7 @@ func (n *Network) delayLocked(from, to string) time.Duration {
 		switch {
 		case hf != nil && ht != nil:
 			cfg = *hf
-			if ht.Latency+ht.Jitter > hf.Latency+hf.Jitter {
+			if slower(*ht, *hf) {
 				cfg = *ht
 			}
 		case hf != nil:
@@ -388,15 +409,21 @@ func sleep(ctx context.Context, d time.Duration, changed <-chan struct{}) error 
 }
 
 // Partition cuts every link between hosts of different groups, both ways,
-// after healing every cut. Hosts in no group keep their links. Two hosts
-// are cut if one group holds one and another group the other, so a host
-// in two groups is cut from every other host in any group: overlapping
-// groups cannot express a bridge node that sees both sides. Build that
-// shape with Cut.
-func (n *Network) Partition(groups ...[]string) {
+// and returns those links: each directed link once, however many groups
+// hold its ends, in the order of the groups and their hosts. Hosts in no
+// group keep their links. Two hosts are cut if one group holds one and
+// another group the other, so a host in two groups is cut from every
+// other host in any group: overlapping groups cannot express a bridge
+// node that sees both sides. Build that shape with Cut.
+//
+// Partition heals nothing: each link it returns holds one more cut (see
+// Cut), which whoever partitioned heals with HealLink, so partitions and
+// cuts of different faults compose.
+func (n *Network) Partition(groups ...[]string) []Link {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.healLocked()
+	var cut []Link
+	seen := map[link]bool{}
 	for i, g := range groups {
 		for j, o := range groups {
 			if i == j {
@@ -404,44 +431,49 @@ func (n *Network) Partition(groups ...[]string) {
 			}
 			for _, a := range g {
 				for _, b := range o {
-					if a != b {
-						n.linkLocked(a, b).cut = true
+					if l := (link{a, b}); a != b && !seen[l] {
+						seen[l] = true
+						cut = append(cut, Link{a, b})
+						n.linkLocked(a, b).cuts++
 					}
 				}
 			}
 		}
 	}
 	n.changeLocked("partition", fmt.Sprint(groups))
+	return cut
 }
 
-// Cut blackholes the link from→to only; to→from stays open.
+// Cut blackholes the link from→to only; to→from stays open. Cuts are
+// counted: the link stays cut until HealLink has healed each of its cuts
+// (or Heal all), so that two faults cutting one link do not heal each
+// other's.
 func (n *Network) Cut(from, to string) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.linkLocked(from, to).cut = true
+	n.linkLocked(from, to).cuts++
 	n.changeLocked("cut", link{from, to}.String())
 }
 
-// Heal removes every cut. Bytes held by cuts flow again.
+// Heal removes every cut, whoever made it. Bytes held by cuts flow again.
+// It is for the end of a run; a fault heals its own cuts with HealLink.
 func (n *Network) Heal() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.healLocked()
+	for _, l := range n.links {
+		l.cuts = 0
+	}
 	n.changeLocked("heal", "")
 }
 
-func (n *Network) healLocked() {
-	for _, l := range n.links {
-		l.cut = false
-	}
-}
-
-// HealLink removes the cut of one directed link.
+// HealLink heals one cut of the directed link from→to, made by Cut or
+// Partition. The link carries again, and the bytes it held flow, once no
+// cut of it remains; a link without cuts stays as it is.
 func (n *Network) HealLink(from, to string) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if l := n.links[link{from, to}]; l != nil {
-		l.cut = false
+	if l := n.links[link{from, to}]; l != nil && l.cuts > 0 {
+		l.cuts--
 	}
 	n.changeLocked("heal-link", link{from, to}.String())
 }
@@ -461,27 +493,59 @@ func (n *Network) SetLink(from, to string, cfg LinkConfig) error {
 	return nil
 }
 
-// SetHost sets the delay of every link to and from host (a slow machine).
-// Where both ends have a setting, the slower one applies; a link's own
-// setting beats both. An invalid cfg is an error and changes nothing.
+// SetHost sets the delay of every link to and from host (a slow machine),
+// replacing every setting the host held. Where both ends have a setting,
+// the slower one applies; a link's own setting beats both. An invalid cfg
+// is an error and changes nothing.
 func (n *Network) SetHost(hostName string, cfg LinkConfig) error {
 	if err := cfg.check(); err != nil {
 		return errors.Wrapf(err, "simnet: set-host %s", hostName)
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.hostLocked(hostName).delay = &cfg
+	n.hostLocked(hostName).setDelays([]LinkConfig{cfg})
 	n.changeLocked("set-host", hostName+" "+cfg.String())
 	return nil
 }
 
-// ClearHost removes host's delay setting: its links take the other end's
-// setting or the default again. Bytes already in flight keep their delay.
+// AddHostDelay adds a delay setting to host, beside those it holds: its
+// links take the slowest of them (by latency plus jitter), and
+// RemoveHostDelay takes this one away again, so that faults slowing one
+// host compose. An invalid cfg is an error and changes nothing.
+func (n *Network) AddHostDelay(hostName string, cfg LinkConfig) error {
+	if err := cfg.check(); err != nil {
+		return errors.Wrapf(err, "simnet: add-host-delay %s", hostName)
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	h := n.hostLocked(hostName)
+	h.setDelays(append(slices.Clone(h.delays), cfg))
+	n.changeLocked("add-host-delay", hostName+" "+cfg.String())
+	return nil
+}
+
+// RemoveHostDelay removes one setting equal to cfg from host, leaving the
+// others; a host without one stays as it is. Bytes already in flight keep
+// their delay.
+func (n *Network) RemoveHostDelay(hostName string, cfg LinkConfig) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if h := n.hosts[hostName]; h != nil {
+		if i := slices.Index(h.delays, cfg); i >= 0 {
+			h.setDelays(slices.Delete(slices.Clone(h.delays), i, i+1))
+		}
+	}
+	n.changeLocked("remove-host-delay", hostName+" "+cfg.String())
+}
+
+// ClearHost removes every delay setting of host: its links take the other
+// end's setting or the default again. Bytes already in flight keep their
+// delay.
 func (n *Network) ClearHost(hostName string) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if h := n.hosts[hostName]; h != nil {
-		h.delay = nil
+		h.setDelays(nil)
 	}
 	n.changeLocked("clear-host", hostName)
 }

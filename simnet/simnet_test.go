@@ -616,3 +616,131 @@ func TestWindow(t *testing.T) {
 		require.NoError(t, <-wrote)
 	})
 }
+
+// TestCutsCompose: cuts are counted per directed link, so faults that cut
+// the same link do not heal each other's: a link carries again only when
+// each of its cuts is healed. Partition heals nothing first and returns
+// each link it cut once; Heal removes every cut.
+func TestCutsCompose(t *testing.T) {
+	cfg := simnet.Config{Seed: 1, Default: simnet.LinkConfig{Latency: 5 * time.Millisecond}}
+	// open reports whether a dial from→to gets through within a second:
+	// a dial hangs while either direction is cut.
+	open := func(n *simnet.Network, from, to string) bool {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		c, err := n.Dial(ctx, from, to)
+		if err != nil {
+			require.ErrorIs(t, err, context.DeadlineExceeded)
+			return false
+		}
+		c.Close()
+		return true
+	}
+	setup := func(t *testing.T) *simnet.Network {
+		n := simnet.New(cfg)
+		t.Cleanup(func() { n.Close() })
+		for _, h := range []string{"a", "b", "c"} {
+			lis, err := n.Listen(h)
+			require.NoError(t, err)
+			t.Cleanup(func() { lis.Close() })
+		}
+		return n
+	}
+	healAll := func(n *simnet.Network, ls []simnet.Link) {
+		for _, l := range ls {
+			n.HealLink(l.From, l.To)
+		}
+	}
+	t.Run("partition returns each link it cut once", func(t *testing.T) {
+		n := simnet.New(cfg)
+		defer n.Close()
+		got := n.Partition([]string{"a", "b"}, []string{"b", "c"})
+		assert.Equal(t, []simnet.Link{{"a", "b"}, {"a", "c"}, {"b", "c"}, {"b", "a"}, {"c", "a"}, {"c", "b"}}, got)
+		assert.Empty(t, n.Partition([]string{"a", "b"}), "one group cuts nothing")
+	})
+	t.Run("two faults cut one link: it stays cut until both heal", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			n := setup(t)
+			cut := n.Partition([]string{"a"}, []string{"b", "c"})
+			n.Cut("a", "b") // a one-way cut of a link the partition also cut
+			healAll(n, cut)
+			assert.False(t, open(n, "a", "b"), "the one-way cut outlives the partition")
+			assert.True(t, open(n, "a", "c"), "the partition's own links heal")
+			n.HealLink("a", "b")
+			assert.True(t, open(n, "a", "b"))
+			n.HealLink("a", "b") // a link without cuts stays as it is
+			assert.True(t, open(n, "a", "b"))
+		})
+	})
+	t.Run("a partition heals no earlier cut, and healing it leaves them", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			n := setup(t)
+			n.Cut("c", "a")
+			cut := n.Partition([]string{"a"}, []string{"b"})
+			assert.False(t, open(n, "c", "a"), "Partition did not heal c->a")
+			healAll(n, cut)
+			assert.True(t, open(n, "a", "b"))
+			assert.False(t, open(n, "c", "a"), "nor did healing the partition")
+			n.Heal()
+			assert.True(t, open(n, "c", "a"), "Heal removes every cut")
+		})
+	})
+	t.Run("bytes held by a cut flow when its last cut heals", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			n := simnet.New(cfg)
+			defer n.Close()
+			a, b := dialPair(t, n, "a", "b")
+			n.Cut("a", "b")
+			n.Cut("a", "b")
+			_, err := a.Write([]byte("x"))
+			require.NoError(t, err)
+			require.NoError(t, b.SetReadDeadline(time.Now().Add(time.Second)))
+			n.HealLink("a", "b")
+			_, err = b.Read(make([]byte, 1))
+			assert.ErrorIs(t, err, os.ErrDeadlineExceeded, "one cut is left")
+			require.NoError(t, b.SetReadDeadline(time.Time{}))
+			n.HealLink("a", "b")
+			_, err = b.Read(make([]byte, 1))
+			assert.NoError(t, err)
+		})
+	})
+}
+
+// TestHostDelaysCompose: a host holds one delay setting per AddHostDelay,
+// its links take the slowest, and RemoveHostDelay takes one away, leaving
+// the others.
+func TestHostDelaysCompose(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := simnet.New(simnet.Config{Seed: 1, Default: simnet.LinkConfig{Latency: 5 * time.Millisecond}})
+		defer n.Close()
+		lis, err := n.Listen("b")
+		require.NoError(t, err)
+		defer lis.Close()
+		rtt := func() time.Duration {
+			start := time.Now()
+			c, err := n.Dial(context.Background(), "a", "b")
+			require.NoError(t, err)
+			c.Close()
+			return time.Since(start)
+		}
+		slow, slower := simnet.LinkConfig{Latency: 10 * time.Millisecond}, simnet.LinkConfig{Latency: 40 * time.Millisecond}
+		require.NoError(t, n.AddHostDelay("b", slow))
+		require.NoError(t, n.AddHostDelay("b", slower))
+		assert.Equal(t, 80*time.Millisecond, rtt(), "the slowest setting applies")
+		n.RemoveHostDelay("b", slower)
+		assert.Equal(t, 20*time.Millisecond, rtt(), "the other setting stays")
+		require.NoError(t, n.AddHostDelay("b", slow))
+		n.RemoveHostDelay("b", slow)
+		assert.Equal(t, 20*time.Millisecond, rtt(), "one of two equal settings stays")
+		n.RemoveHostDelay("b", slow)
+		assert.Equal(t, 10*time.Millisecond, rtt(), "none left: the default")
+		n.RemoveHostDelay("b", slow)
+		assert.Equal(t, 10*time.Millisecond, rtt(), "removing what is not there does nothing")
+		assert.EqualError(t, n.AddHostDelay("b", simnet.LinkConfig{Latency: -1}), "simnet: add-host-delay b: delay -1ns±0s: negative latency")
+		require.NoError(t, n.AddHostDelay("b", slower))
+		require.NoError(t, n.SetHost("b", slow))
+		assert.Equal(t, 20*time.Millisecond, rtt(), "SetHost replaces every setting")
+		n.ClearHost("b")
+		assert.Equal(t, 10*time.Millisecond, rtt(), "ClearHost removes every setting")
+	})
+}

@@ -19,10 +19,17 @@ type LinkDelay = nemesis.Link
 // reset or a crash fails the requests in flight at once, loss drops a
 // share of messages, and Config.Dup delivers a share twice. Unlike TCP,
 // messages of one pair may overtake each other under jitter.
+//
+// Cuts and host delays are held per fault, as nemesis.Network says: cuts
+// counts the cuts of each directed link, and cut, which the hot path
+// reads, holds the links with at least one; held lists each host's
+// settings, and hosts the slowest of them, which delay reads.
 type network struct {
 	s        *sim
 	cut      map[[2]string]bool
+	cuts     map[[2]string]int
 	hosts    map[string]LinkDelay
+	held     map[string][]LinkDelay
 	loss     float64
 	inflight map[rpcKey]rpc
 	nextRPC  rpcKey
@@ -49,7 +56,7 @@ func (n *network) delay(from, to string) time.Duration {
 	switch {
 	case okf && okt:
 		l = hf
-		if ht.Latency+ht.Jitter > hf.Latency+hf.Jitter {
+		if slower(ht, hf) {
 			l = ht
 		}
 	case okf:
@@ -137,43 +144,83 @@ func (n *network) crash(host string) {
 	n.breakWhere(func(r rpc) bool { return r.to == host || r.from == host })
 }
 
-func (n *network) Partition(groups ...[]string) {
-	n.cut = map[[2]string]bool{}
-	for i, g := range groups {
-		for j, o := range groups {
-			if i == j {
-				continue
-			}
-			for _, a := range g {
-				for _, b := range o {
-					if a != b {
-						n.cut[[2]string{a, b}] = true
-					}
-				}
-			}
-		}
+// Partition adds one cut to each link of the partition and returns them.
+func (n *network) Partition(groups ...[]string) []nemesis.Edge {
+	es := nemesis.PartitionEdges(groups...)
+	for _, e := range es {
+		n.Cut(e.From, e.To)
+	}
+	return es
+}
+
+func (n *network) Cut(from, to string) {
+	if n.cuts == nil {
+		n.cuts = map[[2]string]int{}
+	}
+	k := [2]string{from, to}
+	n.cuts[k]++
+	n.cut[k] = true
+}
+
+// HealLink takes away one cut; the link carries when none is left.
+func (n *network) HealLink(from, to string) {
+	k := [2]string{from, to}
+	switch c := n.cuts[k]; {
+	case c > 1:
+		n.cuts[k] = c - 1
+	case c == 1:
+		delete(n.cuts, k)
+		delete(n.cut, k)
 	}
 }
 
-func (n *network) Cut(from, to string) { n.cut[[2]string{from, to}] = true }
-func (n *network) Heal()               { n.cut = map[[2]string]bool{} }
+func (n *network) Heal() {
+	clear(n.cut)
+	clear(n.cuts)
+}
 
 func (n *network) Reset(from, to string) {
 	n.breakWhere(func(r rpc) bool { return r.from == from && r.to == to || r.from == to && r.to == from })
 }
 
-// SetHost validates l as simnet does: a bad delay changes nothing.
-func (n *network) SetHost(host string, l *nemesis.Link) error {
-	if l == nil {
-		delete(n.hosts, host)
-		return nil
-	}
+// AddHostDelay validates l as simnet does: a bad delay changes nothing.
+func (n *network) AddHostDelay(host string, l nemesis.Link) error {
 	if err := (simnet.LinkConfig{Latency: l.Latency, Jitter: l.Jitter}).Validate(); err != nil {
-		return errors.Wrapf(err, "sim: set-host %s", host)
+		return errors.Wrapf(err, "sim: add-host-delay %s", host)
 	}
-	n.hosts[host] = *l
+	if n.held == nil {
+		n.held = map[string][]LinkDelay{}
+	}
+	n.setHeld(host, append(n.held[host], l))
 	return nil
 }
+
+func (n *network) RemoveHostDelay(host string, l nemesis.Link) {
+	if i := slices.Index(n.held[host], l); i >= 0 {
+		n.setHeld(host, slices.Delete(n.held[host], i, i+1))
+	}
+}
+
+// setHeld sets host's settings and the slowest of them, which applies.
+func (n *network) setHeld(host string, ls []LinkDelay) {
+	if len(ls) == 0 {
+		delete(n.held, host)
+		delete(n.hosts, host)
+		return
+	}
+	n.held[host] = ls
+	d := ls[0]
+	for _, l := range ls[1:] {
+		if slower(l, d) {
+			d = l
+		}
+	}
+	n.hosts[host] = d
+}
+
+// slower reports whether a is slower than b, by latency plus jitter, as
+// simnet compares them.
+func slower(a, b LinkDelay) bool { return a.Latency+a.Jitter > b.Latency+b.Jitter }
 
 func (n *network) Pause(host string) {
 	if nd := n.s.nodes[host]; nd != nil && nd.up {
