@@ -99,7 +99,8 @@ func (r Result) MarshalJSON() ([]byte, error) {
 	return json.Marshal(m)
 }
 
-// Property names a caller can promise.
+// Property names a caller can promise; each is also the name of the
+// check that decides it, in Results.Checks, results.json and every block.
 const (
 	Unique       = "unique"
 	Linearizable = "linearizable"
@@ -160,10 +161,8 @@ func (o Options) WithDefaults() Options {
 // Validate rejects unknown properties.
 func (o Options) Validate() error {
 	for _, p := range o.Promises {
-		switch p {
-		case Unique, Linearizable, Monotonic, GapFree:
-		default:
-			return errors.Errorf("unknown property %q (known: unique, linearizable, monotonic, gap-free)", p)
+		if !contains(Properties, p) {
+			return errors.Errorf("unknown property %q (known: %s)", p, strings.Join(Properties, ", "))
 		}
 	}
 	return nil
@@ -180,7 +179,7 @@ type Results struct {
 	Reason   string            `json:"reason,omitempty"`
 	Promises []string          `json:"promises"`
 	Checks   map[string]Result `json:"checks"`
-	// Stats are also under Checks["stats"].
+	// Stats are also under Checks[StatsCheck].
 	Stats Stats `json:"-"`
 	// Names are the sequences checked.
 	Names []string `json:"names"`
@@ -327,20 +326,17 @@ func Check(events []history.Event, opts Options) Results {
 		}
 		add(Linearizable, name, lin)
 		add(Monotonic, name, checkMonotonic(s))
-		add("gaps", name, checkGaps(s, opts))
+		add(GapFree, name, checkGaps(s, opts))
 	}
 	res := Results{
 		Promises: opts.Promises, Checks: map[string]Result{}, Names: names, Events: len(events),
 		Visualizations: views,
 	}
-	for _, check := range []string{Unique, Linearizable, Monotonic, "gaps"} {
+	for _, check := range Properties {
 		res.Checks[check] = merge(check, perName[check])
 	}
-	if gaps := res.Checks["gaps"]; contains(opts.Promises, GapFree) {
-		res.Checks[GapFree] = gaps
-	}
 	res.Stats = stats(events, all)
-	res.Checks["stats"] = Result{Valid: ValidTrue, Reason: res.Stats.line(), Details: res.Stats}
+	res.Checks[StatsCheck] = Result{Valid: ValidTrue, Reason: res.Stats.line(), Details: res.Stats}
 	res.Valid = ValidTrue
 	for _, p := range opts.Promises {
 		r, ok := res.Checks[p]
@@ -382,7 +378,7 @@ func merge(check string, rs []namedResult) Result {
 	out := Result{Valid: ValidTrue}
 	if len(rs) == 0 {
 		out.Reason = "no operations"
-		if check == "gaps" {
+		if check == GapFree {
 			out.Details = GapDetails{}
 		}
 		return out
@@ -395,7 +391,7 @@ func merge(check string, rs []namedResult) Result {
 	for _, nr := range rs {
 		out.Valid = worse(out.Valid, nr.r.Valid)
 		out.Ops = append(out.Ops, nr.r.Ops...)
-		if nr.r.Valid != ValidTrue || check == "gaps" {
+		if nr.r.Valid != ValidTrue || check == GapFree {
 			reasons = append(reasons, nr.name+": "+nr.r.Reason)
 		}
 		if g, ok := nr.r.Details.(GapDetails); ok {
@@ -411,7 +407,7 @@ func merge(check string, rs []namedResult) Result {
 	} else {
 		out.Reason = strings.Join(reasons, "; ")
 	}
-	if check == "gaps" {
+	if check == GapFree {
 		out.Details = gd
 	} else {
 		details := map[string]any{}

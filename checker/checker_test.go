@@ -60,9 +60,13 @@ func TestGolden(t *testing.T) {
 				}
 				got.Checks[k] = goldenCheck{c.Valid, c.Reason, c.Ops}
 			}
-			got.Gaps, _ = res.Checks["gaps"].Details.(GapDetails)
+			got.Gaps, _ = res.Checks[GapFree].Details.(GapDetails)
+			assert.Equal(t, []string{HistoryFile}, dirNames(t, dir), "checking writes nothing")
 			// results.json is written and reads back.
-			rb, err := os.ReadFile(filepath.Join(dir, ResultsFile))
+			out := filepath.Join(t.TempDir(), ResultsFile)
+			require.NoError(t, WriteResults(out, res))
+			assert.ErrorContains(t, WriteResults(out, res), "exists", "results never overwrite")
+			rb, err := os.ReadFile(out)
 			require.NoError(t, err)
 			var back struct {
 				Valid  Valid                      `json:"valid"`
@@ -70,7 +74,7 @@ func TestGolden(t *testing.T) {
 			}
 			require.NoError(t, json.Unmarshal(rb, &back))
 			assert.Equal(t, res.Valid, back.Valid)
-			for _, k := range []string{"unique", "linearizable", "monotonic", "gaps", "stats"} {
+			for _, k := range append(Properties, StatsCheck) {
 				assert.Contains(t, back.Checks, k)
 			}
 
@@ -92,20 +96,20 @@ func TestGolden(t *testing.T) {
 // history must be found to be.
 func TestGoldenVerdicts(t *testing.T) {
 	cases := map[string]map[string]Valid{
-		"valid":                {"": ValidTrue, "unique": ValidTrue, "linearizable": ValidTrue, "monotonic": ValidTrue, "gaps": ValidTrue},
+		"valid":                {"": ValidTrue, "unique": ValidTrue, "linearizable": ValidTrue, "monotonic": ValidTrue, GapFree: ValidTrue},
 		"overlap":              {"": ValidFalse, "unique": ValidFalse, "linearizable": ValidFalse},
 		"realtime":             {"": ValidFalse, "unique": ValidTrue, "linearizable": ValidFalse},
 		"concurrent-reordered": {"": ValidTrue, "linearizable": ValidTrue},
 		"nonmonotonic":         {"": ValidFalse, "unique": ValidTrue, "monotonic": ValidFalse},
-		"gaps-explained":       {"": ValidTrue, "gaps": ValidTrue},
-		"gaps-unexplained":     {"": ValidTrue, "gaps": ValidFalse},
+		"gaps-explained":       {"": ValidTrue, GapFree: ValidTrue},
+		"gaps-unexplained":     {"": ValidTrue, GapFree: ValidFalse},
 		"malformed":            {"": ValidUnknown, "unique": ValidTrue},
 		// ID 3 went to process 3 by next-id and to process 0 in [1,6).
 		"id-in-range": {"": ValidFalse, "unique": ValidFalse, "linearizable": ValidTrue, "monotonic": ValidTrue},
 		// IDs 1-2: the info was invoked after [5,7) completed, so it
 		// allocated above 7, even though the lowest range above the gap,
 		// [3,5), completed after it.
-		"gaps-late-info": {"": ValidTrue, "linearizable": ValidTrue, "gaps": ValidFalse},
+		"gaps-late-info": {"": ValidTrue, "linearizable": ValidTrue, GapFree: ValidFalse},
 		"truncated":      {"": ValidTrue},
 		// Nothing to check is not valid.
 		"empty":        {"": ValidUnknown},
@@ -132,7 +136,7 @@ func TestGapFigures(t *testing.T) {
 	events, _, err := history.ReadFile("testdata/gaps-explained.jsonl")
 	require.NoError(t, err)
 	res := Check(events, Options{Promises: []string{GapFree}})
-	g := res.Checks["gaps"].Details.(GapDetails)
+	g := res.Checks[GapFree].Details.(GapDetails)
 	// IDs 1-5: an info of size 5 may have taken them; 11-16: fetched into
 	// a buffer and never handed out.
 	assert.Equal(t, GapDetails{HighestID: 19, GapCount: 2, LostIDs: 11, ExplainedIDs: 11, BufferedIDs: 6, MaybeAllocatedIDs: 5,
@@ -142,13 +146,13 @@ func TestGapFigures(t *testing.T) {
 	events, _, err = history.ReadFile("testdata/gaps-unexplained.jsonl")
 	require.NoError(t, err)
 	res = Check(events, Options{Promises: []string{GapFree}})
-	g = res.Checks["gaps"].Details.(GapDetails)
+	g = res.Checks[GapFree].Details.(GapDetails)
 	// 4-9 is six IDs no info op can cover (the info came later); 12-13 is
 	// covered by the info of size 2 invoked before [14,16) completed.
 	assert.Equal(t, uint64(6), g.UnexplainedIDs)
 	assert.Equal(t, uint64(2), g.MaybeAllocatedIDs)
 	assert.Equal(t, ValidFalse, res.Valid, "gap-free is promised")
-	assert.Equal(t, []int64{3}, res.Checks["gaps"].Ops)
+	assert.Equal(t, []int64{3}, res.Checks[GapFree].Ops)
 }
 
 // linearizableBoth runs both checkers on a one-sequence history.
@@ -309,7 +313,7 @@ func TestVisualizationOfViolation(t *testing.T) {
 	require.NoError(t, history.Write(&buf, reread(t, events)))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, HistoryFile), buf.Bytes(), 0o644))
 
-	res, err := CheckDir(dir, Options{PorcupineLimit: 20})
+	res, err := CheckDir(dir, Options{PorcupineLimit: 20, VisualizeDir: dir})
 	require.NoError(t, err)
 	lin := res.Checks[Linearizable]
 	require.Equal(t, ValidFalse, lin.Valid)
@@ -323,7 +327,7 @@ func TestVisualizationOfViolation(t *testing.T) {
 	assert.Equal(t, 16, strings.Count(string(html), `"OriginalStart"`), "the pair and 14 others")
 
 	// Porcupine on the whole sequence draws all of it.
-	res, err = CheckDir(dir, Options{})
+	res, err = CheckDir(dir, Options{VisualizeDir: dir})
 	require.NoError(t, err)
 	d = res.Checks[Linearizable].Details.(LinearizableDetails)
 	assert.Equal(t, "Illegal", d.Porcupine)
@@ -348,9 +352,9 @@ func TestCheckDirRunPromisesAndVisualization(t *testing.T) {
 	assert.ErrorContains(t, err, "no usable line")
 }
 
-// TestCheckDirFileNames: a run directory's outputs have plain names; a
-// bare file's are named after it, so two histories in one folder do not
-// overwrite each other's results or visualizations.
+// TestCheckDirFileNames: CheckDir writes nothing of its own; porcupine's
+// views go where VisualizeDir says, named with VisualizePrefix, so that
+// two histories in one folder keep their own.
 func TestCheckDirFileNames(t *testing.T) {
 	realtime, err := os.ReadFile("testdata/realtime.jsonl")
 	require.NoError(t, err)
@@ -361,37 +365,32 @@ func TestCheckDirFileNames(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(run, HistoryFile), realtime, 0o644))
 	res, err := CheckDir(run, Options{})
 	require.NoError(t, err)
+	assert.Equal(t, ValidFalse, res.Valid)
+	assert.Empty(t, res.Visualizations)
+	assert.Equal(t, []string{HistoryFile}, dirNames(t, run), "a re-check writes nothing")
+	_, err = CheckDir(filepath.Join(run, HistoryFile), Options{})
+	require.NoError(t, err)
+	assert.Equal(t, []string{HistoryFile}, dirNames(t, run))
+
+	res, err = CheckDir(run, Options{VisualizeDir: run})
+	require.NoError(t, err)
 	html := filepath.Join(run, "linearizable-default.html")
 	assert.Equal(t, []string{html}, res.Visualizations)
 	assert.Contains(t, res.Summary(), "porcupine: "+html)
 	assert.FileExists(t, html)
-	assert.FileExists(t, filepath.Join(run, ResultsFile))
-	// The history named as a file is still the run directory's.
-	_, err = CheckDir(filepath.Join(run, HistoryFile), Options{})
-	require.NoError(t, err)
-	assert.Equal(t, []string{"history.jsonl", "linearizable-default.html", "results.json"}, dirNames(t, run))
 
-	dir := t.TempDir()
-	for name, b := range map[string][]byte{"rt.jsonl": realtime, "ov.jsonl": overlap, "valid.jsonl": nil} {
-		if b == nil {
-			b, err = os.ReadFile("testdata/valid.jsonl")
-			require.NoError(t, err)
-		}
+	dir, out := t.TempDir(), t.TempDir()
+	for name, b := range map[string][]byte{"rt.jsonl": realtime, "ov.jsonl": overlap} {
 		require.NoError(t, os.WriteFile(filepath.Join(dir, name), b, 0o644))
-		res, err := CheckDir(filepath.Join(dir, name), Options{})
-		require.NoError(t, err)
 		stem := strings.TrimSuffix(name, ".jsonl")
-		var want []string
-		if stem != "valid" {
-			want = []string{filepath.Join(dir, stem+".linearizable-default.html")}
-		}
-		assert.Equal(t, want, res.Visualizations, name)
+		res, err := CheckDir(filepath.Join(dir, name), Options{VisualizeDir: out, VisualizePrefix: stem + "."})
+		require.NoError(t, err)
+		assert.Equal(t, []string{filepath.Join(out, stem+".linearizable-default.html")}, res.Visualizations, name)
 	}
-	assert.Equal(t, []string{"ov.jsonl", "ov.linearizable-default.html", "ov.results.json",
-		"rt.jsonl", "rt.linearizable-default.html", "rt.results.json", "valid.jsonl", "valid.results.json"}, dirNames(t, dir))
-	rt, err := os.ReadFile(filepath.Join(dir, "rt.linearizable-default.html"))
+	assert.Equal(t, []string{"ov.jsonl", "rt.jsonl"}, dirNames(t, dir))
+	rt, err := os.ReadFile(filepath.Join(out, "rt.linearizable-default.html"))
 	require.NoError(t, err)
-	ov, err := os.ReadFile(filepath.Join(dir, "ov.linearizable-default.html"))
+	ov, err := os.ReadFile(filepath.Join(out, "ov.linearizable-default.html"))
 	require.NoError(t, err)
 	assert.NotEqual(t, rt, ov, "each file has its own visualization")
 }
@@ -451,7 +450,7 @@ func TestFaultAnnotations(t *testing.T) {
 
 	dir := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(dir, HistoryFile), []byte(h), 0o644))
-	res, err := CheckDir(dir, Options{})
+	res, err := CheckDir(dir, Options{VisualizeDir: dir})
 	require.NoError(t, err)
 	require.Equal(t, ValidFalse, res.Checks[Linearizable].Valid)
 	b, err := os.ReadFile(filepath.Join(dir, "linearizable-default.html"))
@@ -466,9 +465,15 @@ func TestSummaryAndJSON(t *testing.T) {
 	require.NoError(t, err)
 	res := Check(events, Options{})
 	s := res.Summary()
-	assert.Contains(t, s, "verdict       false")
+	assert.Contains(t, s, "verdict       violated      promised unique,linearizable,monotonic")
+	assert.Contains(t, s, "unique        violated      ")
+	assert.Contains(t, s, "gap-free      not promised  ")
+	assert.Contains(t, s, "monotonic     n/a           no IDs handed out one by one")
+	assert.Equal(t, Violated, res.Word(Unique))
+	assert.Equal(t, NA, res.Word(Monotonic), "no next-id: nothing to hold")
+	assert.Equal(t, NotPromised, res.Word(GapFree))
+	assert.Equal(t, Violated, res.Valid.Word())
 	assert.Contains(t, s, "see events [2 3]")
-	assert.Contains(t, s, "(not promised)")
 	b, err := json.Marshal(res)
 	require.NoError(t, err)
 	var m struct {
@@ -480,7 +485,7 @@ func TestSummaryAndJSON(t *testing.T) {
 	assert.Equal(t, false, m.Checks["unique"]["valid"])
 	assert.Equal(t, []any{2.0, 3.0}, m.Checks["unique"]["ops"])
 	for _, k := range []string{"gap_count", "lost_ids", "unexplained_ids"} {
-		assert.Contains(t, m.Checks["gaps"], k)
+		assert.Contains(t, m.Checks[GapFree], k)
 	}
 	var v Valid
 	require.NoError(t, json.Unmarshal([]byte(`"unknown"`), &v))
@@ -518,6 +523,9 @@ func TestNothingToCheck(t *testing.T) {
 			assert.Equal(t, ValidUnknown, res.Valid)
 			assert.Equal(t, NothingToCheck, res.Reason)
 			assert.Contains(t, res.Summary(), "verdict       unknown")
+			for _, k := range Properties {
+				assert.Equal(t, NA, res.Word(k), k)
+			}
 			assert.Contains(t, res.Summary(), NothingToCheck)
 			b, err := json.Marshal(res)
 			require.NoError(t, err)

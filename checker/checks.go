@@ -12,6 +12,81 @@ import (
 	"github.com/seqlab/seqlab/checker/history"
 )
 
+// Properties are the checks a system can promise, in the order the lab
+// reports them. Each check is named after the property it decides.
+var Properties = []string{Unique, Linearizable, Monotonic, GapFree}
+
+// StatsCheck is the check that only counts: outcomes, latencies and
+// availability. It is never promised and never fails.
+const StatsCheck = "stats"
+
+// Word is how the lab reports a check or a verdict. The same few words
+// are used wherever a person reads one: blocks, summaries, tables, hunts.
+// results.json keeps valid as true, false or "unknown".
+type Word string
+
+// The words.
+const (
+	// Held: a promised property that the history keeps.
+	Held Word = "held"
+	// Violated: a promised property that the history breaks.
+	Violated Word = "violated"
+	// NotPromised: a property the system does not promise. The check is
+	// still reported, with its reason, but it decides nothing.
+	NotPromised Word = "not promised"
+	// NA: the history has nothing the check reads (no IDs handed out one
+	// by one, say), so the check holds of nothing.
+	NA Word = "n/a"
+	// Caught: the violation a planted bug is expected to cause, found.
+	Caught Word = "caught"
+	// Unknown: the check could not decide: it timed out, lines were
+	// unreadable, or there was nothing to check.
+	Unknown Word = "unknown"
+)
+
+// Word is the verdict's word: held, violated or unknown.
+func (v Valid) Word() Word {
+	switch v {
+	case ValidTrue:
+		return Held
+	case ValidFalse:
+		return Violated
+	}
+	return Unknown
+}
+
+// Vacuous reports whether the history has nothing that check reads: no
+// ok operation for unique, no ok range for linearizable, no ok next-id
+// for monotonic, no ID handed out for gap-free.
+func (r Results) Vacuous(check string) bool {
+	ok := func(f string) int { return r.Stats.Ops[f][history.Ok] }
+	switch check {
+	case Unique:
+		return ok(history.NextRange)+ok(history.NextID) == 0
+	case Linearizable:
+		return ok(history.NextRange) == 0
+	case Monotonic:
+		return ok(history.NextID) == 0
+	case GapFree:
+		g, _ := r.Checks[GapFree].Details.(GapDetails)
+		return g.HighestID == 0
+	}
+	return false
+}
+
+// Word is check's word in r: n/a when the history has nothing the check
+// reads, not promised when r's promises leave it out, else held, violated
+// or unknown.
+func (r Results) Word(check string) Word {
+	switch {
+	case r.Vacuous(check):
+		return NA
+	case !contains(r.Promises, check):
+		return NotPromised
+	}
+	return r.Checks[check].Valid.Word()
+}
+
 // okRanges returns the sequence's ok next-range operations sorted by from.
 func okRanges(s *seqOps) []*op {
 	var rs []*op
@@ -144,7 +219,11 @@ func checkUnique(s *seqOps) Result {
 		}
 	}
 	if d.DuplicateIDs == 0 {
-		return Result{Valid: ValidTrue, Reason: fmt.Sprintf("%d ranges and %d IDs, none handed out twice", len(sorted), len(ids)), Details: d}
+		reason := fmt.Sprintf("%d ranges and %d IDs, none handed out twice", len(sorted), len(ids))
+		if len(sorted)+len(ids) == 0 {
+			reason = "nothing handed out"
+		}
+		return Result{Valid: ValidTrue, Reason: reason, Details: d}
 	}
 	return Result{Valid: ValidFalse, Ops: capOps(ops), Details: d,
 		Reason: fmt.Sprintf("%d IDs handed out more than once (%d clashes), first: %s", d.DuplicateIDs, d.OverlapPairs, d.Examples[0])}
@@ -221,6 +300,9 @@ func directLinearizable(s *seqOps) (Valid, string, []int64, [2]*op) {
 	}
 	if len(ops) > 0 {
 		return ValidFalse, fmt.Sprintf("%d real-time violations, first: %s", len(ops)/2, first), capOps(ops), pair
+	}
+	if len(sorted) == 0 {
+		return ValidTrue, "no ranges handed out", nil, pair
 	}
 	return ValidTrue, fmt.Sprintf("%d ranges in one order consistent with real time", len(sorted)), nil, pair
 }
@@ -336,6 +418,9 @@ func checkMonotonic(s *seqOps) Result {
 	if len(ops) > 0 {
 		return Result{Valid: ValidFalse, Ops: capOps(ops),
 			Reason: fmt.Sprintf("%d IDs not above the process's previous one, first: %s", len(ops)/2, first)}
+	}
+	if n == 0 {
+		return Result{Valid: ValidTrue, Reason: "no IDs handed out one by one"}
 	}
 	return Result{Valid: ValidTrue, Reason: fmt.Sprintf("%d IDs over %d processes, each strictly increasing", n, len(last))}
 }

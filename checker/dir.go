@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	"github.com/pkg/errors"
@@ -21,18 +20,16 @@ const (
 	RunFile     = "run.json"
 )
 
-// CheckDir checks a history file, or the history of a run directory, and
-// writes the results next to it: results.json for history.jsonl,
-// STEM.results.json for any other STEM.jsonl. When opts.Promises is nil
-// and a run.json beside the history lists promises, those are used. A
-// non-linearizable sequence also gets porcupine's HTML visualization
-// there: linearizable-SEQ.html, or STEM.linearizable-SEQ.html beside a
-// bare file. Malformed lines do not stop the check; they are in
-// Results.Malformed.
+// CheckDir checks a history file, or the history of a run directory. It
+// writes nothing there: checking again never changes a recording.
+// When opts.Promises is nil and a run.json beside the history lists
+// promises, those are used. opts.VisualizeDir, when set, receives
+// porcupine's HTML view of each non-linearizable sequence, as for Check.
+// Malformed lines do not stop the check; they are in Results.Malformed.
 func CheckDir(path string, opts Options) (Results, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
-		return Results{}, errors.Wrap(err, "check")
+		return Results{}, err // the os error names the path already
 	}
 	dir, hist := path, filepath.Join(path, HistoryFile)
 	if !fi.IsDir() {
@@ -55,23 +52,27 @@ func CheckDir(path string, opts Options) (Results, error) {
 	if len(events) == 0 && len(problems) > 0 {
 		return Results{}, errors.Errorf("%s: no usable line; first problem: %s", hist, problems[0])
 	}
-	// A run directory's files have their plain names; a bare file's are
-	// named after it, so that histories sharing a folder keep their own.
-	prefix := ""
-	if base := filepath.Base(hist); base != HistoryFile {
-		prefix = strings.TrimSuffix(base, filepath.Ext(base)) + "."
-	}
-	opts.VisualizeDir, opts.VisualizePrefix = dir, prefix
 	res := Check(events, opts)
 	res.withMalformed(problems)
+	return res, nil
+}
+
+// WriteResults writes res as JSON to path, a new file: it refuses a path
+// that exists, so that results never replace the ones a run recorded.
+func WriteResults(path string, res Results) error {
 	b, err := json.MarshalIndent(res, "", "  ")
 	if err != nil {
-		return res, errors.Wrap(err, "encode results")
+		return errors.Wrap(err, "encode results")
 	}
-	if err := os.WriteFile(filepath.Join(dir, prefix+ResultsFile), append(b, '\n'), 0o644); err != nil {
-		return res, errors.Wrap(err, "write results")
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return errors.Wrap(err, "write results")
 	}
-	return res, nil
+	if _, err := f.Write(append(b, '\n')); err != nil {
+		f.Close()
+		return errors.Wrapf(err, "write %s", path)
+	}
+	return errors.Wrapf(f.Close(), "write %s", path)
 }
 
 // runPromises reads the promises of a run.json; nil when there is none.
@@ -92,49 +93,42 @@ func runPromises(path string) ([]string, error) {
 	return info.Promises, nil
 }
 
-// Summary is the verdict for a terminal: one line per check.
+// Summary is the verdict for a terminal: one line per check, each with
+// its word (held, violated, not promised, n/a or unknown).
 func (r Results) Summary() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "verdict       %-7s promised %s; %d events, %d sequences\n",
-		r.Valid, strings.Join(r.Promises, ","), r.Events, len(r.Names))
+	fmt.Fprintf(&b, "%-13s %-13s promised %s; %d events, %d sequences\n",
+		"verdict", r.Valid.Word(), strings.Join(r.Promises, ","), r.Events, len(r.Names))
 	if r.Reason != "" {
-		fmt.Fprintf(&b, "%-13s         %s\n", "", r.Reason)
+		fmt.Fprintf(&b, "%-27s %s\n", "", r.Reason)
 	}
-	names := make([]string, 0, len(r.Checks))
-	for k := range r.Checks {
-		if k != "stats" && k != GapFree {
-			names = append(names, k)
+	for _, k := range Properties {
+		c, ok := r.Checks[k]
+		if !ok {
+			continue
 		}
-	}
-	sort.Strings(names)
-	for _, k := range names {
-		c := r.Checks[k]
-		note := ""
-		if !contains(r.Promises, k) && !(k == "gaps" && contains(r.Promises, GapFree)) {
-			note = " (not promised)"
-		}
-		fmt.Fprintf(&b, "%-13s %-7s %s%s\n", k, c.Valid, c.Reason, note)
+		fmt.Fprintf(&b, "%-13s %-13s %s\n", k, r.Word(k), c.Reason)
 		if len(c.Ops) > 0 {
 			ops := c.Ops
 			more := ""
 			if len(ops) > 10 {
 				ops, more = ops[:10], fmt.Sprintf(" and %d more", len(c.Ops)-10)
 			}
-			fmt.Fprintf(&b, "%-13s         see events %v%s\n", "", ops, more)
+			fmt.Fprintf(&b, "%-27s see events %v%s\n", "", ops, more)
 		}
 		if k == Linearizable {
 			for _, v := range r.Visualizations {
-				fmt.Fprintf(&b, "%-13s         porcupine: %s\n", "", v)
+				fmt.Fprintf(&b, "%-27s porcupine: %s\n", "", v)
 			}
 		}
 	}
-	fmt.Fprintf(&b, "%-13s         %s\n", "stats", r.Checks["stats"].Reason)
+	fmt.Fprintf(&b, "%-27s %s\n", StatsCheck, r.Checks[StatsCheck].Reason)
 	for i, p := range r.Malformed {
 		if i == 5 {
-			fmt.Fprintf(&b, "malformed             ... %d more\n", len(r.Malformed)-5)
+			fmt.Fprintf(&b, "%-27s ... %d more\n", "malformed", len(r.Malformed)-5)
 			break
 		}
-		fmt.Fprintf(&b, "malformed             %s\n", p)
+		fmt.Fprintf(&b, "%-27s %s\n", "malformed", p)
 	}
 	return b.String()
 }

@@ -17,10 +17,12 @@
 //     direct checker decides alone when porcupine runs out of time, which
 //     it does with a few dozen operations in flight at once.
 //   - monotonic (next-id): each process's IDs strictly increase.
-//   - gaps: IDs between 1 and the highest handed out that nobody got,
-//     explained by a client library's buffer (fetched, never handed out)
-//     or by next-range operations of unknown outcome invoked before the
-//     first range above the gap completed; what is left is unexplained.
+//   - gap-free: every ID between 1 and the highest handed out went to
+//     someone. The check finds the gaps and explains what it can: IDs in
+//     a client library's buffer (fetched, never handed out), and IDs that
+//     next-range operations of unknown outcome, invoked before the first
+//     range above the gap completed, may have taken. It fails on what is
+//     left unexplained.
 //   - stats: outcomes per operation, latency percentiles, and availability
 //     in each window between faults.
 //
@@ -28,13 +30,15 @@
 // reason, and the indices of the offending events. The verdict composes
 // the checks the system promises (Options.Promises): a sequencer that
 // allows gaps promises unique, linearizable and monotonic but not
-// gap-free. A check that times out is unknown, never valid.
+// gap-free. A check that times out is unknown, never valid. For people,
+// each check and verdict is one Word: held, violated, not promised, n/a
+// (the history has nothing the check reads) or unknown; the lab adds
+// caught for a planted bug's expected violation.
 //
-// CheckDir checks a history file or run directory and writes
-// results.json, plus porcupine's HTML view of a non-linearizable
-// sequence with the fault windows drawn on it: of the whole sequence, or
-// of its first violation and the operations nearest it when porcupine
-// cannot take the whole. Beside a bare history file STEM.jsonl they are
-// STEM.results.json and STEM.linearizable-SEQ.html. The history format
-// is in package history.
+// CheckDir checks a history file or run directory and writes nothing;
+// WriteResults writes results.json to a new file. With
+// Options.VisualizeDir, a non-linearizable sequence also gets porcupine's
+// HTML view with the fault windows drawn on it: of the whole sequence,
+// or of its first violation and the operations nearest it when porcupine
+// cannot take the whole. The history format is in package history.
 package checker

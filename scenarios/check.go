@@ -17,7 +17,7 @@ import (
 // Verdict is the checker's word on a run, condensed for the block.
 type Verdict struct {
 	Valid   checker.Valid
-	Checks  map[string]string // check name -> "valid: reason"
+	Checks  map[string]string // check name -> "word reason"
 	Ops     map[string]int    // client completions by type
 	Results checker.Results
 	// Faults counts the faults applied, by name; FaultErrors are the
@@ -43,13 +43,16 @@ func checkRun(dir string, sc Scenario) (Verdict, error) {
 	if len(problems) > 0 {
 		return Verdict{}, errors.Errorf("history has %d malformed lines, first: line %d: %s", len(problems), problems[0].Line, problems[0].Msg)
 	}
-	res, err := checker.CheckDir(dir, checker.Options{Promises: sc.Promises, Timeout: CheckTimeout})
+	res, err := checker.CheckDir(dir, checker.Options{Promises: sc.Promises, Timeout: CheckTimeout, VisualizeDir: dir})
 	if err != nil {
 		return Verdict{}, errors.Wrap(err, "check history")
 	}
+	if err := checker.WriteResults(filepath.Join(dir, checker.ResultsFile), res); err != nil {
+		return Verdict{}, err
+	}
 	v := Verdict{Valid: res.Valid, Checks: map[string]string{}, Ops: map[string]int{}, Results: res, Faults: map[string]int{}}
 	for name, r := range res.Checks {
-		v.Checks[name] = fmt.Sprintf("%-7s %s", r.Valid, r.Reason)
+		v.Checks[name] = fmt.Sprintf("%s %s", res.Word(name), r.Reason)
 	}
 	for _, e := range events {
 		switch {
@@ -74,9 +77,9 @@ func checkRun(dir string, sc Scenario) (Verdict, error) {
 // evidence returns the history lines of the first failed check's first
 // offending operations: for duplicates, the first clashing pair.
 func evidence(dir string, sc Scenario, res checker.Results) []string {
-	for _, name := range []string{checker.Unique, checker.Linearizable, checker.Monotonic, "gaps"} {
+	for _, name := range checker.Properties {
 		r, ok := res.Checks[name]
-		if !ok || r.Valid != checker.ValidFalse || len(r.Ops) == 0 || (name == "gaps" && !promised(sc.Promises, name)) {
+		if !ok || r.Valid != checker.ValidFalse || len(r.Ops) == 0 || (name == checker.GapFree && !promised(sc.Promises, name)) {
 			continue
 		}
 		ops := r.Ops[:min(len(r.Ops), maxEvidence)]
@@ -108,21 +111,18 @@ func judge(sc Scenario, v Verdict) []string {
 		out = append(out, "fault failed: "+e)
 	}
 	if sc.Expect.LostBuffers {
-		if g, ok := v.Results.Checks["gaps"].Details.(checker.GapDetails); !ok || g.BufferedIDs == 0 {
+		if g, ok := v.Results.Checks[checker.GapFree].Details.(checker.GapDetails); !ok || g.BufferedIDs == 0 {
 			out = append(out, "expected IDs lost in crashed clients' buffers, found none")
 		}
 	}
 	if len(sc.Expect.Violates) == 0 {
 		for _, p := range sc.Promises {
-			if p == checker.GapFree {
-				p = "gaps"
-			}
 			r, ok := v.Results.Checks[p]
 			switch {
 			case !ok:
 				out = append(out, fmt.Sprintf("promised %s was not checked", p))
-			case r.Valid != checker.Valid("true"):
-				out = append(out, fmt.Sprintf("promised %s is %s: %s", p, r.Valid, r.Reason))
+			case r.Valid != checker.ValidTrue:
+				out = append(out, fmt.Sprintf("promised %s %s: %s", p, r.Valid.Word(), r.Reason))
 			}
 		}
 		if v.Ops["ok"] == 0 {
@@ -132,8 +132,8 @@ func judge(sc Scenario, v Verdict) []string {
 	}
 	for _, p := range sc.Expect.Violates {
 		r, ok := v.Results.Checks[p]
-		if !ok || r.Valid != checker.Valid("false") {
-			out = append(out, fmt.Sprintf("planted bug not caught: expected %s to be violated, got %s", p, r.Valid))
+		if !ok || r.Valid != checker.ValidFalse {
+			out = append(out, fmt.Sprintf("planted bug not caught: expected a violation of %s, but it %s", p, r.Valid.Word()))
 		}
 	}
 	return out
