@@ -18,5 +18,13 @@
 //
 // Everything random in a run (workload timing and targets, fault times and
 // targets, network jitter, backoff) derives from one seed, printed in the
-// block with the command that replays the run.
+// block with the command that replays the run. run.json also records the
+// build (commit, uncommitted changes, Go version), so that a replay can
+// say when it runs other code.
+//
+// A block reports each check in the checker's words (held, violated, not
+// promised, n/a, unknown) and adds caught for the violation a planted bug
+// is expected to cause. Options.Context ends a run or a hunt early: the
+// run checks what it recorded and marks itself interrupted, the hunt
+// reports what the seeds it ran found.
 package scenarios

@@ -2,7 +2,6 @@ package scenarios
 
 import (
 	"fmt"
-	"io"
 	"slices"
 	"sort"
 	"sync"
@@ -17,24 +16,50 @@ import (
 type HuntReport struct {
 	Scenario string
 	From, To int64
+	// Done counts the seeds run: all of From..To, unless the hunt was
+	// interrupted.
+	Done int64
 	// Hits are the seeds whose run breaks a property: for a planted bug,
 	// the seeds that catch it; otherwise, the seeds that find a real
 	// violation.
 	Hits    []int64
 	Errors  []string
 	Elapsed time.Duration
+	// Interrupted: opts.Context ended before every seed was run.
+	Interrupted bool
 }
 
 // SeedsPerMinute is the sweep's speed.
 func (h HuntReport) SeedsPerMinute() float64 {
-	return float64(h.To-h.From+1) / h.Elapsed.Minutes()
+	return float64(h.Done) / h.Elapsed.Minutes()
+}
+
+// HuntProgress is how far a hunt has got.
+type HuntProgress struct {
+	Done, Total int64
+	Hits        int
+	Errors      int
+	Elapsed     time.Duration
+}
+
+// SeedsPerSecond is the speed so far.
+func (p HuntProgress) SeedsPerSecond() float64 { return float64(p.Done) / p.Elapsed.Seconds() }
+
+// Left estimates the time to the last seed at the speed so far.
+func (p HuntProgress) Left() time.Duration {
+	if p.Done == 0 {
+		return 0
+	}
+	return time.Duration(float64(p.Elapsed) / float64(p.Done) * float64(p.Total-p.Done))
 }
 
 // Hunt runs seeds from..to of sc in the simulator on workers goroutines
 // (one run each at a time; every run is deterministic whichever worker
 // runs it) and reports the seeds that break a property. progress, if not
-// nil, receives a line per hit.
-func Hunt(sc Scenario, from, to int64, workers int, opts Options, progress io.Writer) (HuntReport, error) {
+// nil, is called after every seed, one call at a time. When
+// opts.Context ends, no new seed starts, the workers finish the ones they
+// have, and the report says what the seeds run so far found.
+func Hunt(sc Scenario, from, to int64, workers int, opts Options, progress func(HuntProgress)) (HuntReport, error) {
 	if from < 0 || to < from || to-from >= 10_000_000 {
 		return HuntReport{}, errors.Errorf("bad seed range %d-%d", from, to)
 	}
@@ -58,21 +83,32 @@ func Hunt(sc Scenario, from, to int64, workers int, opts Options, progress io.Wr
 					out, err = Simulate(sc, cfg)
 				}
 				mu.Lock()
+				rep.Done++
 				switch {
 				case err != nil:
 					rep.Errors = append(rep.Errors, fmt.Sprintf("seed %d: %v", seed, err))
 				case len(out.Violated()) > 0:
 					rep.Hits = append(rep.Hits, seed)
-					if progress != nil {
-						fmt.Fprintf(progress, "seed %d: %v violated\n", seed, out.Violated())
-					}
+				}
+				if progress != nil {
+					progress(HuntProgress{Done: rep.Done, Total: to - from + 1, Hits: len(rep.Hits), Errors: len(rep.Errors), Elapsed: time.Since(start)})
 				}
 				mu.Unlock()
 			}
 		})
 	}
+	var stop <-chan struct{}
+	if opts.Context != nil {
+		stop = opts.Context.Done()
+	}
+feed:
 	for s := from; s <= to; s++ {
-		seeds <- s
+		select {
+		case seeds <- s:
+		case <-stop:
+			rep.Interrupted = true
+			break feed
+		}
 	}
 	close(seeds)
 	wg.Wait()
@@ -108,7 +144,12 @@ func Shrink(dir string, opts Options) (*ShrinkReport, error) {
 		return nil, err
 	}
 	if cfg == nil {
-		return nil, errors.Errorf("%s is not a sim run: only sim runs can be shrunk", dir)
+		cmd := fmt.Sprintf("seqlab run %s --mode sim --seed %d", info.Scenario, info.Seed)
+		if info.TimeLimit > 0 {
+			cmd += fmt.Sprintf(" --time-limit %v", info.TimeLimit)
+		}
+		return nil, errors.Errorf("%s is a %s-mode run, and only sim runs can be shrunk: `%s` runs the same scenario and seed in the simulator, to shrink in turn (the same seed gives the simulator its own interleaving, so it may or may not fail there; `seqlab hunt %s` finds seeds that do)",
+			dir, info.Mode, cmd, info.Scenario)
 	}
 	sc, err := Find(info.Scenario)
 	if err != nil {

@@ -102,7 +102,7 @@ func TestSimVerdicts(t *testing.T) {
 // shrinking reduces its plan; the shrunk run replays bit-exactly to the
 // same violation.
 func TestSimBugs(t *testing.T) {
-	store := t.TempDir()
+	store := storeDir() // a failure prints the block, and its replay command
 	for _, sc := range simScenarios() {
 		if sc.Group() != "Bug" {
 			continue
@@ -120,10 +120,12 @@ func TestSimBugs(t *testing.T) {
 			require.GreaterOrEqual(t, hit, int64(0), "not found in 1000 seeds")
 			rep, err := scenarios.RunSim(sc, scenarios.Options{Seed: hit, HasSeed: true, TimeLimit: simLimit, Store: store, Out: io.Discard})
 			require.NoError(t, err)
-			require.True(t, rep.Met(), rep.Block())
+			track(t, rep.Dir)
+			require.True(t, rep.Met(), relative(rep).Block())
 
 			sh, err := scenarios.Shrink(rep.Dir, scenarios.Options{Store: store, Out: io.Discard})
 			require.NoError(t, err)
+			track(t, sh.Report.Dir)
 			t.Logf("seed %d; %s", hit, sh)
 			assert.LessOrEqual(t, sh.OpsAfter, sh.OpsBefore)
 			assert.LessOrEqual(t, len(sh.After.Faults), len(sh.Before.Faults))
@@ -150,8 +152,9 @@ func TestSimBugs(t *testing.T) {
 
 			again, exact, err := scenarios.ReplaySim(sh.Report.Dir, scenarios.Options{Store: store, Out: io.Discard})
 			require.NoError(t, err)
+			track(t, again.Dir)
 			assert.True(t, exact, "replay of the shrunk run is bit-exact")
-			assert.True(t, again.Met())
+			assert.True(t, again.Met(), relative(again).Block())
 		})
 	}
 }
