@@ -5,6 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -13,18 +16,18 @@ import (
 
 func init() { commands["check"] = checkCmd }
 
-// knownPromises are the properties --promise accepts.
-var knownPromises = []string{"unique", "linearizable", "monotonic", "gap-free"}
-
 func checkCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("seqlab check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	asJSON := fs.Bool("json", false, "print the results as JSON")
-	promise := fs.String("promise", "", "comma-separated properties the system promises: "+strings.Join(knownPromises, ",")+
-		" (default: the run's scenario's, or unique,linearizable,monotonic)")
+	promise := fs.String("promise", "", "comma-separated properties the system promises: "+strings.Join(checker.Properties, ",")+
+		" (default: the run's scenario's, or "+strings.Join(checker.DefaultPromises, ",")+")")
 	timeout := fs.Duration("timeout", time.Minute, "time limit for the checks; past it a check is unknown")
+	out := fs.String("out", "", "write the results as JSON to this new file, and porcupine's view of a violation beside it (default: write nothing)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: seqlab check PATH [--json] [--promise LIST] [--timeout D]")
+		fmt.Fprintln(stderr, "usage: seqlab check PATH [--json] [--promise LIST] [--timeout D] [--out FILE]")
+		fmt.Fprintln(stderr, "Checks the history again and prints the verdict. It writes nothing, unless --out names a new file:")
+		fmt.Fprintln(stderr, "what a run recorded stays as it was.")
 		fs.PrintDefaults()
 	}
 	path, rest := splitPositional(args)
@@ -49,17 +52,34 @@ func checkCmd(args []string, stdout, stderr io.Writer) int {
 	if *promise != "" {
 		for _, p := range strings.Split(*promise, ",") {
 			p = strings.TrimSpace(p)
-			if !contains(knownPromises, p) {
-				fmt.Fprintf(stderr, "seqlab check: unknown property %q in --promise (known: %s)\n", p, strings.Join(knownPromises, ","))
+			if !slices.Contains(checker.Properties, p) {
+				fmt.Fprintf(stderr, "seqlab check: unknown property %q in --promise (known: %s)\n", p, strings.Join(checker.Properties, ","))
 				return 2
 			}
 			promises = append(promises, p)
 		}
 	}
-	res, err := checker.CheckDir(path, checker.Options{Promises: promises, Timeout: *timeout})
+	opts := checker.Options{Promises: promises, Timeout: *timeout}
+	if *out != "" {
+		// Refuse before checking, and never write into what a run
+		// recorded.
+		if _, err := os.Lstat(*out); err == nil {
+			fmt.Fprintf(stderr, "seqlab check: --out %s exists: name a new file\n", *out)
+			return 2
+		}
+		stem := strings.TrimSuffix(filepath.Base(*out), filepath.Ext(*out))
+		opts.VisualizeDir, opts.VisualizePrefix = filepath.Dir(*out), stem+"."
+	}
+	res, err := checker.CheckDir(path, opts)
 	if err != nil {
 		fmt.Fprintf(stderr, "seqlab check: %v\n", err)
 		return 2
+	}
+	if *out != "" {
+		if err := checker.WriteResults(*out, res); err != nil {
+			fmt.Fprintf(stderr, "seqlab check: %v\n", err)
+			return 2
+		}
 	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
@@ -70,6 +90,12 @@ func checkCmd(args []string, stdout, stderr io.Writer) int {
 		}
 	} else {
 		fmt.Fprint(stdout, res.Summary())
+		switch {
+		case *out != "":
+			fmt.Fprintf(stdout, "%-27s results in %s\n", "written", *out)
+		case res.Checks[checker.Linearizable].Valid == checker.ValidFalse:
+			fmt.Fprintf(stdout, "%-27s --out FILE writes the results, and porcupine's view of the violation beside FILE\n", "")
+		}
 	}
 	return exitCode(res.Valid)
 }
@@ -83,13 +109,4 @@ func exitCode(v checker.Valid) int {
 	default:
 		return 2
 	}
-}
-
-func contains(xs []string, x string) bool {
-	for _, y := range xs {
-		if x == y {
-			return true
-		}
-	}
-	return false
 }

@@ -19,12 +19,13 @@ func init() {
 
 // huntCmd sweeps seeds of a scenario in the simulator. Exit 0 when the
 // sweep meets the scenario's expectation (a planted bug found, or no
-// violation of a real configuration), 1 when it does not, 2 on bad input.
+// violation of a real configuration), 1 when it does not, 2 on bad input,
+// 130 when interrupted (it prints what the seeds run so far found).
 func huntCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("seqlab hunt", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	seeds := fs.String("seeds", "1-1000", "seeds to sweep, FROM-TO")
-	workers := fs.Int("workers", runtime.GOMAXPROCS(0), "runs at once")
+	seeds := fs.String("seeds", "1-1000", "seeds to sweep, FROM-TO, 0 <= FROM <= TO")
+	workers := fs.Int("workers", runtime.GOMAXPROCS(0), "runs at once, 1 to 256")
 	timeLimit := fs.Duration("time-limit", 0, "simulated length of each run (default: the scenario's)")
 	concurrency := fs.Int("concurrency", 0, "number of clients (default: the scenario's)")
 	store := fs.String("store", "store", "directory that keeps the first hit's run directory")
@@ -41,47 +42,98 @@ func huntCmd(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	from, to, err := seedRange(*seeds)
-	if err != nil || *workers < 1 || *workers > 256 {
-		fmt.Fprintf(stderr, "seqlab hunt: bad --seeds %q or --workers %d (want FROM-TO and 1..256)\n", *seeds, *workers)
+	if err != nil {
+		fmt.Fprintf(stderr, "seqlab hunt: bad --seeds %q: %v\n", *seeds, err)
 		return 2
 	}
-	sc, err := scenarios.Find(name)
+	if *workers < 1 || *workers > 256 {
+		fmt.Fprintf(stderr, "seqlab hunt: bad --workers %d: want 1 to 256\n", *workers)
+		return 2
+	}
+	sc, err := findOne(name)
 	if err != nil {
 		fmt.Fprintf(stderr, "seqlab hunt: %v\n", err)
 		return 2
 	}
-	opts := scenarios.Options{TimeLimit: *timeLimit, Concurrency: *concurrency, Store: *store, Out: stdout}
-	rep, err := scenarios.Hunt(sc, from, to, *workers, opts, nil)
+	ctx, release := notify(stderr)
+	defer release()
+	bug := len(sc.Expect.Violates) > 0
+	opts := scenarios.Options{TimeLimit: *timeLimit, Concurrency: *concurrency, Store: *store, Out: stdout, Context: ctx}
+	rep, err := scenarios.Hunt(sc, from, to, *workers, opts, progressPrinter(stderr, bug, time.Now))
 	if err != nil {
 		fmt.Fprintf(stderr, "seqlab hunt: %v\n", err)
 		return 2
 	}
 	n := to - from + 1
-	fmt.Fprintf(stdout, "hunted %s: seeds %d-%d in %v on %d workers (%.0f seeds a minute)\n",
-		sc.Name, from, to, rep.Elapsed.Round(time.Millisecond), *workers, rep.SeedsPerMinute())
+	if rep.Interrupted {
+		fmt.Fprintf(stdout, "hunted %s: INTERRUPTED after %d of seeds %d-%d in %v on %d workers (%.0f seeds a minute)\n",
+			sc.Name, rep.Done, from, to, rep.Elapsed.Round(time.Millisecond), *workers, rep.SeedsPerMinute())
+	} else {
+		fmt.Fprintf(stdout, "hunted %s: seeds %d-%d in %v on %d workers (%.0f seeds a minute)\n",
+			sc.Name, from, to, rep.Elapsed.Round(time.Millisecond), *workers, rep.SeedsPerMinute())
+	}
 	for _, e := range rep.Errors {
 		fmt.Fprintf(stdout, "error     %s\n", e)
 	}
-	bug := len(sc.Expect.Violates) > 0
-	if len(rep.Hits) == 0 {
-		fmt.Fprintf(stdout, "no seed of %d violates a property\n", n)
+	code := 0
+	switch {
+	case len(rep.Hits) == 0 && bug:
+		fmt.Fprintf(stdout, "no seed of %d run catches the planted bug\n", rep.Done)
+		code = 1
+	case len(rep.Hits) == 0:
+		fmt.Fprintf(stdout, "no seed of %d run violates a property: every promise held\n", rep.Done)
+	default:
+		what := "violate a property"
 		if bug {
-			return 1
+			what = "catch the planted bug"
 		}
-		return 0
+		fmt.Fprintf(stdout, "%d of %d seeds run %s; first: %d; seeds: %s\n", len(rep.Hits), rep.Done, what, rep.Hits[0], compactSeeds(rep.Hits))
+		fmt.Fprintln(stdout, "the first, recorded:")
+		first, err := scenarios.RunSim(sc, scenarios.Options{Seed: rep.Hits[0], HasSeed: true, TimeLimit: *timeLimit,
+			Concurrency: *concurrency, Store: *store, Out: stdout})
+		if err != nil {
+			fmt.Fprintf(stderr, "seqlab hunt: %v\n", err)
+			return 2
+		}
+		if !bug || !first.Met() {
+			code = 1
+		}
 	}
-	fmt.Fprintf(stdout, "%d of %d seeds violate a property; first: %d; seeds: %s\n", len(rep.Hits), n, rep.Hits[0], compactSeeds(rep.Hits))
-	fmt.Fprintln(stdout, "the first, recorded:")
-	first, err := scenarios.RunSim(sc, scenarios.Options{Seed: rep.Hits[0], HasSeed: true, TimeLimit: *timeLimit,
-		Concurrency: *concurrency, Store: *store, Out: stdout})
-	if err != nil {
-		fmt.Fprintf(stderr, "seqlab hunt: %v\n", err)
-		return 2
+	if rep.Interrupted {
+		fmt.Fprintf(stderr, "seqlab hunt: interrupted: %d of %d seeds run; what they found is above\n", rep.Done, n)
+		return exitInterrupted
 	}
-	if bug && first.Met() {
-		return 0
+	return code
+}
+
+// progressPrinter prints a hunt's progress to w: seeds done, speed, hits
+// so far and the time left. It prints every second for the first ten
+// seconds, then every ten, and only when seeds were done since the last
+// line.
+func progressPrinter(w io.Writer, bug bool, now func() time.Time) func(scenarios.HuntProgress) {
+	start := now()
+	last := start
+	what := "violate a property"
+	if bug {
+		what = "catch the bug"
 	}
-	return 1
+	return func(p scenarios.HuntProgress) {
+		t := now()
+		every := time.Second
+		if t.Sub(start) >= 10*time.Second {
+			every = 10 * time.Second
+		}
+		if t.Sub(last) < every || p.Done == p.Total {
+			return
+		}
+		last = t
+		line := fmt.Sprintf("hunt      %d of %d seeds, %.0f seeds/s, %d %s, about %v left",
+			p.Done, p.Total, p.SeedsPerSecond(), p.Hits, what, p.Left().Round(time.Second))
+		if p.Errors > 0 {
+			line += fmt.Sprintf(", %d errors", p.Errors)
+		}
+		fmt.Fprintln(w, line)
+	}
 }
 
 // compactSeeds writes sorted seeds as runs: "1-5,9,12-13".
@@ -109,16 +161,15 @@ func seedRange(s string) (int64, int64, error) {
 	if !ok {
 		b = a
 	}
-	from, err := strconv.ParseInt(a, 10, 64)
-	if err != nil {
-		return 0, 0, err
-	}
-	to, err := strconv.ParseInt(b, 10, 64)
-	if err != nil {
-		return 0, 0, err
-	}
-	if from < 0 || to < from || to-from >= 10_000_000 {
-		return 0, 0, fmt.Errorf("bad range")
+	from, err1 := strconv.ParseInt(a, 10, 64)
+	to, err2 := strconv.ParseInt(b, 10, 64)
+	switch {
+	case err1 != nil || err2 != nil:
+		return 0, 0, fmt.Errorf("want FROM-TO, two seeds 0 or more")
+	case to < from:
+		return 0, 0, fmt.Errorf("FROM %d is above TO %d", from, to)
+	case to-from >= 10_000_000:
+		return 0, 0, fmt.Errorf("%d seeds: at most 10000000 at once", to-from+1)
 	}
 	return from, to, nil
 }

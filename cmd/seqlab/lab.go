@@ -56,9 +56,9 @@ type labFlags struct {
 }
 
 func (l *labFlags) register(fs *flag.FlagSet) {
-	fs.Int64Var(&l.seed, "seed", 0, "seed of the run (default: the scenario's own)")
-	fs.DurationVar(&l.timeLimit, "time-limit", 0, "simulated length of the run (default: the scenario's)")
-	fs.IntVar(&l.concurrency, "concurrency", 0, "number of range clients (default: the scenario's)")
+	fs.Int64Var(&l.seed, "seed", 0, "seed of the run, 0 or more (default: the scenario's own)")
+	fs.DurationVar(&l.timeLimit, "time-limit", 0, fmt.Sprintf("simulated length of the run, %v to 1h (default: the scenario's)", scenarios.MinTimeLimit))
+	fs.IntVar(&l.concurrency, "concurrency", 0, fmt.Sprintf("number of range clients, up to %d with the ID clients (default: the scenario's)", scenarios.MaxClients))
 	fs.StringVar(&l.store, "store", "store", "directory that keeps run directories")
 	fs.BoolVar(&l.verbose, "verbose", false, "print the nodes' logs")
 	fs.StringVar(&l.mode, "mode", scenarios.ModeGRPC, "grpc (real nodes over simnet) or sim (the deterministic simulator)")
@@ -73,13 +73,22 @@ func splitPositional(args []string) (string, []string) {
 	return "", args
 }
 
+func isSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
 func runCmd(t *testing.T, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("seqlab run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var lf labFlags
 	lf.register(fs)
+	all := fs.Bool("all", false, "run every scenario, in each mode it supports (or in --mode), and a short hunt of each")
+	hunt := fs.Int64("hunt", 0, fmt.Sprintf("with --all or a group: hunt seeds 1..N of each scenario in the simulator (default %d with --all, 0 for a group)", defaultAllHunt))
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: seqlab run SCENARIO [--mode grpc|sim] [--seed N] [--time-limit D] [--concurrency C] [--store DIR]")
+		fmt.Fprintln(stderr, "usage: seqlab run SCENARIO|GROUP [--mode grpc|sim] [--seed N] [--time-limit D] [--concurrency C] [--store DIR]")
+		fmt.Fprintln(stderr, "       seqlab run --all [--hunt N] [--mode grpc|sim] [--store DIR]")
 		fs.PrintDefaults()
 	}
 	name, rest := splitPositional(args)
@@ -92,36 +101,86 @@ func runCmd(t *testing.T, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "seqlab run: unexpected arguments %q\n", fs.Args())
 		return 2
 	}
-	if name == "" {
-		fs.Usage()
+	if (name == "") == !*all {
+		if *all {
+			fmt.Fprintf(stderr, "seqlab run: --all runs every scenario; name none (got %q)\n", name)
+		} else {
+			fs.Usage()
+		}
 		return 2
 	}
-	sc, err := scenarios.Find(name)
-	if err != nil {
-		fmt.Fprintf(stderr, "seqlab run: %v\n", err)
+	if lf.mode != scenarios.ModeGRPC && lf.mode != scenarios.ModeSim {
+		fmt.Fprintf(stderr, "seqlab run: --mode %q is not grpc or sim\n", lf.mode)
 		return 2
 	}
-	seedSet := false
-	fs.Visit(func(f *flag.Flag) { seedSet = seedSet || f.Name == "seed" })
-	opts := scenarios.Options{Seed: lf.seed, HasSeed: seedSet, TimeLimit: lf.timeLimit,
-		Concurrency: lf.concurrency, Store: lf.store, Out: stdout, Verbose: lf.verbose}
-	switch lf.mode {
-	case scenarios.ModeGRPC:
-		_, code := play(t, "run", sc, opts, stderr)
-		return code
-	case scenarios.ModeSim:
-		rep, err := scenarios.RunSim(sc, opts)
-		if err != nil {
+	if *hunt < 0 || *hunt > 1_000_000 {
+		fmt.Fprintf(stderr, "seqlab run: --hunt %d: want 0 to 1000000 seeds\n", *hunt)
+		return 2
+	}
+	scs := scenarios.Catalogue()
+	if !*all {
+		var err error
+		if scs, err = findRun(name); err != nil {
 			fmt.Fprintf(stderr, "seqlab run: %v\n", err)
 			return 2
 		}
-		if !rep.Met() {
-			return 1
-		}
-		return 0
 	}
-	fmt.Fprintf(stderr, "seqlab run: --mode %q is not grpc or sim\n", lf.mode)
-	return 2
+	opts := scenarios.Options{Seed: lf.seed, HasSeed: isSet(fs, "seed"), TimeLimit: lf.timeLimit,
+		Concurrency: lf.concurrency, Store: lf.store, Out: stdout, Verbose: lf.verbose}
+	for _, sc := range scs { // bad settings fail before anything runs
+		if _, _, err := scenarios.Prepare(sc, opts); err != nil {
+			fmt.Fprintf(stderr, "seqlab run: %v\n", err)
+			return 2
+		}
+	}
+	ctx, release := notify(stderr)
+	defer release()
+	opts.Context = ctx
+	if len(scs) == 1 && !*all {
+		return runOne(t, scs[0], lf.mode, opts, stdout, stderr)
+	}
+	plan := multiPlan{hunt: *hunt}
+	if *all && !isSet(fs, "hunt") {
+		plan.hunt = defaultAllHunt
+	}
+	if !*all || isSet(fs, "mode") {
+		plan.mode = lf.mode
+	}
+	return runMany(t, scs, plan, opts, stdout, stderr)
+}
+
+// runOne runs one scenario in one mode and prints its block.
+func runOne(t *testing.T, sc scenarios.Scenario, mode string, opts scenarios.Options, stdout, stderr io.Writer) int {
+	var rep *scenarios.Report
+	code := 0
+	if mode == scenarios.ModeGRPC {
+		rep, code = play(t, "run", sc, opts, stderr)
+	} else {
+		var err error
+		if rep, err = scenarios.RunSim(sc, opts); err != nil {
+			fmt.Fprintf(stderr, "seqlab run: %v\n", err)
+			return 2
+		}
+		code = runExit(rep)
+	}
+	if opts.Context.Err() != nil {
+		return interruptedRun(rep, stderr, "run")
+	}
+	return code
+}
+
+// interruptedRun says that a run was interrupted, and where its record is.
+func interruptedRun(rep *scenarios.Report, stderr io.Writer, cmd string) int {
+	switch {
+	case rep == nil:
+		fmt.Fprintf(stderr, "seqlab %s: interrupted\n", cmd)
+	case rep.Info.Interrupted:
+		fmt.Fprintf(stderr, "seqlab %s: interrupted at %.1fs of %.1fs simulated; %s records it, and the checks of what ran\n",
+			cmd, rep.Info.SimTime.Seconds(), rep.Info.TimeLimit.Seconds(), rep.Dir)
+	default:
+		fmt.Fprintf(stderr, "seqlab %s: interrupted after the run had finished; %s holds all of it\n", cmd, rep.Dir)
+	}
+	return exitInterrupted
 }
 
 // play runs sc in the gRPC mode and returns its report and exit status;
@@ -154,7 +213,7 @@ func runExit(rep *scenarios.Report) int {
 // violated lists the properties a run directory's results.json found
 // false.
 func violated(dir string) ([]string, error) {
-	b, err := os.ReadFile(filepath.Join(dir, "results.json"))
+	b, err := os.ReadFile(filepath.Join(dir, checker.ResultsFile))
 	if err != nil {
 		return nil, err
 	}
@@ -164,7 +223,7 @@ func violated(dir string) ([]string, error) {
 		} `json:"checks"`
 	}
 	if err := json.Unmarshal(b, &res); err != nil {
-		return nil, errors.Wrapf(err, "%s", filepath.Join(dir, "results.json"))
+		return nil, errors.Wrapf(err, "%s", filepath.Join(dir, checker.ResultsFile))
 	}
 	var out []string
 	for name, r := range res.Checks {
@@ -216,20 +275,25 @@ func replayCmd(t *testing.T, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: seqlab replay RUN_DIR [--store DIR]")
 		return 2
 	}
-	b, err := os.ReadFile(filepath.Join(dir, "run.json"))
+	b, err := os.ReadFile(filepath.Join(dir, checker.RunFile))
 	if err != nil {
 		fmt.Fprintf(stderr, "seqlab replay: %v\n", err)
 		return 2
 	}
 	var info scenarios.RunInfo
 	if err := json.Unmarshal(b, &info); err != nil {
-		fmt.Fprintf(stderr, "seqlab replay: %s: %v\n", filepath.Join(dir, "run.json"), err)
+		fmt.Fprintf(stderr, "seqlab replay: %s: %v\n", filepath.Join(dir, checker.RunFile), err)
 		return 2
 	}
-	storeSet := false
-	fs.Visit(func(f *flag.Flag) { storeSet = storeSet || f.Name == "store" })
-	if !storeSet {
+	if !isSet(fs, "store") {
 		*store = storeOf(dir, info.Scenario, *store) // beside the recording
+	}
+	ctx, release := notify(stderr)
+	defer release()
+	warnBuild(stdout, info)
+	if info.Interrupted {
+		fmt.Fprintf(stdout, "warning   the recording was interrupted at %.1fs of %.1fs: the replay runs all of it\n",
+			info.SimTime.Seconds(), info.TimeLimit.Seconds())
 	}
 	if info.Mode == scenarios.ModeSim {
 		fmt.Fprintf(stdout, "replaying %s with seed %d in the simulator\n", info.Scenario, info.Seed)
@@ -244,29 +308,90 @@ func replayCmd(t *testing.T, args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		fmt.Fprintf(stdout, "bit-exact: hash %s matches the recording\n", rep.Info.Hash)
+		if ctx.Err() != nil {
+			return interruptedRun(rep, stderr, "replay")
+		}
 		return runExit(rep)
 	}
-	sc, err := scenarios.Find(info.Scenario)
+	sc, err := findOne(info.Scenario)
 	if err != nil {
 		fmt.Fprintf(stderr, "seqlab replay: %v\n", err)
 		return 2
 	}
 	fmt.Fprintf(stdout, "replaying %s with seed %d\n", info.Scenario, info.Seed)
 	rep, code := play(t, "replay", sc, scenarios.Options{Seed: info.Seed, HasSeed: true, TimeLimit: info.TimeLimit,
-		Concurrency: info.Concurrency, Store: *store, Out: stdout}, stderr)
+		Concurrency: info.Concurrency, Store: *store, Out: stdout, Context: ctx}, stderr)
 	if rep != nil {
 		compareVerdicts(stdout, dir, rep.Dir)
+	}
+	if ctx.Err() != nil {
+		return interruptedRun(rep, stderr, "replay")
 	}
 	return code
 }
 
+// warnBuild says how the build replaying a run differs from the one that
+// recorded it: another commit, another Go, uncommitted changes.
+func warnBuild(stdout io.Writer, info scenarios.RunInfo) {
+	now := scenarios.CurrentBuild()
+	diffs := info.Build.Differences(now)
+	if len(diffs) == 0 {
+		return
+	}
+	fmt.Fprintf(stdout, "warning   recorded by %s; replaying with %s\n", info.Build, now)
+	for _, d := range diffs {
+		fmt.Fprintf(stdout, "warning   %s: the replay may differ for that reason\n", d)
+	}
+}
+
 func listCmd(args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 {
-		fmt.Fprintf(stderr, "seqlab list: unexpected arguments %q\n", args)
+	fs := flag.NewFlagSet("seqlab list", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	long := fs.Bool("long", false, "also each scenario's cluster, faults, expected verdict and modes")
+	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	for _, sc := range scenarios.Catalogue() {
-		fmt.Fprintf(stdout, "%s  %s\n", sc, sc.Description)
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "seqlab list: unexpected arguments %q\n", fs.Args())
+		return 2
+	}
+	all := scenarios.Catalogue()
+	width := 0
+	for _, sc := range all {
+		width = max(width, len(sc.Name))
+	}
+	for _, sc := range all {
+		if !*long {
+			fmt.Fprintf(stdout, "%-*s  %s\n", width, sc.Name, shortLine(sc.Description, 120-width-2))
+			continue
+		}
+		fmt.Fprintf(stdout, "%s\n    %s\n    %s\n", sc.Name, sc.Description, longLine(sc))
+	}
+	if !*long {
+		fmt.Fprintf(stdout, "%d scenarios in %d groups; seqlab list --long for their settings\n", len(all), len(scenarios.Groups()))
 	}
 	return 0
+}
+
+// longLine is a scenario's settings, for list --long.
+func longLine(sc scenarios.Scenario) string {
+	sc = sc.WithDefaults()
+	c, w := sc.Cluster, sc.Workload
+	faults := strings.Join(sc.Faults, ",")
+	if faults == "" {
+		faults = "none"
+	}
+	expect := "every promise held"
+	if len(sc.Expect.Violates) > 0 {
+		expect = "a planted bug: the violation of " + strings.Join(sc.Expect.Violates, ",") + " caught"
+	}
+	var modes []string
+	for _, m := range []string{scenarios.ModeGRPC, scenarios.ModeSim} {
+		if sc.Supports(m) {
+			modes = append(modes, m)
+		}
+	}
+	return fmt.Sprintf("%d nodes, %s, %s; %d range and %d ID clients for %v; faults %s; promises %s; expects %s; modes %s",
+		c.Nodes, c.WriteRule, c.Persist, w.RangeClients, w.IDClients, sc.TimeLimit, faults,
+		strings.Join(sc.Promises, ","), expect, strings.Join(modes, ","))
 }
