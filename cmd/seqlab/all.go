@@ -93,11 +93,19 @@ func runMany(t *testing.T, scs []scenarios.Scenario, plan multiPlan, opts scenar
 			if !met {
 				missed++
 			}
-			status := "ok"
+			status, again := "ok", ""
 			if !met {
 				status = "MISSED"
+				again = fmt.Sprintf("seqlab hunt %s --seeds 1-%d", sc.Name, plan.hunt)
+				if opts.TimeLimit > 0 {
+					again += fmt.Sprintf(" --time-limit %v", opts.TimeLimit)
+				}
+				if opts.Concurrency > 0 {
+					again += fmt.Sprintf(" --concurrency %d", opts.Concurrency)
+				}
+				again = "   (" + again + " records the first)"
 			}
-			fmt.Fprintf(stdout, "%-7s %-32s hunt %s\n", status, sc.Name, word)
+			fmt.Fprintf(stdout, "%-7s %-32s hunt %s%s\n", status, sc.Name, word, again)
 			r.cells[huntCol] = word
 		} else if huntCol != "" {
 			r.cells[huntCol] = "-"
