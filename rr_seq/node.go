@@ -109,9 +109,17 @@ func NewNode(cfg Config) (*Node, error) {
 		if err != nil {
 			return nil, err
 		}
-		if values, err = st.Load(); err != nil {
+		loaded, err := st.Load()
+		if err == nil && loaded.Identity == nil {
+			// Until the node checks identities and offers --recover, a
+			// fresh or legacy dir becomes this node's as it is.
+			err = st.Init(Identity{Node: cfg.Name}, loaded.Values)
+		}
+		if err != nil {
+			st.Close()
 			return nil, err
 		}
+		values = loaded.Values
 		n.store = st
 	}
 	n.replica = NewReplica(cfg.WriteRule, values)
@@ -131,6 +139,9 @@ func NewNode(cfg Config) (*Node, error) {
 			cc, err := grpc.NewClient("passthrough:///"+p, opts...)
 			if err != nil {
 				n.closeConns()
+				if n.store != nil {
+					n.store.Close()
+				}
 				return nil, errors.Wrapf(err, "connect to peer %s", p)
 			}
 			pc.conns = append(pc.conns, cc)
@@ -184,6 +195,9 @@ func (n *Node) Close() error {
 	n.serving.Wait()
 	n.inflight.Wait()
 	n.closeConns()
+	if n.store != nil {
+		n.store.Close() // releases the data dir's lock
+	}
 	return nil
 }
 
