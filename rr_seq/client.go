@@ -110,7 +110,7 @@ func (c ClientConfig) Validate() error {
 	if c.FetchTimeout < 0 {
 		return errors.Wrap(seq.ErrInvalidArgument, "client config: negative FetchTimeout")
 	}
-	return errors.Wrap(ValidateRangeRequest(c.Name, c.RangeSize), "client config")
+	return errors.Wrap(ValidateRangeRequest(c.Name, c.RangeSize, 0), "client config")
 }
 
 // Client is a seq.Sequencer backed by an rr_seq cluster. It fetches ranges

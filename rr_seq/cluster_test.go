@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"sort"
 	"sync"
 	"testing"
@@ -25,7 +26,8 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // testCluster is N nodes on real loopback TCP.
 type testCluster struct {
 	t     testing.TB
-	addrs []string
+	addrs []string // the client API's
+	peers []string // the peer API's
 	dirs  []string
 	nodes []*Node
 	mod   func(i int, c *Config)
@@ -36,11 +38,16 @@ type testCluster struct {
 func startCluster(t testing.TB, n int, persist bool, mod func(i int, c *Config)) *testCluster {
 	tc := &testCluster{t: t, mod: mod}
 	lis := make([]net.Listener, n)
+	plis := make([]net.Listener, n)
 	for i := range n {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		require.NoError(t, err)
 		lis[i] = l
 		tc.addrs = append(tc.addrs, l.Addr().String())
+		pl, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		plis[i] = pl
+		tc.peers = append(tc.peers, pl.Addr().String())
 		if persist {
 			tc.dirs = append(tc.dirs, t.TempDir())
 		} else {
@@ -49,30 +56,49 @@ func startCluster(t testing.TB, n int, persist bool, mod func(i int, c *Config))
 	}
 	tc.nodes = make([]*Node, n)
 	for i := range n {
-		tc.start(i, lis[i])
+		tc.start(i, lis[i], plis[i])
 	}
 	t.Cleanup(tc.stop)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, node := range tc.nodes {
+		require.NoError(t, node.WaitReady(ctx))
+	}
 	return tc
 }
 
-func (tc *testCluster) start(i int, l net.Listener) {
-	if l == nil {
+const testSecret = "test-cluster-secret"
+
+// start starts node i: the first time on the given listeners, as a new
+// node of a new cluster; later (nil listeners) as a restart.
+func (tc *testCluster) start(i int, l, pl net.Listener) {
+	first := l != nil
+	if !first {
 		var err error
 		l, err = net.Listen("tcp", tc.addrs[i])
 		require.NoError(tc.t, err)
+		pl, err = net.Listen("tcp", tc.peers[i])
+		require.NoError(tc.t, err)
 	}
-	cfg := Config{Self: tc.addrs[i], Name: fmt.Sprintf("n%d", i+1), Peers: tc.addrs, DataDir: tc.dirs[i], Seed: int64(i)}
+	cfg := Config{Self: tc.peers[i], Name: fmt.Sprintf("n%d", i+1), Peers: tc.peers, DataDir: tc.dirs[i], Seed: int64(i),
+		PeerSecret: testSecret, Bootstrap: true, FirstStart: first}
 	if tc.mod != nil {
 		tc.mod(i, &cfg)
 	}
 	n, err := NewNode(cfg)
 	require.NoError(tc.t, err)
 	tc.nodes[i] = n
-	tc.wg.Add(1)
+	tc.wg.Add(2)
 	go func() {
 		defer tc.wg.Done()
 		if err := n.Serve(l); err != nil {
 			tc.t.Errorf("serve: %v", err)
+		}
+	}()
+	go func() {
+		defer tc.wg.Done()
+		if err := n.ServePeers(pl); err != nil {
+			tc.t.Errorf("serve peers: %v", err)
 		}
 	}()
 }
@@ -98,6 +124,15 @@ func dial(t testing.TB, addr string) pb.SequencerClient {
 	require.NoError(t, err)
 	t.Cleanup(func() { cc.Close() })
 	return pb.NewSequencerClient(cc)
+}
+
+// dialPeer dials a node's peer API with the cluster's secret.
+func dialPeer(t testing.TB, addr, secret string) pb.PeerClient {
+	cc, err := grpc.NewClient("passthrough:///"+addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithPerRPCCredentials(secretCreds{secret: secret}))
+	require.NoError(t, err)
+	t.Cleanup(func() { cc.Close() })
+	return pb.NewPeerClient(cc)
 }
 
 // drive runs clients concurrently, each taking perClient IDs, and checks
@@ -158,7 +193,7 @@ func TestClusterPersistsAcrossTotalRestart(t *testing.T) {
 	maxBefore := maxID(seen)
 	tc.stop()
 	for i := range tc.nodes {
-		tc.start(i, nil)
+		tc.start(i, nil, nil)
 	}
 	drive(t, []*Client{tc.client(t, 4, 2), tc.client(t, 1, 0)}, 40, seen)
 	require.Len(t, seen, 160, "no ID handed out twice across the restart")
@@ -179,6 +214,7 @@ func maxID(m map[seq.ID]int) seq.ID {
 func TestNodeRejectsBadInput(t *testing.T) {
 	tc := startCluster(t, 3, false, nil)
 	c := dial(t, tc.addrs[0])
+	pc := dialPeer(t, tc.peers[0], testSecret)
 	ctx := context.Background()
 	long := string(make([]byte, MaxNameLen+1))
 	for _, tt := range []struct {
@@ -189,9 +225,13 @@ func TestNodeRejectsBadInput(t *testing.T) {
 		{"empty name", func() error { _, err := c.NextRange(ctx, &pb.NextRangeRequest{Name: "", N: 1}); return err }},
 		{"long name", func() error { _, err := c.NextRange(ctx, &pb.NextRangeRequest{Name: long, N: 1}); return err }},
 		{"n overflows", func() error { _, err := c.NextRange(ctx, &pb.NextRangeRequest{Name: "s", N: ^uint64(0)}); return err }},
-		{"get empty name", func() error { _, err := c.Get(ctx, &pb.GetRequest{}); return err }},
-		{"set value <= base", func() error { _, err := c.Set(ctx, &pb.SetRequest{Name: "s", Base: 5, Value: 5}); return err }},
-		{"set base 0", func() error { _, err := c.Set(ctx, &pb.SetRequest{Name: "s", Base: 0, Value: 5}); return err }},
+		{"n over the limit", func() error {
+			_, err := c.NextRange(ctx, &pb.NextRangeRequest{Name: "s", N: DefaultMaxRange + 1})
+			return err
+		}},
+		{"get empty name", func() error { _, err := pc.Get(ctx, &pb.GetRequest{}); return err }},
+		{"set value <= base", func() error { _, err := pc.Set(ctx, &pb.SetRequest{Name: "s", Base: 5, Value: 5}); return err }},
+		{"set base 0", func() error { _, err := pc.Set(ctx, &pb.SetRequest{Name: "s", Base: 0, Value: 5}); return err }},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			require.Equal(t, codes.InvalidArgument, status.Code(tt.call()))
@@ -201,10 +241,10 @@ func TestNodeRejectsBadInput(t *testing.T) {
 		require.Empty(t, n.Values(), "bad input changed nothing")
 	}
 	// Overflow discovered at allocation time also changes nothing.
-	_, err := c.Set(ctx, &pb.SetRequest{Name: "big", Base: 1, Value: ^uint64(0) - 1})
+	_, err := pc.Set(ctx, &pb.SetRequest{Name: "big", Base: 1, Value: ^uint64(0) - 1})
 	require.NoError(t, err)
 	_, err = c.NextRange(ctx, &pb.NextRangeRequest{Name: "big", N: 10})
-	require.Equal(t, codes.InvalidArgument, status.Code(err), "got %v", err)
+	require.Equal(t, codes.OutOfRange, status.Code(err), "got %v", err)
 	require.Equal(t, ^uint64(0)-1, tc.nodes[0].Values()["big"])
 }
 
@@ -223,6 +263,7 @@ func TestNodeStatusCodes(t *testing.T) {
 	defer cancel()
 	_, err = c.NextRange(ctx, &pb.NextRangeRequest{Name: "s", N: 3})
 	require.Equal(t, codes.Unavailable, status.Code(err), "got %v", err)
+	require.Contains(t, status.Convert(err).Message(), tc.peers[1]+": ", "the error names the peers that failed")
 
 	// An already expired deadline is DeadlineExceeded.
 	ctx, cancel = context.WithTimeout(context.Background(), time.Nanosecond)
@@ -233,7 +274,7 @@ func TestNodeStatusCodes(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
-	base := Config{Self: "a", Peers: []string{"a", "b", "c"}}
+	base := Config{Self: "a", Peers: []string{"a", "b", "c"}, PeerSecret: "s"}
 	for _, tc := range []struct {
 		name string
 		mod  func(c *Config)
@@ -248,6 +289,8 @@ func TestConfigValidate(t *testing.T) {
 		{"R+W<=N", func(c *Config) { c.R, c.W = 1, 2 }, false},
 		{"R+W<=N unsafe", func(c *Config) { c.R, c.W, c.Unsafe = 1, 1, true }, true},
 		{"bad rule", func(c *Config) { c.WriteRule = 7 }, false},
+		{"no peer auth", func(c *Config) { c.PeerSecret = "" }, false},
+		{"peer with a space", func(c *Config) { c.Peers = []string{"a", " b", "c"} }, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := base
@@ -266,11 +309,99 @@ func TestNodeRefusesCorruptState(t *testing.T) {
 	dir := t.TempDir()
 	st, err := OpenStorage(OSFS{}, dir)
 	require.NoError(t, err)
-	require.NoError(t, st.Save(map[string]uint64{"s": 9}, true))
-	b := encodeState(map[string]uint64{"s": 9})
-	require.NoError(t, writeFile(st.Path(), b[:len(b)-4]))
-	_, err = NewNode(Config{Self: "a", Peers: []string{"a"}, DataDir: dir})
+	require.NoError(t, st.Init(Identity{Cluster: DefaultClusterID([]string{"a"}), Node: "a"}, map[string]uint64{"s": 9}))
+	path := st.Path()
+	require.NoError(t, st.Close())
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.NoError(t, writeFile(path, b[:len(b)-4]))
+	cfg := Config{Self: "a", Peers: []string{"a"}, DataDir: dir, PeerSecret: "s"}
+	_, err = NewNode(cfg)
 	require.ErrorIs(t, err, ErrCorruptState)
+	require.Contains(t, err.Error(), "--recover")
+	// A node of another name on the same dir is refused too.
+	require.NoError(t, writeFile(path, b))
+	_, err = NewNode(Config{Self: "b", Peers: []string{"b"}, Cluster: DefaultClusterID([]string{"a"}), DataDir: dir, PeerSecret: "s"})
+	require.ErrorIs(t, err, ErrForeignState)
+}
+
+func TestPeerAPIIsApart(t *testing.T) {
+	tc := startCluster(t, 3, false, nil)
+	ctx := context.Background()
+	cc, err := grpc.NewClient("passthrough:///"+tc.addrs[0], grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	defer cc.Close()
+	_, err = pb.NewPeerClient(cc).Set(ctx, &pb.SetRequest{Name: "one", Base: 1, Value: ^uint64(0)})
+	require.Equal(t, codes.Unimplemented, status.Code(err), "the client listener never serves the peer API: %v", err)
+	for _, secret := range []string{"", "wrong"} {
+		_, err = dialPeer(t, tc.peers[0], secret).Set(ctx, &pb.SetRequest{Name: "one", Base: 1, Value: ^uint64(0)})
+		require.Equal(t, codes.Unauthenticated, status.Code(err), "secret %q: %v", secret, err)
+	}
+	require.Empty(t, tc.nodes[0].Values(), "refused calls change nothing")
+	r, err := dial(t, tc.addrs[1]).NextRange(ctx, &pb.NextRangeRequest{Name: "one", N: 2})
+	require.NoError(t, err)
+	require.Equal(t, uint64(1), r.GetFrom())
+}
+
+// TestMemoryNodeRecoversAfterRestart is the amnesia bug over real gRPC: a
+// node in memory restarts empty; until it has recovered it refuses to act
+// as a replica, and then it holds what was allocated.
+func TestMemoryNodeRecoversAfterRestart(t *testing.T) {
+	tc := startCluster(t, 3, false, func(i int, c *Config) { c.RoundLife = 200 * time.Millisecond })
+	ctx := context.Background()
+	c := dial(t, tc.addrs[0])
+	r, err := c.NextRange(ctx, &pb.NextRangeRequest{Name: "s", N: 10})
+	require.NoError(t, err)
+	tc.nodes[2].Close()
+	tc.start(2, nil, nil)
+	require.False(t, tc.nodes[2].Ready(), "a restarted node in memory recovers first")
+	_, err = dial(t, tc.addrs[2]).NextRange(ctx, &pb.NextRangeRequest{Name: "s", N: 1})
+	require.Equal(t, codes.Unavailable, status.Code(err))
+	_, err = dialPeer(t, tc.peers[2], testSecret).Get(ctx, &pb.GetRequest{Name: "s"})
+	require.Equal(t, codes.Unavailable, status.Code(err), "no quorum reads while recovering")
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	require.NoError(t, tc.nodes[2].WaitReady(wctx))
+	require.GreaterOrEqual(t, tc.nodes[2].Values()["s"], r.GetTo(), "recovered what was allocated")
+	// Now only n3 and one other: the allocation must not repeat.
+	tc.nodes[0].Close()
+	r2, err := dial(t, tc.addrs[2]).NextRange(ctx, &pb.NextRangeRequest{Name: "s", N: 1})
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, r2.GetFrom(), r.GetTo())
+}
+
+// TestInFlightBound: past MaxInFlight, calls are refused at once with
+// ResourceExhausted, and the gauge never passes the bound.
+func TestInFlightBound(t *testing.T) {
+	const bound = 8
+	tc := startCluster(t, 3, false, func(i int, c *Config) { c.MaxInFlight = bound })
+	// Many connections: one connection alone is already held to bound
+	// streams at a time by gRPC's MaxConcurrentStreams.
+	var conns []pb.SequencerClient
+	for range 25 {
+		conns = append(conns, dial(t, tc.addrs[0]))
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	codesSeen := map[codes.Code]int{}
+	for i := range 200 {
+		c := conns[i%len(conns)]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_, err := c.NextRange(ctx, &pb.NextRangeRequest{Name: "hot", N: 1})
+			mu.Lock()
+			codesSeen[status.Code(err)]++
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	_, most := tc.nodes[0].InFlight()
+	require.LessOrEqual(t, most, int64(bound+1), "the gauge counts the refused call before it refuses")
+	require.Positive(t, codesSeen[codes.ResourceExhausted], "%v", codesSeen)
+	require.Positive(t, codesSeen[codes.OK], "%v", codesSeen)
 }
 
 func TestClientHookReportsFetches(t *testing.T) {

@@ -2,8 +2,13 @@ package rr_seq
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
 	"log/slog"
 	"net"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/pkg/errors"
@@ -19,8 +24,25 @@ type Config struct {
 	Self string
 	// Name is the node's name in replies and logs; default Self.
 	Name string
-	// Peers lists every node of the cluster, Self included, once each.
+	// Peers lists the peer address of every node of the cluster, Self
+	// included, once each.
 	Peers []string
+	// Cluster is the cluster ID, recorded in the data dir and checked
+	// against peers; default "rrseq-" and a hash of the sorted Peers.
+	Cluster string
+	// Bootstrap lets a node with no state start a new cluster, but only
+	// once every peer answers and none holds any value; otherwise it
+	// recovers from its peers like any node that lost its state. A node
+	// whose data dir holds its state ignores it.
+	Bootstrap bool
+	// Recover lets a node whose data dir is initialised but whose state
+	// is missing or corrupt start anyway, recovering from its peers.
+	// Without it such a node refuses to start.
+	Recover bool
+	// FirstStart says that no earlier process of this node ever ran, so
+	// none can have acknowledged a write: recovery need not wait out
+	// RoundLife. Only a harness that creates the node can know this.
+	FirstStart bool
 	// R and W are the read and write quorums; default a majority each.
 	R, W int
 	// Unsafe allows R+W <= N and W <= N/2. Such clusters hand out
@@ -58,6 +80,28 @@ type Config struct {
 	// HedgeAfter is how long a round sent to a quorum waits before asking
 	// the other peers too; default 5ms.
 	HedgeAfter time.Duration
+	// RoundLife bounds a write round (see Limits.RoundLife); default
+	// DefaultRoundLife. A node that lost its state waits RecoveryWait of
+	// it before it reads its peers, so every node must use the same value.
+	RoundLife time.Duration
+	// MaxRange bounds one request's range size; default DefaultMaxRange.
+	MaxRange uint64
+	// MaxNames bounds the sequence names a node holds; default 100,000.
+	MaxNames int
+	// MaxInFlight bounds the NextRange calls a node works on at once;
+	// more are refused with ResourceExhausted. Default 1024.
+	MaxInFlight int
+	// PeerSecret, when set, is the shared cluster secret every peer call
+	// must carry. Without TLS it travels in the clear: use it on loopback
+	// or a trusted network only.
+	PeerSecret string
+	// PeerServerTLS and PeerClientTLS, set together, make the peer API
+	// mutual TLS: the server asks for and checks the client's
+	// certificate (see LoadPeerTLS). The peer API needs TLS, a secret, or
+	// both.
+	PeerServerTLS, PeerClientTLS *tls.Config
+	// ClientTLS, when set, serves the client API over TLS.
+	ClientTLS *tls.Config
 	// Seed seeds the backoff jitter.
 	Seed int64
 	// Logger receives structured logs; default discards them.
@@ -97,7 +141,31 @@ func (c Config) WithDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.Cluster == "" {
+		c.Cluster = DefaultClusterID(c.Peers)
+	}
+	if c.RoundLife == 0 {
+		c.RoundLife = DefaultRoundLife
+	}
+	if c.MaxRange == 0 {
+		c.MaxRange = DefaultMaxRange
+	}
+	if c.MaxNames == 0 {
+		c.MaxNames = 100_000
+	}
+	if c.MaxInFlight == 0 {
+		c.MaxInFlight = 1024
+	}
 	return c
+}
+
+// DefaultClusterID derives a cluster ID from the peer addresses, in any
+// order: "rrseq-" and 12 hex digits of their hash.
+func DefaultClusterID(peers []string) string {
+	sorted := slices.Clone(peers)
+	slices.Sort(sorted)
+	sum := sha256.Sum256([]byte(strings.Join(sorted, "\n")))
+	return "rrseq-" + hex.EncodeToString(sum[:6])
 }
 
 // Quorum returns the cluster shape c describes.
@@ -112,6 +180,9 @@ func (c Config) Validate() error {
 	for _, p := range c.Peers {
 		if p == "" {
 			return errors.Wrap(seq.ErrInvalidArgument, "config: empty peer address")
+		}
+		if strings.TrimSpace(p) != p || strings.ContainsAny(p, " \t,") {
+			return errors.Wrapf(seq.ErrInvalidArgument, "config: peer address %q has spaces or commas", p)
 		}
 		if seen[p] {
 			return errors.Wrapf(seq.ErrInvalidArgument, "config: peer %q is listed twice", p)
@@ -130,8 +201,16 @@ func (c Config) Validate() error {
 	switch {
 	case c.ConnsPerPeer < 1:
 		return errors.Wrap(seq.ErrInvalidArgument, "config: ConnsPerPeer must be at least 1")
-	case c.DefaultTimeout < 0, c.PeerTimeout < 0, c.MaxBackoff < 0, c.HedgeAfter < 0:
+	case c.DefaultTimeout < 0, c.PeerTimeout < 0, c.MaxBackoff < 0, c.HedgeAfter < 0, c.RoundLife < 0:
 		return errors.Wrap(seq.ErrInvalidArgument, "config: negative duration")
+	case c.MaxNames < 0, c.MaxInFlight < 0:
+		return errors.Wrap(seq.ErrInvalidArgument, "config: negative limit")
+	case (c.PeerServerTLS == nil) != (c.PeerClientTLS == nil):
+		return errors.Wrap(seq.ErrInvalidArgument, "config: PeerServerTLS and PeerClientTLS go together")
+	case c.PeerServerTLS == nil && c.PeerSecret == "":
+		return errors.Wrap(seq.ErrInvalidArgument, "config: the peer API needs mutual TLS or a shared secret (PeerSecret)")
+	case c.Cluster != "" && (strings.ContainsAny(c.Cluster, " \t\n") || len(c.Cluster) > 128):
+		return errors.Wrapf(seq.ErrInvalidArgument, "config: cluster ID %q has spaces or is over 128 bytes", c.Cluster)
 	}
 	return nil
 }

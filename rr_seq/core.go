@@ -5,6 +5,8 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"time"
+	"unicode/utf8"
 
 	"github.com/pkg/errors"
 
@@ -81,18 +83,28 @@ func ValidateName(name string) error {
 		return errors.Wrapf(seq.ErrInvalidArgument, "sequence name is %d bytes, the limit is %d", len(name), MaxNameLen)
 	case strings.ContainsAny(name, "\x00\n"):
 		return errors.Wrap(seq.ErrInvalidArgument, "sequence name contains NUL or newline")
+	case !utf8.ValidString(name):
+		return errors.Wrap(seq.ErrInvalidArgument, "sequence name is not valid UTF-8")
 	}
 	return nil
 }
 
+// DefaultMaxRange is the largest range one request may ask for unless the
+// node is configured otherwise: a client that wants more asks again.
+const DefaultMaxRange = 1 << 20
+
 // ValidateRangeRequest returns an error unless a range of n IDs of name may
-// be asked for.
-func ValidateRangeRequest(name string, n uint64) error {
+// be asked for, with at most maxRange IDs in one request (0: no limit but
+// the ID space).
+func ValidateRangeRequest(name string, n, maxRange uint64) error {
 	if err := ValidateName(name); err != nil {
 		return err
 	}
 	if n == 0 {
 		return errors.Wrap(seq.ErrInvalidArgument, "range size n must be at least 1")
+	}
+	if maxRange > 0 && n > maxRange {
+		return errors.Wrapf(seq.ErrInvalidArgument, "range size %d is over the limit of %d IDs per request", n, maxRange)
 	}
 	if n > math.MaxUint64-uint64(seq.FirstID) {
 		return errors.Wrapf(seq.ErrInvalidArgument, "range size %d overflows the ID space", n)
@@ -103,9 +115,27 @@ func ValidateRangeRequest(name string, n uint64) error {
 // Replica is one node's state: for each sequence name, the lowest ID it has
 // not seen allocated. A missing name is at seq.FirstID.
 type Replica struct {
-	rule   WriteRule
-	values map[string]uint64
+	rule     WriteRule
+	values   map[string]uint64
+	maxNames int
 }
+
+// LimitNames bounds the names the replica holds: a write that would add a
+// name past n is refused (Full reports it). 0 is no bound.
+func (r *Replica) LimitNames(n int) { r.maxNames = n }
+
+// Full reports whether a write of name would be refused because the
+// replica holds as many names as it may.
+func (r *Replica) Full(name string) bool {
+	if r.maxNames <= 0 || len(r.values) < r.maxNames {
+		return false
+	}
+	_, ok := r.values[name]
+	return !ok
+}
+
+// Len returns the number of names the replica holds.
+func (r *Replica) Len() int { return len(r.values) }
 
 // NewReplica returns a replica that applies rule, starting from values
 // (which it copies; nil is empty).
@@ -130,8 +160,8 @@ func (r *Replica) Get(name string) uint64 {
 // made durable before the acceptance is acknowledged).
 func (r *Replica) Set(name string, base, value uint64) (accepted bool, current uint64, changed bool) {
 	cur := r.Get(name)
-	if value <= base {
-		return false, cur, false // not a valid write; never accept
+	if value <= base || r.Full(name) {
+		return false, cur, false // not a valid write, or no room; never accept
 	}
 	switch r.rule {
 	case SetIfGreater:
@@ -144,6 +174,17 @@ func (r *Replica) Set(name string, base, value uint64) (accepted bool, current u
 	}
 	r.values[name] = value
 	return true, value, true
+}
+
+// Merge raises each of values' names to at least its value, as a
+// recovering node does with the states of its peers. It ignores the name
+// bound: a recovering node must hold what its peers hold.
+func (r *Replica) Merge(values map[string]uint64) {
+	for k, v := range values {
+		if v > r.Get(k) {
+			r.values[k] = v
+		}
+	}
 }
 
 // Snapshot returns a copy of every value.
@@ -206,6 +247,8 @@ func (k MsgKind) String() string {
 		return "get"
 	case MsgSet:
 		return "set"
+	case MsgState:
+		return "state"
 	}
 	return fmt.Sprintf("msg(%d)", int(k))
 }
@@ -225,8 +268,11 @@ type Msg struct {
 
 // String is the message's one text form, used in logs and traces.
 func (m Msg) String() string {
-	if m.Kind == MsgSet {
+	switch m.Kind {
+	case MsgSet:
 		return fmt.Sprintf("op%d.%d %s set(%q, base=%d, value=%d)", m.Op, m.Round, m.To, m.Name, m.Base, m.Value)
+	case MsgState:
+		return fmt.Sprintf("recovery.%d %s state()", m.Round, m.To)
 	}
 	return fmt.Sprintf("op%d.%d %s get(%q)", m.Op, m.Round, m.To, m.Name)
 }
@@ -292,8 +338,9 @@ type op struct {
 	sent     int      // peers[:sent] of the op's peer order have the round's message
 	order    []string
 	ok, fail int
-	max      uint64 // read phase: highest value seen
-	base     uint64 // write phase: the base being written
+	max      uint64        // read phase: highest value seen
+	base     uint64        // write phase: the base being written
+	wstart   time.Duration // write phase: when the round began
 }
 
 // Coordinator runs the NextRange protocol for one node: read R values, keep
@@ -306,12 +353,40 @@ type op struct {
 // in one more peer, and a Hedge brings in all the rest. With FanoutAll
 // every round goes to every peer at once.
 type Coordinator struct {
-	self  string
-	peers []string
-	all   bool
-	q     Quorum
-	next  OpID
-	ops   map[OpID]*op
+	self   string
+	peers  []string
+	all    bool
+	q      Quorum
+	limits Limits
+	next   OpID
+	ops    map[OpID]*op
+}
+
+// DefaultRoundLife is the default of Limits.RoundLife.
+const DefaultRoundLife = 2 * time.Second
+
+// Limits bound what a coordinator takes on.
+type Limits struct {
+	// RoundLife bounds a write round: an acceptance that arrives more than
+	// RoundLife after the round began is not counted, and the op starts
+	// over with fresh reads. It is what lets a node that lost its state
+	// recover safely: once it has waited out RoundLife (see RecoveryWait),
+	// no coordinator still counts an acceptance it gave before it lost
+	// its state. Default DefaultRoundLife.
+	RoundLife time.Duration
+	// MaxRange bounds the size of one request; default DefaultMaxRange.
+	MaxRange uint64
+}
+
+// WithDefaults fills the unset limits.
+func (l Limits) WithDefaults() Limits {
+	if l.RoundLife <= 0 {
+		l.RoundLife = DefaultRoundLife
+	}
+	if l.MaxRange == 0 {
+		l.MaxRange = DefaultMaxRange
+	}
+	return l
 }
 
 // Fanout says how many peers a round is first sent to.
@@ -330,18 +405,25 @@ const (
 // It does not validate the quorum: the node's Config does.
 func NewCoordinator(self string, peers []string, r, w int, fanout Fanout) *Coordinator {
 	return &Coordinator{
-		self:  self,
-		peers: append([]string(nil), peers...),
-		all:   fanout == FanoutAll,
-		q:     Quorum{N: len(peers), R: r, W: w},
-		ops:   map[OpID]*op{},
+		self:   self,
+		peers:  append([]string(nil), peers...),
+		all:    fanout == FanoutAll,
+		q:      Quorum{N: len(peers), R: r, W: w},
+		limits: Limits{}.WithDefaults(),
+		ops:    map[OpID]*op{},
 	}
 }
+
+// SetLimits replaces the coordinator's limits (unset ones get defaults).
+func (c *Coordinator) SetLimits(l Limits) { c.limits = l.WithDefaults() }
+
+// Limits returns the coordinator's limits.
+func (c *Coordinator) Limits() Limits { return c.limits }
 
 // Start begins allocating n IDs of name. An invalid request is refused with
 // an error and changes nothing.
 func (c *Coordinator) Start(name string, n uint64) (OpID, Output, error) {
-	if err := ValidateRangeRequest(name, n); err != nil {
+	if err := ValidateRangeRequest(name, n, c.limits.MaxRange); err != nil {
 		return 0, Output{}, err
 	}
 	c.next++
@@ -431,14 +513,15 @@ func (c *Coordinator) read(id OpID, o *op) Output {
 	return c.begin(id, o, MsgGet, c.q.R)
 }
 
-func (c *Coordinator) write(id OpID, o *op) Output {
+func (c *Coordinator) write(now time.Duration, id OpID, o *op) Output {
 	base := max(o.max, uint64(seq.FirstID))
 	if base > math.MaxUint64-o.n {
 		delete(c.ops, id)
-		return Output{Done: []Done{{Op: id, Err: errors.Wrapf(seq.ErrInvalidArgument, "range of %d IDs from %d overflows the ID space", o.n, base)}}}
+		return Output{Done: []Done{{Op: id, Err: errors.Wrapf(seq.ErrOverflow, "range of %d IDs from %d would run past the last ID", o.n, base)}}}
 	}
 	o.phase = phaseWrite
 	o.base = base
+	o.wstart = now
 	return c.begin(id, o, MsgSet, c.q.W)
 }
 
@@ -453,8 +536,9 @@ func (c *Coordinator) current(id OpID, round uint32, from string) *op {
 	return o
 }
 
-// GetReply feeds a peer's answer to a MsgGet.
-func (c *Coordinator) GetReply(id OpID, round uint32, from string, value uint64) Output {
+// GetReply feeds a peer's answer to a MsgGet, at time now (any monotonic
+// clock the driver keeps; only differences matter).
+func (c *Coordinator) GetReply(now time.Duration, id OpID, round uint32, from string, value uint64) Output {
 	o := c.current(id, round, from)
 	if o == nil || o.phase != phaseRead {
 		return Output{}
@@ -462,16 +546,21 @@ func (c *Coordinator) GetReply(id OpID, round uint32, from string, value uint64)
 	o.ok++
 	o.max = max(o.max, value)
 	if o.ok >= c.q.R {
-		return c.write(id, o)
+		return c.write(now, id, o)
 	}
 	return Output{}
 }
 
-// SetReply feeds a peer's answer to a MsgSet.
-func (c *Coordinator) SetReply(id OpID, round uint32, from string, accepted bool, current uint64) Output {
+// SetReply feeds a peer's answer to a MsgSet, at time now. An answer that
+// arrives more than Limits.RoundLife after its round began ends the round
+// uncounted: the op backs off and starts over.
+func (c *Coordinator) SetReply(now time.Duration, id OpID, round uint32, from string, accepted bool, current uint64) Output {
 	o := c.current(id, round, from)
 	if o == nil || o.phase != phaseWrite {
 		return Output{}
+	}
+	if now-o.wstart > c.limits.RoundLife {
+		return c.backoff(id, o, true)
 	}
 	if !accepted {
 		o.fail++
@@ -505,6 +594,10 @@ func (c *Coordinator) checkLost(id OpID, o *op, unreachable bool) Output {
 		// Still possible: bring in one more peer for the one lost.
 		return Output{Msgs: c.send(id, o, o.kind(), 1)}
 	}
+	return c.backoff(id, o, unreachable)
+}
+
+func (c *Coordinator) backoff(id OpID, o *op, unreachable bool) Output {
 	o.phase = phaseBackoff
 	o.attempt++
 	return Output{Backoff: []Backoff{{Op: id, Attempt: o.attempt, Unreachable: unreachable}}}

@@ -86,10 +86,10 @@ func newCluster3(rule WriteRule) *cluster3 {
 func (c *cluster3) deliver(m Msg) Output {
 	r := c.reps[m.To]
 	if m.Kind == MsgGet {
-		return c.coord.GetReply(m.Op, m.Round, m.To, r.Get(m.Name))
+		return c.coord.GetReply(0, m.Op, m.Round, m.To, r.Get(m.Name))
 	}
 	ok, cur, _ := r.Set(m.Name, m.Base, m.Value)
-	return c.coord.SetReply(m.Op, m.Round, m.To, ok, cur)
+	return c.coord.SetReply(0, m.Op, m.Round, m.To, ok, cur)
 }
 
 // run delivers every message in order until the op is done.
@@ -174,9 +174,9 @@ func TestCoordinatorIgnoresDuplicateReplies(t *testing.T) {
 	c := newCluster3(SetIfUnchanged)
 	id, out, _ := c.coord.Start("s", 1)
 	r := out.Msgs[0].Round
-	require.Empty(t, c.coord.GetReply(id, r, "n1", 1).Msgs)
-	require.Empty(t, c.coord.GetReply(id, r, "n1", 1).Msgs, "a duplicate does not count towards R")
-	require.Len(t, c.coord.GetReply(id, r, "n2", 1).Msgs, 3)
+	require.Empty(t, c.coord.GetReply(0, id, r, "n1", 1).Msgs)
+	require.Empty(t, c.coord.GetReply(0, id, r, "n1", 1).Msgs, "a duplicate does not count towards R")
+	require.Len(t, c.coord.GetReply(0, id, r, "n2", 1).Msgs, 3)
 }
 
 func TestCoordinatorRejectsBadRequests(t *testing.T) {
@@ -200,7 +200,7 @@ func TestCoordinatorOverflowFails(t *testing.T) {
 	_, out, err := c.coord.Start("s", 10)
 	require.NoError(t, err)
 	d := c.run(t, out)
-	require.ErrorIs(t, d.Err, seq.ErrInvalidArgument)
+	require.ErrorIs(t, d.Err, seq.ErrOverflow)
 	require.Equal(t, ^uint64(0)-3, c.reps["n1"].Get("s"), "nothing written")
 }
 
@@ -224,7 +224,7 @@ func TestSetIfGreaterInterleaving(t *testing.T) {
 				require.NoError(t, err)
 				var w Output
 				for _, m := range out.Msgs[:2] {
-					w = c.GetReply(m.Op, m.Round, m.To, reps[m.To].Get("s"))
+					w = c.GetReply(0, m.Op, m.Round, m.To, reps[m.To].Get("s"))
 				}
 				require.Len(t, w.Msgs, 3)
 				return id, w.Msgs
@@ -234,7 +234,7 @@ func TestSetIfGreaterInterleaving(t *testing.T) {
 			var doneA, doneB []Done
 			apply := func(c *Coordinator, m Msg, done *[]Done) {
 				ok, cur, _ := reps[m.To].Set(m.Name, m.Base, m.Value)
-				*done = append(*done, c.SetReply(m.Op, m.Round, m.To, ok, cur).Done...)
+				*done = append(*done, c.SetReply(0, m.Op, m.Round, m.To, ok, cur).Done...)
 			}
 			apply(a, aw[0], &doneA) // n1: A first
 			apply(b, bw[0], &doneB)
@@ -282,13 +282,13 @@ func TestCoordinatorQuorumFanout(t *testing.T) {
 
 	var w Output
 	for _, m := range []Msg{out.Msgs[0], out.Msgs[2], more.Msgs[0]} {
-		w.merge(c.GetReply(m.Op, m.Round, m.To, 1))
+		w.merge(c.GetReply(0, m.Op, m.Round, m.To, 1))
 	}
 	require.Len(t, w.Msgs, 3, "writes go to W peers first")
 	var done []Done
 	for _, m := range w.Msgs {
 		ok, cur, _ := reps[m.To].Set(m.Name, m.Base, m.Value)
-		done = append(done, c.SetReply(m.Op, m.Round, m.To, ok, cur).Done...)
+		done = append(done, c.SetReply(0, m.Op, m.Round, m.To, ok, cur).Done...)
 	}
 	require.Equal(t, []Done{{Op: id, Range: seq.Range{From: 1, To: 5}}}, done)
 }

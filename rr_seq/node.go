@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"net"
 	"runtime"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"github.com/pkg/errors"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -24,22 +27,34 @@ import (
 )
 
 // Node is one member of a read-repair cluster: the gRPC shell around a
-// Replica (its own values) and a Coordinator (the NextRange protocol). It
-// serves Get and Set to its peers and NextRange to clients.
+// Replica (its own values), a Coordinator (the NextRange protocol) and, after
+// it lost its state, a Recovery. It serves NextRange to clients on one
+// listener (Serve) and the peer API (Get, Set, State) to its peers on
+// another (ServePeers).
 type Node struct {
 	pb.UnimplementedSequencerServer
 
-	cfg    Config
-	log    *slog.Logger
-	server *grpc.Server
-	health *health.Server
-	peers  map[string]*peerConns
+	cfg        Config
+	log        *slog.Logger
+	server     *grpc.Server // the client API
+	peerServer *grpc.Server // the peer API
+	health     *health.Server
+	peers      map[string]*peerConns
+	logs       logLimiter
 
-	// rmu guards the replica and the persistence generation.
-	rmu     sync.Mutex
-	replica *Replica
-	gen     uint64 // bumped by every accepted change
-	store   *Storage
+	// rmu guards the replica, the recovery and the persistence state.
+	rmu        sync.Mutex
+	replica    *Replica
+	rec        *Recovery // set while the node recovers
+	ready      bool      // holds its acknowledged state: acts as a replica
+	gen        uint64    // bumped by every accepted change
+	dirty      map[string]uint64
+	store      *Storage
+	persistErr error // the last save's failure, nil once a save works
+
+	readyc      chan struct{} // closed once ready
+	inflightN   atomic.Int64  // NextRange calls being served
+	inflightMax atomic.Int64  // the most ever at once
 
 	// pmu guards the group commit.
 	pmu      sync.Mutex
@@ -53,6 +68,8 @@ type Node struct {
 	waiters map[OpID]*waiter
 	rng     *rand.Rand
 
+	born     time.Time  // the node's clock: durations since born
+	lifeMu   sync.Mutex // orders spawn against Close
 	stop     context.Context
 	stopNow  context.CancelFunc
 	inflight sync.WaitGroup
@@ -75,15 +92,16 @@ type waiter struct {
 	ctx         context.Context
 	done        chan Done
 	unreachable bool
+	failures    map[string]string // peer -> why its last call failed
 }
 
 type peerConns struct {
 	conns   []*grpc.ClientConn
-	clients []pb.SequencerClient
+	clients []pb.PeerClient
 	next    atomic.Uint64
 }
 
-func (p *peerConns) pick() pb.SequencerClient {
+func (p *peerConns) pick() pb.PeerClient {
 	return p.clients[p.next.Add(1)%uint64(len(p.clients))]
 }
 
@@ -101,33 +119,33 @@ func NewNode(cfg Config) (*Node, error) {
 		coord:   NewCoordinator(cfg.Self, cfg.Peers, cfg.R, cfg.W, cfg.Fanout),
 		waiters: map[OpID]*waiter{},
 		rng:     rand.New(rand.NewPCG(uint64(cfg.Seed), 0x5eed)),
+		born:    time.Now(),
 	}
 	n.pcond = sync.NewCond(&n.pmu)
-	values := map[string]uint64{}
-	if cfg.DataDir != "" {
-		st, err := OpenStorage(cfg.FS, cfg.DataDir)
-		if err != nil {
-			return nil, err
-		}
-		loaded, err := st.Load()
-		if err == nil && loaded.Identity == nil {
-			// Until the node checks identities and offers --recover, a
-			// fresh or legacy dir becomes this node's as it is.
-			err = st.Init(Identity{Node: cfg.Name}, loaded.Values)
-		}
-		if err != nil {
-			st.Close()
-			return nil, err
-		}
-		values = loaded.Values
-		n.store = st
+	n.coord.SetLimits(Limits{RoundLife: cfg.RoundLife, MaxRange: cfg.MaxRange})
+	values, ready, err := n.open()
+	if err != nil {
+		return nil, err
 	}
 	n.replica = NewReplica(cfg.WriteRule, values)
+	n.replica.LimitNames(cfg.MaxNames)
+	n.dirty = map[string]uint64{}
+	n.ready = ready
+	n.readyc = make(chan struct{})
+	if ready {
+		close(n.readyc)
+	}
 	n.stop, n.stopNow = context.WithCancel(context.Background())
 
 	opts := dialOptions()
 	if cfg.Dialer != nil {
 		opts = append(opts, grpc.WithContextDialer(cfg.Dialer))
+	}
+	if cfg.PeerClientTLS != nil {
+		opts[0] = grpc.WithTransportCredentials(credentials.NewTLS(cfg.PeerClientTLS))
+	}
+	if cfg.PeerSecret != "" {
+		opts = append(opts, grpc.WithPerRPCCredentials(secretCreds{secret: cfg.PeerSecret, tls: cfg.PeerClientTLS != nil}))
 	}
 	opts = append(opts, cfg.DialOptions...)
 	for _, p := range cfg.Peers {
@@ -145,53 +163,345 @@ func NewNode(cfg Config) (*Node, error) {
 				return nil, errors.Wrapf(err, "connect to peer %s", p)
 			}
 			pc.conns = append(pc.conns, cc)
-			pc.clients = append(pc.clients, pb.NewSequencerClient(cc))
+			pc.clients = append(pc.clients, pb.NewPeerClient(cc))
 		}
 		n.peers[p] = pc
 	}
 
-	n.server = grpc.NewServer(
+	serverOpts := []grpc.ServerOption{
 		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))),
 		// Fixed windows turn off gRPC's bandwidth-delay estimator, whose
 		// pings cost a frame per small RPC; our messages are tiny.
 		grpc.InitialWindowSize(windowSize),
 		grpc.InitialConnWindowSize(windowSize),
-	)
+		grpc.MaxConcurrentStreams(uint32(cfg.MaxInFlight)),
+	}
+	clientOpts := slices.Clone(serverOpts)
+	if cfg.ClientTLS != nil {
+		clientOpts = append(clientOpts, grpc.Creds(credentials.NewTLS(cfg.ClientTLS)))
+	}
+	n.server = grpc.NewServer(clientOpts...)
 	pb.RegisterSequencerServer(n.server, n)
 	n.health = health.NewServer()
 	healthpb.RegisterHealthServer(n.server, n.health)
 	reflection.Register(n.server)
-	n.log.Info("node ready", "peers", cfg.Peers, "quorum", cfg.Quorum().String(), "rule", cfg.WriteRule.String(), "data_dir", cfg.DataDir, "sequences", len(values))
+
+	peerOpts := append(slices.Clone(serverOpts), peerAuth(cfg.PeerSecret)...)
+	if cfg.PeerServerTLS != nil {
+		peerOpts = append(peerOpts, grpc.Creds(credentials.NewTLS(cfg.PeerServerTLS)))
+	}
+	n.peerServer = grpc.NewServer(peerOpts...)
+	pb.RegisterPeerServer(n.peerServer, peerService{n: n})
+	healthpb.RegisterHealthServer(n.peerServer, n.health)
+
+	n.log.Info("node started", "peers", cfg.Peers, "cluster", cfg.Cluster, "quorum", cfg.Quorum().String(),
+		"rule", cfg.WriteRule.String(), "data_dir", cfg.DataDir, "sequences", len(values), "recovering", !ready)
+	n.setHealth()
+	if !ready {
+		n.startRecovery()
+	}
 	return n, nil
 }
+
+// open loads the node's state: its values, and whether it can show that
+// they are its acknowledged state (ready) or must recover them.
+func (n *Node) open() (map[string]uint64, bool, error) {
+	cfg := n.cfg
+	if cfg.DataDir == "" {
+		return map[string]uint64{}, false, nil // in memory: nothing survives a restart
+	}
+	st, err := OpenStorage(cfg.FS, cfg.DataDir)
+	if err != nil {
+		return nil, false, err
+	}
+	fail := func(err error) (map[string]uint64, bool, error) {
+		st.Close()
+		return nil, false, err
+	}
+	id := Identity{Cluster: cfg.Cluster, Node: cfg.Name}
+	loaded, err := st.Load()
+	switch {
+	case err != nil && cfg.Recover && (errors.Is(err, ErrCorruptState) || errors.Is(err, ErrMissingState)):
+		n.log.Warn("state is missing or corrupt; recovering from the peers (--recover)", "err", err.Error())
+		n.store = st
+		return map[string]uint64{}, false, nil
+	case err != nil:
+		return fail(err)
+	case loaded.Identity != nil:
+		if err := loaded.Identity.Check(id); err != nil {
+			return fail(err)
+		}
+		n.store = st
+		return loaded.Values, true, nil
+	case loaded.Legacy:
+		// A data dir of the first format holds acknowledged state: it
+		// becomes this node's, in the new format.
+		if err := st.Init(id, loaded.Values); err != nil {
+			return fail(errors.Wrap(err, "migrate the data dir to the log format"))
+		}
+		n.log.Info("migrated the data dir from state.json to the log format", "sequences", len(loaded.Values))
+		n.store = st
+		return loaded.Values, true, nil
+	}
+	// No marker: a new node, or one whose data dir was wiped.
+	n.store = st
+	return map[string]uint64{}, false, nil
+}
+
+// setHealth publishes whether the node serves: it does once it holds its
+// acknowledged state and can persist.
+func (n *Node) setHealth() {
+	n.rmu.Lock()
+	ok := n.ready && n.persistErr == nil
+	n.rmu.Unlock()
+	st := healthpb.HealthCheckResponse_NOT_SERVING
+	if ok {
+		st = healthpb.HealthCheckResponse_SERVING
+	}
+	if n.closed.Load() {
+		return
+	}
+	n.health.SetServingStatus("", st)
+	n.health.SetServingStatus(pb.Sequencer_ServiceDesc.ServiceName, st)
+}
+
+// Ready reports whether the node acts as a replica (it is not
+// recovering).
+func (n *Node) Ready() bool {
+	n.rmu.Lock()
+	defer n.rmu.Unlock()
+	return n.ready
+}
+
+// WaitReady waits until the node acts as a replica, or ctx is done.
+func (n *Node) WaitReady(ctx context.Context) error {
+	select {
+	case <-n.readyc:
+		return nil
+	case <-ctx.Done():
+		return errors.Wrapf(ctx.Err(), "%s is still recovering", n.cfg.Name)
+	}
+}
+
+// InFlight returns the NextRange calls in progress now and the most there
+// ever were at once.
+func (n *Node) InFlight() (now, most int64) { return n.inflightN.Load(), n.inflightMax.Load() }
+
+// spawn runs fn on a goroutine that Close waits for, unless the node is
+// closed.
+func (n *Node) spawn(fn func()) {
+	n.lifeMu.Lock()
+	defer n.lifeMu.Unlock()
+	if n.closed.Load() {
+		return
+	}
+	n.inflight.Add(1)
+	go func() {
+		defer n.inflight.Done()
+		fn()
+	}()
+}
+
+// startRecovery begins the recovery of a node that lost its state.
+func (n *Node) startRecovery() {
+	wait := RecoveryWait(n.cfg.RoundLife)
+	if n.cfg.FirstStart {
+		wait = 0
+	}
+	rec, out, err := NewRecovery(RecoveryConfig{
+		Self: n.cfg.Self, Peers: n.cfg.Peers, W: n.cfg.W, Cluster: n.cfg.Cluster,
+		Bootstrap: n.cfg.Bootstrap, Wait: wait,
+	}, n.now())
+	if err != nil {
+		n.log.Error("cannot recover", "err", err.Error())
+		return
+	}
+	n.rmu.Lock()
+	n.rec = rec
+	n.rmu.Unlock()
+	n.log.Info("recovering", "status", rec.Status())
+	n.recovery(out)
+}
+
+// recovery carries out a step of the recovery.
+func (n *Node) recovery(out RecoveryOutput) {
+	for _, note := range out.Notes {
+		n.log.Warn("recovery", "note", note)
+	}
+	if out.After > 0 {
+		time.AfterFunc(out.After, func() {
+			n.spawn(func() {
+				n.rmu.Lock()
+				var o RecoveryOutput
+				if n.rec != nil {
+					o = n.rec.Poll(n.now())
+				}
+				n.rmu.Unlock()
+				n.recovery(o)
+			})
+		})
+	}
+	for _, m := range out.Msgs {
+		n.spawn(func() { n.askState(m) })
+	}
+	if d := out.Done; d != nil {
+		n.spawn(func() { n.finishRecovery(d) })
+	}
+}
+
+// askState asks a peer for its state and feeds the answer to the recovery.
+func (n *Node) askState(m Msg) {
+	ctx, cancel := context.WithTimeout(n.stop, 4*n.cfg.PeerTimeout)
+	defer cancel()
+	st, err := n.fetchState(ctx, m.To)
+	n.rmu.Lock()
+	var out RecoveryOutput
+	if n.rec != nil {
+		if err != nil {
+			n.logs.log(n.log, "recovery: state of "+m.To, "err", err.Error())
+			out = n.rec.PeerFailed(n.now(), m.Round, m.To)
+		} else {
+			out = n.rec.StateReply(n.now(), m.Round, m.To, st)
+		}
+	}
+	n.rmu.Unlock()
+	n.recovery(out)
+}
+
+func (n *Node) fetchState(ctx context.Context, peer string) (PeerState, error) {
+	stream, err := n.peers[peer].pick().State(ctx, &pb.StateRequest{Cluster: n.cfg.Cluster})
+	if err != nil {
+		return PeerState{}, err
+	}
+	var st PeerState
+	for {
+		chunk, err := stream.Recv()
+		if err != nil {
+			return PeerState{}, errors.Wrap(err, "state stream ended before its last chunk")
+		}
+		st.Initialised, st.Cluster = chunk.GetInitialised(), chunk.GetCluster()
+		for _, e := range chunk.GetEntries() {
+			if ValidateName(e.GetName()) != nil || e.GetValue() < uint64(seq.FirstID) {
+				return PeerState{}, errors.Errorf("peer %s sent a bad entry %q=%d", peer, e.GetName(), e.GetValue())
+			}
+			if st.Values == nil {
+				st.Values = map[string]uint64{}
+			}
+			st.Values[e.GetName()] = max(st.Values[e.GetName()], e.GetValue())
+		}
+		if chunk.GetLast() {
+			return st, nil
+		}
+	}
+}
+
+// finishRecovery makes the recovered state durable, with the marker, and
+// starts acting as a replica. It retries a failing save until it works or
+// the node closes.
+func (n *Node) finishRecovery(d *Recovered) {
+	n.rmu.Lock()
+	n.replica.Merge(d.Values)
+	snap := n.replica.Snapshot()
+	n.rmu.Unlock()
+	for n.store != nil {
+		err := n.store.Init(Identity{Cluster: n.cfg.Cluster, Node: n.cfg.Name}, snap)
+		if err == nil {
+			break
+		}
+		n.rmu.Lock()
+		n.persistErr = err
+		n.rmu.Unlock()
+		n.logs.log(n.log, "recovery: save the recovered state", "err", err.Error())
+		select {
+		case <-n.stop.Done():
+			return
+		case <-time.After(time.Second):
+		}
+	}
+	n.rmu.Lock()
+	n.ready, n.rec, n.persistErr = true, nil, nil
+	close(n.readyc)
+	n.rmu.Unlock()
+	n.setHealth()
+	how := "recovered"
+	if d.Bootstrapped {
+		how = "bootstrapped a new cluster"
+	}
+	n.log.Info("ready: "+how, "from", d.From, "sequences", len(snap))
+}
+
+// logLimiter keeps a failure that repeats to one log line a second.
+type logLimiter struct {
+	mu         sync.Mutex
+	last       map[string]time.Time
+	suppressed map[string]int
+}
+
+func (l *logLimiter) log(log *slog.Logger, what string, args ...any) {
+	l.mu.Lock()
+	if l.last == nil {
+		l.last, l.suppressed = map[string]time.Time{}, map[string]int{}
+	}
+	now := time.Now()
+	if now.Sub(l.last[what]) < time.Second {
+		l.suppressed[what]++
+		l.mu.Unlock()
+		return
+	}
+	l.last[what] = now
+	n := l.suppressed[what]
+	l.suppressed[what] = 0
+	l.mu.Unlock()
+	if n > 0 {
+		args = append(args, "suppressed", n)
+	}
+	log.Error(what, args...)
+}
+
+// now is the node's monotonic clock, as the core takes it.
+func (n *Node) now() time.Duration { return time.Since(n.born) }
 
 // Name returns the node's name.
 func (n *Node) Name() string { return n.cfg.Name }
 
-// Serve serves gRPC on lis until Close. It returns nil after Close.
-func (n *Node) Serve(lis net.Listener) error {
+// Serve serves the client API (NextRange, health, reflection) on lis until
+// Close. It returns nil after Close.
+func (n *Node) Serve(lis net.Listener) error { return n.serve(n.server, lis, "clients") }
+
+// ServePeers serves the peer API on lis until Close.
+func (n *Node) ServePeers(lis net.Listener) error { return n.serve(n.peerServer, lis, "peers") }
+
+func (n *Node) serve(srv *grpc.Server, lis net.Listener, what string) error {
+	n.lifeMu.Lock()
 	if n.closed.Load() {
+		n.lifeMu.Unlock()
 		lis.Close()
 		return nil
 	}
 	n.serving.Add(1)
+	n.lifeMu.Unlock()
 	defer n.serving.Done()
-	err := n.server.Serve(lis)
+	n.log.Info("listening for "+what, "addr", lis.Addr().String())
+	err := srv.Serve(lis)
 	if n.closed.Load() {
 		return nil
 	}
-	return errors.Wrap(err, "serve")
+	return errors.Wrap(err, "serve "+what)
 }
 
 // Close stops serving, abandons operations in progress and closes every
 // peer connection. It waits for the node's goroutines to finish.
 func (n *Node) Close() error {
+	n.lifeMu.Lock()
 	if !n.closed.CompareAndSwap(false, true) {
+		n.lifeMu.Unlock()
 		return nil
 	}
+	n.lifeMu.Unlock()
 	n.health.Shutdown()
 	n.stopNow()
 	n.server.Stop()
+	n.peerServer.Stop()
 	n.serving.Wait()
 	n.inflight.Wait()
 	n.closeConns()
@@ -218,6 +528,14 @@ func (n *Node) Values() map[string]uint64 {
 
 // NextRange implements pb.SequencerServer.
 func (n *Node) NextRange(ctx context.Context, req *pb.NextRangeRequest) (*pb.NextRangeResponse, error) {
+	cur := n.inflightN.Add(1)
+	defer n.inflightN.Add(-1)
+	if cur > int64(n.cfg.MaxInFlight) {
+		return nil, status.Errorf(codes.ResourceExhausted, "%d requests in flight on %s, the limit is %d: retry later or on another node",
+			cur-1, n.cfg.Name, n.cfg.MaxInFlight)
+	}
+	for m := n.inflightMax.Load(); cur > m && !n.inflightMax.CompareAndSwap(m, cur); m = n.inflightMax.Load() {
+	}
 	r, err := n.Allocate(ctx, req.GetName(), req.GetN())
 	if err != nil {
 		return nil, err
@@ -226,9 +544,23 @@ func (n *Node) NextRange(ctx context.Context, req *pb.NextRangeRequest) (*pb.Nex
 }
 
 // Allocate runs the NextRange protocol with this node as coordinator. Its
-// errors are gRPC statuses: InvalidArgument, Unavailable (no quorum before
-// the deadline), DeadlineExceeded or Canceled.
+// errors are gRPC statuses: InvalidArgument, OutOfRange (past the last
+// ID), ResourceExhausted (too many names), Unavailable (recovering, or no
+// quorum before the deadline), DeadlineExceeded or Canceled.
 func (n *Node) Allocate(ctx context.Context, name string, count uint64) (seq.Range, error) {
+	n.rmu.Lock()
+	ready, full := n.ready, n.replica.Full(name)
+	var why string
+	if n.rec != nil {
+		why = n.rec.Status()
+	}
+	n.rmu.Unlock()
+	if !ready {
+		return seq.Range{}, status.Errorf(codes.Unavailable, "node %s is recovering its state: %s", n.cfg.Name, why)
+	}
+	if full && ValidateName(name) == nil {
+		return seq.Range{}, status.Errorf(codes.ResourceExhausted, "node %s holds %d sequence names, its limit", n.cfg.Name, n.cfg.MaxNames)
+	}
 	deadline, ok := ctx.Deadline()
 	if !ok {
 		deadline = time.Now().Add(n.cfg.DefaultTimeout)
@@ -247,7 +579,7 @@ func (n *Node) Allocate(ctx context.Context, name string, count uint64) (seq.Ran
 		n.cmu.Unlock()
 		return seq.Range{}, status.Error(codes.InvalidArgument, err.Error())
 	}
-	w := &waiter{ctx: ctx, done: make(chan Done, 1)}
+	w := &waiter{ctx: ctx, done: make(chan Done, 1), failures: map[string]string{}}
 	n.waiters[id] = w
 	out = n.collect(out)
 	n.cmu.Unlock()
@@ -256,7 +588,7 @@ func (n *Node) Allocate(ctx context.Context, name string, count uint64) (seq.Ran
 	select {
 	case d := <-w.done:
 		if d.Err != nil {
-			return seq.Range{}, status.Error(codes.InvalidArgument, d.Err.Error())
+			return seq.Range{}, doneStatus(d.Err)
 		}
 		return d.Range, nil
 	case <-ctx.Done():
@@ -264,6 +596,7 @@ func (n *Node) Allocate(ctx context.Context, name string, count uint64) (seq.Ran
 		n.coord.Cancel(id)
 		delete(n.waiters, id)
 		unreachable := w.unreachable
+		failures := describeFailures(w.failures)
 		n.cmu.Unlock()
 		select { // it may have finished meanwhile
 		case d := <-w.done:
@@ -276,10 +609,45 @@ func (n *Node) Allocate(ctx context.Context, name string, count uint64) (seq.Ran
 		case n.stop.Err() != nil:
 			return seq.Range{}, status.Error(codes.Unavailable, "node is shutting down")
 		case unreachable:
-			return seq.Range{}, status.Errorf(codes.Unavailable, "no quorum (%s) reachable before the deadline", n.cfg.Quorum())
+			return seq.Range{}, status.Errorf(codes.Unavailable, "no quorum (%s) reachable before the deadline: %s", n.cfg.Quorum(), failures)
 		}
 		return seq.Range{}, status.FromContextError(ctx.Err()).Err()
 	}
+}
+
+func doneStatus(err error) error {
+	if errors.Is(err, seq.ErrOverflow) {
+		return status.Error(codes.OutOfRange, err.Error())
+	}
+	return status.Error(codes.InvalidArgument, err.Error())
+}
+
+// describeFailures lists why peers failed, in peer order.
+func describeFailures(f map[string]string) string {
+	if len(f) == 0 {
+		return "peers refused the writes (lost to concurrent allocations)"
+	}
+	peers := make([]string, 0, len(f))
+	for p := range f {
+		peers = append(peers, p)
+	}
+	slices.Sort(peers)
+	parts := make([]string, len(peers))
+	for i, p := range peers {
+		parts[i] = p + ": " + f[p]
+	}
+	return strings.Join(parts, "; ")
+}
+
+// failed notes why a peer's call of op failed and tells the coordinator.
+func (n *Node) failed(m Msg, err error) {
+	why := status.Convert(err).Message()
+	n.cmu.Lock()
+	if w := n.waiters[m.Op]; w != nil {
+		w.failures[m.To] = why
+	}
+	n.cmu.Unlock()
+	n.step(func(c *Coordinator) Output { return c.PeerFailed(m.Op, m.Round, m.To) })
 }
 
 // collect hands finished ops to their waiters and notes backoffs; it is
@@ -347,15 +715,15 @@ func (n *Node) dispatch(out Output) {
 func (n *Node) deliverLocal(ctx context.Context, m Msg) {
 	if m.Kind == MsgGet {
 		v := n.get(m.Name)
-		n.step(func(c *Coordinator) Output { return c.GetReply(m.Op, m.Round, m.To, v) })
+		n.step(func(c *Coordinator) Output { return c.GetReply(n.now(), m.Op, m.Round, m.To, v) })
 		return
 	}
 	ok, cur, err := n.set(ctx, m.Name, m.Base, m.Value)
 	if err != nil {
-		n.step(func(c *Coordinator) Output { return c.PeerFailed(m.Op, m.Round, m.To) })
+		n.failed(m, errors.Wrap(err, "self"))
 		return
 	}
-	n.step(func(c *Coordinator) Output { return c.SetReply(m.Op, m.Round, m.To, ok, cur) })
+	n.step(func(c *Coordinator) Output { return c.SetReply(n.now(), m.Op, m.Round, m.To, ok, cur) })
 }
 
 func (n *Node) deliverRemote(ctx context.Context, m Msg) {
@@ -367,19 +735,19 @@ func (n *Node) deliverRemote(ctx context.Context, m Msg) {
 		resp, err := client.Get(ctx, &pb.GetRequest{Name: m.Name})
 		if err != nil {
 			n.log.Debug("get failed", "msg", m.String(), "err", err)
-			n.step(func(c *Coordinator) Output { return c.PeerFailed(m.Op, m.Round, m.To) })
+			n.failed(m, err)
 			return
 		}
-		n.step(func(c *Coordinator) Output { return c.GetReply(m.Op, m.Round, m.To, resp.GetValue()) })
+		n.step(func(c *Coordinator) Output { return c.GetReply(n.now(), m.Op, m.Round, m.To, resp.GetValue()) })
 	case MsgSet:
 		resp, err := client.Set(ctx, &pb.SetRequest{Name: m.Name, Base: m.Base, Value: m.Value})
 		if err != nil {
 			n.log.Debug("set failed", "msg", m.String(), "err", err)
-			n.step(func(c *Coordinator) Output { return c.PeerFailed(m.Op, m.Round, m.To) })
+			n.failed(m, err)
 			return
 		}
 		n.step(func(c *Coordinator) Output {
-			return c.SetReply(m.Op, m.Round, m.To, resp.GetAccepted(), resp.GetCurrent())
+			return c.SetReply(n.now(), m.Op, m.Round, m.To, resp.GetAccepted(), resp.GetCurrent())
 		})
 	}
 }
@@ -411,6 +779,7 @@ func (n *Node) set(ctx context.Context, name string, base, value uint64) (bool, 
 	ok, cur, changed := n.replica.Set(name, base, value)
 	if changed {
 		n.gen++
+		n.dirty[name] = cur
 	}
 	gen := n.gen
 	n.rmu.Unlock()
@@ -425,7 +794,7 @@ func (n *Node) set(ctx context.Context, name string, base, value uint64) (bool, 
 
 // waitDurable returns once generation gen of the state is on disk. Callers
 // that arrive while a save is running wait for the next one, which then
-// covers all of them: one fsync pair serves many writes.
+// covers all of them: one append and one fsync serve many writes.
 func (n *Node) waitDurable(ctx context.Context, gen uint64) error {
 	n.pmu.Lock()
 	defer n.pmu.Unlock()
@@ -437,40 +806,128 @@ func (n *Node) waitDurable(ctx context.Context, gen uint64) error {
 		n.flushing = true
 		n.pmu.Unlock()
 		n.rmu.Lock()
-		snap, g := n.replica.Snapshot(), n.gen
+		entries := make([]Entry, 0, len(n.dirty))
+		for k, v := range n.dirty {
+			entries = append(entries, Entry{Name: k, Value: v})
+		}
+		slices.SortFunc(entries, func(a, b Entry) int { return strings.Compare(a.Name, b.Name) })
+		n.dirty = map[string]uint64{}
+		g := n.gen
 		n.rmu.Unlock()
-		err := n.store.Save(snap, !n.cfg.UnsafeAckBeforeSync)
+		err := n.store.Append(entries, !n.cfg.UnsafeAckBeforeSync)
+		n.rmu.Lock()
+		wasBroken := n.persistErr != nil
+		n.persistErr = err
+		if err != nil {
+			for _, e := range entries { // a later save carries them
+				n.dirty[e.Name] = max(n.dirty[e.Name], e.Value)
+			}
+		}
+		n.rmu.Unlock()
+		if (err != nil) != wasBroken {
+			n.setHealth()
+		}
 		n.pmu.Lock()
 		n.flushing = false
 		n.pcond.Broadcast()
 		if err != nil {
-			n.log.Error("persist failed", "err", err)
-			return status.Errorf(codes.Unavailable, "persist: %v", err)
+			n.logs.log(n.log, "persist failed", "err", err.Error())
+			return status.Errorf(codes.Unavailable, "%s cannot persist: %v", n.cfg.Name, err)
 		}
 		n.durable = max(n.durable, g)
 	}
 	return nil
 }
 
-// Get implements pb.SequencerServer.
-func (n *Node) Get(ctx context.Context, req *pb.GetRequest) (*pb.GetResponse, error) {
+// peerService serves the peer API. It is its own type so that the client
+// API's server cannot serve it by mistake.
+type peerService struct {
+	pb.UnimplementedPeerServer
+	n *Node
+}
+
+// refuseUnlessReady refuses peer reads and writes while the node recovers.
+func (n *Node) refuseUnlessReady() error {
+	n.rmu.Lock()
+	defer n.rmu.Unlock()
+	if !n.ready {
+		return status.Errorf(codes.Unavailable, "%s is recovering its state", n.cfg.Name)
+	}
+	return nil
+}
+
+// Get implements pb.PeerServer.
+func (p peerService) Get(ctx context.Context, req *pb.GetRequest) (*pb.GetResponse, error) {
 	if err := ValidateName(req.GetName()); err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
-	return &pb.GetResponse{Value: n.get(req.GetName())}, nil
+	if err := p.n.refuseUnlessReady(); err != nil {
+		return nil, err
+	}
+	return &pb.GetResponse{Value: p.n.get(req.GetName())}, nil
 }
 
-// Set implements pb.SequencerServer.
-func (n *Node) Set(ctx context.Context, req *pb.SetRequest) (*pb.SetResponse, error) {
+// Set implements pb.PeerServer.
+func (p peerService) Set(ctx context.Context, req *pb.SetRequest) (*pb.SetResponse, error) {
+	n := p.n
 	if err := ValidateName(req.GetName()); err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
 	if req.GetBase() < uint64(seq.FirstID) || req.GetValue() <= req.GetBase() {
 		return nil, status.Errorf(codes.InvalidArgument, "set needs 1 <= base < value, got base=%d value=%d", req.GetBase(), req.GetValue())
 	}
+	if err := n.refuseUnlessReady(); err != nil {
+		return nil, err
+	}
+	n.rmu.Lock()
+	full := n.replica.Full(req.GetName())
+	n.rmu.Unlock()
+	if full {
+		return nil, status.Errorf(codes.ResourceExhausted, "%s holds %d sequence names, its limit", n.cfg.Name, n.cfg.MaxNames)
+	}
 	ok, cur, err := n.set(ctx, req.GetName(), req.GetBase(), req.GetValue())
 	if err != nil {
 		return nil, err
 	}
 	return &pb.SetResponse{Accepted: ok, Current: cur}, nil
+}
+
+// stateChunk is the number of entries in one chunk of a State stream.
+const stateChunk = 1000
+
+// State implements pb.PeerServer.
+func (p peerService) State(req *pb.StateRequest, stream pb.Peer_StateServer) error {
+	n := p.n
+	if c := req.GetCluster(); c != "" && c != n.cfg.Cluster {
+		return status.Errorf(codes.FailedPrecondition, "%s is of cluster %q, not %q", n.cfg.Name, n.cfg.Cluster, c)
+	}
+	n.rmu.Lock()
+	ready := n.ready
+	var snap map[string]uint64
+	if ready {
+		snap = n.replica.Snapshot()
+	}
+	n.rmu.Unlock()
+	cluster := ""
+	if ready {
+		cluster = n.cfg.Cluster
+	}
+	names := make([]string, 0, len(snap))
+	for k := range snap {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	for i := 0; ; i += stateChunk {
+		chunk := &pb.StateChunk{Initialised: ready, Cluster: cluster}
+		for _, k := range names[i:min(i+stateChunk, len(names))] {
+			chunk.Entries = append(chunk.Entries, &pb.Entry{Name: k, Value: snap[k]})
+		}
+		chunk.Last = i+stateChunk >= len(names)
+		if err := stream.Send(chunk); err != nil {
+			return err
+		}
+		if chunk.Last {
+			return nil
+		}
+	}
 }

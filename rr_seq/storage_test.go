@@ -325,7 +325,7 @@ func TestStorageLocksItsDir(t *testing.T) {
 // migrates a legacy one, and releases its dir on Close.
 func TestNodeOnItsDataDir(t *testing.T) {
 	start := func(dir string) (*Node, error) {
-		return NewNode(Config{Self: "a", Peers: []string{"a"}, DataDir: dir})
+		return NewNode(Config{Self: "a", Peers: []string{"a"}, DataDir: dir, PeerSecret: "s"})
 	}
 	for _, tc := range []struct {
 		name   string
@@ -372,7 +372,7 @@ func TestNodeOnItsDataDir(t *testing.T) {
 		require.NoFileExists(t, filepath.Join(dir, stateFile))
 		l, err := openOS(t, dir).Load()
 		require.NoError(t, err, "Close released the dir")
-		require.Equal(t, Loaded{Identity: &Identity{Node: "a"}, Values: map[string]uint64{"s": 9}}, l)
+		require.Equal(t, Loaded{Identity: &Identity{Cluster: DefaultClusterID([]string{"a"}), Node: "a"}, Values: map[string]uint64{"s": 9}}, l)
 	})
 }
 

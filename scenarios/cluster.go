@@ -38,6 +38,10 @@ type nodeSlot struct {
 	starts  int
 }
 
+// peerAddr is a node's peer listener on the simulated network: the same
+// host as its client listener, so that faults on the host hit both.
+func peerAddr(name string) string { return name + ":peer" }
+
 var _ nemesis.Cluster = (*cluster)(nil)
 
 func newCluster(sc Scenario, seed int64, net *simnet.Network, clients *clientSet, log *slog.Logger) (*cluster, error) {
@@ -65,14 +69,25 @@ func newCluster(sc Scenario, seed int64, net *simnet.Network, clients *clientSet
 func (c *cluster) start(name string) error {
 	s := c.slots[name]
 	cc := c.sc.Cluster
+	peers := make([]string, len(c.names))
+	for i, n := range c.names {
+		peers[i] = peerAddr(n)
+	}
+	peerTimeout := c.sc.Workload.OpTimeout / 4
 	cfg := rr_seq.Config{
-		Self: name, Name: name, Peers: c.names,
+		Self: peerAddr(name), Name: name, Peers: peers, Cluster: "lab",
 		R: cc.R, W: cc.W, Unsafe: cc.Unsafe, WriteRule: cc.WriteRule,
 		UnsafeAckBeforeSync: cc.AckBeforeSync,
 		Dialer:              c.net.Dialer(name),
-		PeerTimeout:         c.sc.Workload.OpTimeout / 4,
-		Seed:                c.seed ^ int64(s.starts+1)<<20 ^ int64(s.index+1)<<40,
-		Logger:              c.log,
+		PeerTimeout:         peerTimeout,
+		RoundLife:           2 * peerTimeout, // as in the simulator
+		PeerSecret:          "lab",
+		// A node restarts with the command line it started with, unless
+		// the scenario drops the bootstrap flag on restarts.
+		Bootstrap:  s.starts == 0 || !cc.NoBootstrapOnRestart,
+		FirstStart: s.starts == 0,
+		Seed:       c.seed ^ int64(s.starts+1)<<20 ^ int64(s.index+1)<<40,
+		Logger:     c.log,
 	}
 	if cc.Persist == Disk {
 		cfg.DataDir, cfg.FS = "data/"+name, s.disk.Mount()
@@ -86,12 +101,22 @@ func (c *cluster) start(name string) error {
 		node.Close()
 		return errors.Wrapf(err, "listen %s", name)
 	}
+	plis, err := c.net.Listen(peerAddr(name))
+	if err != nil {
+		lis.Close()
+		node.Close()
+		return errors.Wrapf(err, "listen %s", peerAddr(name))
+	}
 	s.node = node
 	s.starts++
-	s.serving.Add(1)
+	s.serving.Add(2)
 	go func() {
 		defer s.serving.Done()
 		node.Serve(lis)
+	}()
+	go func() {
+		defer s.serving.Done()
+		node.ServePeers(plis)
 	}()
 	return nil
 }

@@ -41,6 +41,13 @@ type Cluster struct {
 	Persist   Persistence
 	// AckBeforeSync plants the bug of acknowledging unsynced writes.
 	AckBeforeSync bool
+	// NoBootstrapOnRestart restarts crashed nodes without the bootstrap
+	// flag. By default a node restarts with the command line it started
+	// with, bootstrap included: a node that lost its state still recovers
+	// from its peers when any of them holds state, but a cluster that lost
+	// every node's state starts over at 1 (the planted bug
+	// Bug/crash-all-in-memory). Without the flag it stays unavailable.
+	NoBootstrapOnRestart bool
 	// Latency and Jitter of every link.
 	Latency, Jitter time.Duration
 }

@@ -42,8 +42,8 @@ func SimConfig(sc Scenario, opts Options) (sim.Config, int64, error) {
 	cfg := sim.Config{
 		Seed: seed, Nodes: c.Nodes, R: c.R, W: c.W, WriteRule: c.WriteRule,
 		Persist: c.Persist == Disk, AckBeforeSync: c.AckBeforeSync, Latency: c.Latency, Jitter: c.Jitter,
-		PeerTimeout: w.OpTimeout / 4,
-		Clients:     w.RangeClients, Sizes: w.Sizes, IDClients: w.IDClients, IDRangeSize: w.IDRangeSize,
+		PeerTimeout: w.OpTimeout / 4, NoBootstrapOnRestart: c.NoBootstrapOnRestart,
+		Clients: w.RangeClients, Sizes: w.Sizes, IDClients: w.IDClients, IDRangeSize: w.IDRangeSize,
 		Rate: w.Rate, OpTimeout: w.OpTimeout, Names: w.Names,
 		TimeLimit: sc.TimeLimit,
 		Faults: sim.Plan(seed, sim.Schedule{Faults: sc.Faults, Interval: sc.Interval, Duration: sc.FaultFor, Jitter: sc.Interval / 2,
@@ -67,8 +67,8 @@ func (o SimOutcome) Met() bool { return len(o.Problems) == 0 }
 // Violated lists the promised or expected properties found false.
 func (o SimOutcome) Violated() []string {
 	var out []string
-	for _, p := range []string{"unique", "linearizable", "monotonic", "gaps"} {
-		if r, ok := o.Results.Checks[p]; ok && r.Valid == checker.ValidFalse && (p != "gaps" || promised(o.Results.Promises, p)) {
+	for _, p := range checker.Properties {
+		if r, ok := o.Results.Checks[p]; ok && r.Valid == checker.ValidFalse && (p != checker.GapFree || promised(o.Results.Promises, p)) {
 			out = append(out, p)
 		}
 	}
@@ -136,7 +136,7 @@ func runSimConfig(sc Scenario, cfg sim.Config, seed int64, opts Options, note st
 		Scenario: sc.Name, Mode: ModeSim, Seed: seed, TimeLimit: cfg.TimeLimit, Concurrency: cfg.Clients,
 		Promises: sc.Promises, Expect: sc.Expect.Violates, Faults: sc.Faults, Started: started.UTC(),
 		SimTime: r.SimTime, WallTime: wall, Hash: r.Hash, Note: note,
-		Replay: fmt.Sprintf("seqlab replay %s", dir),
+		Replay: fmt.Sprintf("seqlab replay %s", dir), Build: CurrentBuild(),
 	}
 	if err := writeJSON(filepath.Join(dir, RunFile), info); err != nil {
 		return nil, err

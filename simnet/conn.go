@@ -316,6 +316,7 @@ func (c *Conn) SetWriteDeadline(t time.Time) error {
 type Listener struct {
 	net    *Network
 	host   string
+	port   string
 	queue  []*Conn
 	closed bool
 	wake   chan struct{}
@@ -374,11 +375,11 @@ func (l *Listener) closeLocked() {
 		l.net.resetPairLocked(c.pair)
 	}
 	l.queue = nil
-	if h := l.net.hosts[l.host]; h != nil && h.listener == l {
-		h.listener = nil
+	if h := l.net.hosts[l.host]; h != nil && h.listeners[l.port] == l {
+		delete(h.listeners, l.port)
 	}
 	l.signal()
 }
 
 // Addr is the host's address.
-func (l *Listener) Addr() net.Addr { return Addr{Host: l.host} }
+func (l *Listener) Addr() net.Addr { return Addr{Host: l.host, Service: l.port} }

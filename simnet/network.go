@@ -116,14 +116,14 @@ type Link struct{ From, To string }
 func (l Link) String() string { return l.From + "->" + l.To }
 
 type host struct {
-	name     string
-	listener *Listener
-	crashed  bool
-	off      bool // powered off: crashed, and silent rather than resetting
-	paused   bool
-	delays   []LinkConfig // its settings, one per SetHost or AddHostDelay not undone
-	delay    *LinkConfig  // the slowest of delays, nil if none
-	port     int
+	name      string
+	listeners map[string]*Listener // by port; "" is the host's bare name
+	crashed   bool
+	off       bool // powered off: crashed, and silent rather than resetting
+	paused    bool
+	delays    []LinkConfig // its settings, one per SetHost or AddHostDelay not undone
+	delay     *LinkConfig  // the slowest of delays, nil if none
+	port      int
 }
 
 // setDelays sets the host's settings and the one that applies.
@@ -138,6 +138,18 @@ func (h *host) setDelays(ds []LinkConfig) {
 
 // slower reports whether a is slower than b, by latency plus jitter.
 func slower(a, b LinkConfig) bool { return a.Latency+a.Jitter > b.Latency+b.Jitter }
+
+// closeListenersLocked closes every listener of the host, in port order.
+func (h *host) closeListenersLocked() {
+	ports := make([]string, 0, len(h.listeners))
+	for p := range h.listeners {
+		ports = append(ports, p)
+	}
+	sort.Strings(ports)
+	for _, p := range ports {
+		h.listeners[p].closeLocked()
+	}
+}
 
 type linkState struct {
 	cuts  int // cuts not healed yet: the link blackholes while any remain
@@ -263,9 +275,21 @@ func (n *Network) changeLocked(kind, detail string) {
 	}
 }
 
-// Listen makes host accept connections. A host has one listener at a time;
-// a crashed host must Restart first.
-func (n *Network) Listen(hostName string) (*Listener, error) {
+// splitAddr splits "host" or "host:port" into its host and port.
+func splitAddr(addr string) (host, port string) {
+	if h, p, err := net.SplitHostPort(addr); err == nil {
+		return h, p
+	}
+	return addr, ""
+}
+
+// Listen makes a host accept connections at addr: a host name, or
+// "host:port" for one of several listeners of one host (a node's client
+// and peer ports). Links, cuts and delays are the host's, whatever the
+// port. A host has one listener per port at a time; a crashed host must
+// Restart first.
+func (n *Network) Listen(addr string) (*Listener, error) {
+	hostName, port := splitAddr(addr)
 	if hostName == "" {
 		return nil, errors.New("simnet: listen: empty host name")
 	}
@@ -276,25 +300,25 @@ func (n *Network) Listen(hostName string) (*Listener, error) {
 	}
 	h := n.hostLocked(hostName)
 	if h.crashed {
-		return nil, errors.Errorf("simnet: listen %s: host is crashed", hostName)
+		return nil, errors.Errorf("simnet: listen %s: host is crashed", addr)
 	}
-	if h.listener != nil {
-		return nil, &net.OpError{Op: "listen", Net: "simnet", Addr: Addr{Host: hostName}, Err: syscall.EADDRINUSE}
+	if h.listeners[port] != nil {
+		return nil, &net.OpError{Op: "listen", Net: "simnet", Addr: Addr{Host: hostName, Service: port}, Err: syscall.EADDRINUSE}
 	}
-	h.listener = &Listener{net: n, host: hostName, wake: make(chan struct{})}
-	return h.listener, nil
+	if h.listeners == nil {
+		h.listeners = map[string]*Listener{}
+	}
+	l := &Listener{net: n, host: hostName, port: port, wake: make(chan struct{})}
+	h.listeners[port] = l
+	return l, nil
 }
 
 // Dialer returns a dial function for grpc.WithContextDialer that dials
-// from host. The address is a host name, optionally with a port and a
-// "passthrough:///" prefix, both ignored.
+// from host. The address is a host name or "host:port", optionally with a
+// "passthrough:///" prefix.
 func (n *Network) Dialer(from string) func(ctx context.Context, addr string) (net.Conn, error) {
 	return func(ctx context.Context, addr string) (net.Conn, error) {
-		addr = strings.TrimPrefix(addr, "passthrough:///")
-		if h, _, err := net.SplitHostPort(addr); err == nil {
-			addr = h
-		}
-		return n.Dial(ctx, from, addr)
+		return n.Dial(ctx, from, strings.TrimPrefix(addr, "passthrough:///"))
 	}
 }
 
@@ -303,9 +327,10 @@ func (n *Network) Dialer(from string) func(ctx context.Context, addr string) (ne
 // is refused after the round trip when nothing listens on the target, and,
 // under loss, a dropped attempt is retried after Config.SynRetry. A paused
 // host cannot dial: its Dial waits for Resume (or ctx), then goes on.
-func (n *Network) Dial(ctx context.Context, from, to string) (net.Conn, error) {
+func (n *Network) Dial(ctx context.Context, from, addr string) (net.Conn, error) {
+	to, port := splitAddr(addr)
 	opErr := func(err error) error {
-		return &net.OpError{Op: "dial", Net: "simnet", Source: Addr{Host: from}, Addr: Addr{Host: to}, Err: err}
+		return &net.OpError{Op: "dial", Net: "simnet", Source: Addr{Host: from}, Addr: Addr{Host: to, Service: port}, Err: err}
 	}
 	if from == "" || to == "" {
 		return nil, opErr(errors.New("empty host name"))
@@ -347,7 +372,7 @@ func (n *Network) Dial(ctx context.Context, from, to string) (net.Conn, error) {
 			n.mu.Unlock()
 			continue // cut during the handshake: try again
 		}
-		c, err := n.connectLocked(from, to)
+		c, err := n.connectLocked(from, to, port)
 		n.mu.Unlock()
 		if err != nil {
 			return nil, opErr(err)
@@ -358,7 +383,7 @@ func (n *Network) Dial(ctx context.Context, from, to string) (net.Conn, error) {
 
 // connectLocked makes the connection and queues its far end on the
 // listener.
-func (n *Network) connectLocked(from, to string) (*Conn, error) {
+func (n *Network) connectLocked(from, to, port string) (*Conn, error) {
 	if n.closed {
 		return nil, net.ErrClosed
 	}
@@ -366,7 +391,8 @@ func (n *Network) connectLocked(from, to string) (*Conn, error) {
 	if src.crashed {
 		return nil, errors.Errorf("host %s is crashed", from)
 	}
-	if dst.listener == nil || dst.crashed {
+	l := dst.listeners[port]
+	if l == nil || dst.crashed {
 		return nil, syscall.ECONNREFUSED
 	}
 	n.nextID++
@@ -374,8 +400,8 @@ func (n *Network) connectLocked(from, to string) (*Conn, error) {
 	p := &pair{id: n.nextID}
 	ab := &pipe{from: from, to: to}
 	ba := &pipe{from: to, to: from}
-	p.a = &Conn{net: n, pair: p, local: Addr{from, src.port}, remote: Addr{to, 0}, out: ab, in: ba}
-	p.b = &Conn{net: n, pair: p, local: Addr{to, 0}, remote: Addr{from, src.port}, out: ba, in: ab}
+	p.a = &Conn{net: n, pair: p, local: Addr{Host: from, Port: src.port}, remote: Addr{Host: to, Service: port}, out: ab, in: ba}
+	p.b = &Conn{net: n, pair: p, local: Addr{Host: to, Service: port}, remote: Addr{Host: from, Port: src.port}, out: ba, in: ab}
 	p.a.init()
 	p.b.init()
 	if n.resetConn > 0 && n.rng.Float64() < n.resetConn {
@@ -383,7 +409,6 @@ func (n *Network) connectLocked(from, to string) (*Conn, error) {
 	}
 	n.conns[p] = struct{}{}
 	n.linkLocked(from, to).stats.Opened++
-	l := dst.listener
 	l.queue = append(l.queue, p.b)
 	l.signal()
 	return p.a, nil
@@ -617,9 +642,7 @@ func (n *Network) Crash(hostName string) {
 	defer n.mu.Unlock()
 	h := n.hostLocked(hostName)
 	h.crashed, h.paused = true, false
-	if l := h.listener; l != nil {
-		l.closeLocked()
-	}
+	h.closeListenersLocked()
 	for _, p := range n.sortedConnsLocked() {
 		if p.a.local.Host == hostName || p.b.local.Host == hostName {
 			n.resetPairLocked(p)
@@ -638,9 +661,7 @@ func (n *Network) PowerOff(hostName string) {
 	defer n.mu.Unlock()
 	h := n.hostLocked(hostName)
 	h.crashed, h.off, h.paused = true, true, false
-	if l := h.listener; l != nil {
-		l.closeLocked()
-	}
+	h.closeListenersLocked()
 	for _, p := range n.sortedConnsLocked() {
 		for _, c := range []*Conn{p.a, p.b} {
 			if c.local.Host == hostName && !c.closed {
@@ -724,9 +745,7 @@ func (n *Network) Close() error {
 	}
 	n.closed = true
 	for _, h := range n.hosts {
-		if h.listener != nil {
-			h.listener.closeLocked()
-		}
+		h.closeListenersLocked()
 	}
 	for _, p := range n.sortedConnsLocked() {
 		p.a.closeLocked(net.ErrClosed)
@@ -741,7 +760,14 @@ func (n *Network) Close() error {
 type Addr struct {
 	Host string
 	Port int
+	// Service is the named port of a listener ("" for the bare host).
+	Service string
 }
 
-func (Addr) Network() string  { return "simnet" }
-func (a Addr) String() string { return fmt.Sprintf("%s:%d", a.Host, a.Port) }
+func (Addr) Network() string { return "simnet" }
+func (a Addr) String() string {
+	if a.Service != "" {
+		return a.Host + ":" + a.Service
+	}
+	return fmt.Sprintf("%s:%d", a.Host, a.Port)
+}

@@ -339,6 +339,173 @@ func (x *SetResponse) GetCurrent() uint64 {
 	return 0
 }
 
+type StateRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// cluster is the asking node's cluster ID.
+	Cluster       string `protobuf:"bytes,1,opt,name=cluster,proto3" json:"cluster,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StateRequest) Reset() {
+	*x = StateRequest{}
+	mi := &file_rrseq_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StateRequest) ProtoMessage() {}
+
+func (x *StateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rrseq_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StateRequest.ProtoReflect.Descriptor instead.
+func (*StateRequest) Descriptor() ([]byte, []int) {
+	return file_rrseq_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *StateRequest) GetCluster() string {
+	if x != nil {
+		return x.Cluster
+	}
+	return ""
+}
+
+type StateChunk struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// initialised and cluster are set in every chunk.
+	Initialised bool     `protobuf:"varint,1,opt,name=initialised,proto3" json:"initialised,omitempty"`
+	Cluster     string   `protobuf:"bytes,2,opt,name=cluster,proto3" json:"cluster,omitempty"`
+	Entries     []*Entry `protobuf:"bytes,3,rep,name=entries,proto3" json:"entries,omitempty"`
+	// last marks the final chunk: a stream cut before it is incomplete.
+	Last          bool `protobuf:"varint,4,opt,name=last,proto3" json:"last,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StateChunk) Reset() {
+	*x = StateChunk{}
+	mi := &file_rrseq_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StateChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StateChunk) ProtoMessage() {}
+
+func (x *StateChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_rrseq_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StateChunk.ProtoReflect.Descriptor instead.
+func (*StateChunk) Descriptor() ([]byte, []int) {
+	return file_rrseq_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *StateChunk) GetInitialised() bool {
+	if x != nil {
+		return x.Initialised
+	}
+	return false
+}
+
+func (x *StateChunk) GetCluster() string {
+	if x != nil {
+		return x.Cluster
+	}
+	return ""
+}
+
+func (x *StateChunk) GetEntries() []*Entry {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
+func (x *StateChunk) GetLast() bool {
+	if x != nil {
+		return x.Last
+	}
+	return false
+}
+
+type Entry struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Value         uint64                 `protobuf:"varint,2,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Entry) Reset() {
+	*x = Entry{}
+	mi := &file_rrseq_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Entry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Entry) ProtoMessage() {}
+
+func (x *Entry) ProtoReflect() protoreflect.Message {
+	mi := &file_rrseq_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Entry.ProtoReflect.Descriptor instead.
+func (*Entry) Descriptor() ([]byte, []int) {
+	return file_rrseq_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *Entry) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Entry) GetValue() uint64 {
+	if x != nil {
+		return x.Value
+	}
+	return 0
+}
+
 var File_rrseq_proto protoreflect.FileDescriptor
 
 const file_rrseq_proto_rawDesc = "" +
@@ -363,11 +530,24 @@ const file_rrseq_proto_rawDesc = "" +
 	"\x05value\x18\x03 \x01(\x04R\x05value\"C\n" +
 	"\vSetResponse\x12\x1a\n" +
 	"\baccepted\x18\x01 \x01(\bR\baccepted\x12\x18\n" +
-	"\acurrent\x18\x02 \x01(\x04R\acurrent2\xb9\x01\n" +
+	"\acurrent\x18\x02 \x01(\x04R\acurrent\"(\n" +
+	"\fStateRequest\x12\x18\n" +
+	"\acluster\x18\x01 \x01(\tR\acluster\"\x87\x01\n" +
+	"\n" +
+	"StateChunk\x12 \n" +
+	"\vinitialised\x18\x01 \x01(\bR\vinitialised\x12\x18\n" +
+	"\acluster\x18\x02 \x01(\tR\acluster\x12)\n" +
+	"\aentries\x18\x03 \x03(\v2\x0f.rrseq.v1.EntryR\aentries\x12\x12\n" +
+	"\x04last\x18\x04 \x01(\bR\x04last\"1\n" +
+	"\x05Entry\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value2Q\n" +
 	"\tSequencer\x12D\n" +
-	"\tNextRange\x12\x1a.rrseq.v1.NextRangeRequest\x1a\x1b.rrseq.v1.NextRangeResponse\x122\n" +
+	"\tNextRange\x12\x1a.rrseq.v1.NextRangeRequest\x1a\x1b.rrseq.v1.NextRangeResponse2\xa7\x01\n" +
+	"\x04Peer\x122\n" +
 	"\x03Get\x12\x14.rrseq.v1.GetRequest\x1a\x15.rrseq.v1.GetResponse\x122\n" +
-	"\x03Set\x12\x14.rrseq.v1.SetRequest\x1a\x15.rrseq.v1.SetResponseB$Z\"github.com/seqlab/seqlab/rr_seq/pbb\x06proto3"
+	"\x03Set\x12\x14.rrseq.v1.SetRequest\x1a\x15.rrseq.v1.SetResponse\x127\n" +
+	"\x05State\x12\x16.rrseq.v1.StateRequest\x1a\x14.rrseq.v1.StateChunk0\x01B$Z\"github.com/seqlab/seqlab/rr_seq/pbb\x06proto3"
 
 var (
 	file_rrseq_proto_rawDescOnce sync.Once
@@ -381,7 +561,7 @@ func file_rrseq_proto_rawDescGZIP() []byte {
 	return file_rrseq_proto_rawDescData
 }
 
-var file_rrseq_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_rrseq_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_rrseq_proto_goTypes = []any{
 	(*NextRangeRequest)(nil),  // 0: rrseq.v1.NextRangeRequest
 	(*NextRangeResponse)(nil), // 1: rrseq.v1.NextRangeResponse
@@ -389,19 +569,25 @@ var file_rrseq_proto_goTypes = []any{
 	(*GetResponse)(nil),       // 3: rrseq.v1.GetResponse
 	(*SetRequest)(nil),        // 4: rrseq.v1.SetRequest
 	(*SetResponse)(nil),       // 5: rrseq.v1.SetResponse
+	(*StateRequest)(nil),      // 6: rrseq.v1.StateRequest
+	(*StateChunk)(nil),        // 7: rrseq.v1.StateChunk
+	(*Entry)(nil),             // 8: rrseq.v1.Entry
 }
 var file_rrseq_proto_depIdxs = []int32{
-	0, // 0: rrseq.v1.Sequencer.NextRange:input_type -> rrseq.v1.NextRangeRequest
-	2, // 1: rrseq.v1.Sequencer.Get:input_type -> rrseq.v1.GetRequest
-	4, // 2: rrseq.v1.Sequencer.Set:input_type -> rrseq.v1.SetRequest
-	1, // 3: rrseq.v1.Sequencer.NextRange:output_type -> rrseq.v1.NextRangeResponse
-	3, // 4: rrseq.v1.Sequencer.Get:output_type -> rrseq.v1.GetResponse
-	5, // 5: rrseq.v1.Sequencer.Set:output_type -> rrseq.v1.SetResponse
-	3, // [3:6] is the sub-list for method output_type
-	0, // [0:3] is the sub-list for method input_type
-	0, // [0:0] is the sub-list for extension type_name
-	0, // [0:0] is the sub-list for extension extendee
-	0, // [0:0] is the sub-list for field type_name
+	8, // 0: rrseq.v1.StateChunk.entries:type_name -> rrseq.v1.Entry
+	0, // 1: rrseq.v1.Sequencer.NextRange:input_type -> rrseq.v1.NextRangeRequest
+	2, // 2: rrseq.v1.Peer.Get:input_type -> rrseq.v1.GetRequest
+	4, // 3: rrseq.v1.Peer.Set:input_type -> rrseq.v1.SetRequest
+	6, // 4: rrseq.v1.Peer.State:input_type -> rrseq.v1.StateRequest
+	1, // 5: rrseq.v1.Sequencer.NextRange:output_type -> rrseq.v1.NextRangeResponse
+	3, // 6: rrseq.v1.Peer.Get:output_type -> rrseq.v1.GetResponse
+	5, // 7: rrseq.v1.Peer.Set:output_type -> rrseq.v1.SetResponse
+	7, // 8: rrseq.v1.Peer.State:output_type -> rrseq.v1.StateChunk
+	5, // [5:9] is the sub-list for method output_type
+	1, // [1:5] is the sub-list for method input_type
+	1, // [1:1] is the sub-list for extension type_name
+	1, // [1:1] is the sub-list for extension extendee
+	0, // [0:1] is the sub-list for field type_name
 }
 
 func init() { file_rrseq_proto_init() }
@@ -415,9 +601,9 @@ func file_rrseq_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rrseq_proto_rawDesc), len(file_rrseq_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   9,
 			NumExtensions: 0,
-			NumServices:   1,
+			NumServices:   2,
 		},
 		GoTypes:           file_rrseq_proto_goTypes,
 		DependencyIndexes: file_rrseq_proto_depIdxs,

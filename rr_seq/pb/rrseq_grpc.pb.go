@@ -22,27 +22,23 @@ const _ = grpc.SupportPackageIsVersion9
 
 const (
 	Sequencer_NextRange_FullMethodName = "/rrseq.v1.Sequencer/NextRange"
-	Sequencer_Get_FullMethodName       = "/rrseq.v1.Sequencer/Get"
-	Sequencer_Set_FullMethodName       = "/rrseq.v1.Sequencer/Set"
 )
 
 // SequencerClient is the client API for Sequencer service.
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// Sequencer is served by every node. Clients call NextRange on any node;
-// that node coordinates the allocation by calling Get and Set on its peers
-// (itself included).
+// Sequencer is the client API, served on a node's client listener. Clients
+// call NextRange on any node; that node coordinates the allocation with
+// its peers over the Peer API.
 type SequencerClient interface {
 	// NextRange allocates the half-open range [from, to) of n IDs of the
-	// named sequence.
+	// named sequence. Errors: INVALID_ARGUMENT (a bad name, n = 0, or n over
+	// the node's range limit), OUT_OF_RANGE (the sequence would run past the
+	// last ID), RESOURCE_EXHAUSTED (too many requests in flight, or too many
+	// names), UNAVAILABLE (recovering, or no quorum before the deadline; the
+	// message names the peers that failed and why).
 	NextRange(ctx context.Context, in *NextRangeRequest, opts ...grpc.CallOption) (*NextRangeResponse, error)
-	// Get returns this node's current value of the named sequence: the
-	// lowest ID it has not seen allocated (1 for a new sequence).
-	Get(ctx context.Context, in *GetRequest, opts ...grpc.CallOption) (*GetResponse, error)
-	// Set is the conditional write of the quorum protocol: it raises this
-	// node's value to `value` if the node's write rule accepts it.
-	Set(ctx context.Context, in *SetRequest, opts ...grpc.CallOption) (*SetResponse, error)
 }
 
 type sequencerClient struct {
@@ -63,43 +59,21 @@ func (c *sequencerClient) NextRange(ctx context.Context, in *NextRangeRequest, o
 	return out, nil
 }
 
-func (c *sequencerClient) Get(ctx context.Context, in *GetRequest, opts ...grpc.CallOption) (*GetResponse, error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(GetResponse)
-	err := c.cc.Invoke(ctx, Sequencer_Get_FullMethodName, in, out, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-func (c *sequencerClient) Set(ctx context.Context, in *SetRequest, opts ...grpc.CallOption) (*SetResponse, error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(SetResponse)
-	err := c.cc.Invoke(ctx, Sequencer_Set_FullMethodName, in, out, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
 // SequencerServer is the server API for Sequencer service.
 // All implementations must embed UnimplementedSequencerServer
 // for forward compatibility.
 //
-// Sequencer is served by every node. Clients call NextRange on any node;
-// that node coordinates the allocation by calling Get and Set on its peers
-// (itself included).
+// Sequencer is the client API, served on a node's client listener. Clients
+// call NextRange on any node; that node coordinates the allocation with
+// its peers over the Peer API.
 type SequencerServer interface {
 	// NextRange allocates the half-open range [from, to) of n IDs of the
-	// named sequence.
+	// named sequence. Errors: INVALID_ARGUMENT (a bad name, n = 0, or n over
+	// the node's range limit), OUT_OF_RANGE (the sequence would run past the
+	// last ID), RESOURCE_EXHAUSTED (too many requests in flight, or too many
+	// names), UNAVAILABLE (recovering, or no quorum before the deadline; the
+	// message names the peers that failed and why).
 	NextRange(context.Context, *NextRangeRequest) (*NextRangeResponse, error)
-	// Get returns this node's current value of the named sequence: the
-	// lowest ID it has not seen allocated (1 for a new sequence).
-	Get(context.Context, *GetRequest) (*GetResponse, error)
-	// Set is the conditional write of the quorum protocol: it raises this
-	// node's value to `value` if the node's write rule accepts it.
-	Set(context.Context, *SetRequest) (*SetResponse, error)
 	mustEmbedUnimplementedSequencerServer()
 }
 
@@ -112,12 +86,6 @@ type UnimplementedSequencerServer struct{}
 
 func (UnimplementedSequencerServer) NextRange(context.Context, *NextRangeRequest) (*NextRangeResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method NextRange not implemented")
-}
-func (UnimplementedSequencerServer) Get(context.Context, *GetRequest) (*GetResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method Get not implemented")
-}
-func (UnimplementedSequencerServer) Set(context.Context, *SetRequest) (*SetResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method Set not implemented")
 }
 func (UnimplementedSequencerServer) mustEmbedUnimplementedSequencerServer() {}
 func (UnimplementedSequencerServer) testEmbeddedByValue()                   {}
@@ -158,42 +126,6 @@ func _Sequencer_NextRange_Handler(srv interface{}, ctx context.Context, dec func
 	return interceptor(ctx, in, info, handler)
 }
 
-func _Sequencer_Get_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(GetRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(SequencerServer).Get(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: Sequencer_Get_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(SequencerServer).Get(ctx, req.(*GetRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
-func _Sequencer_Set_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(SetRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(SequencerServer).Set(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: Sequencer_Set_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(SequencerServer).Set(ctx, req.(*SetRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
 // Sequencer_ServiceDesc is the grpc.ServiceDesc for Sequencer service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -205,15 +137,209 @@ var Sequencer_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "NextRange",
 			Handler:    _Sequencer_NextRange_Handler,
 		},
+	},
+	Streams:  []grpc.StreamDesc{},
+	Metadata: "rrseq.proto",
+}
+
+const (
+	Peer_Get_FullMethodName   = "/rrseq.v1.Peer/Get"
+	Peer_Set_FullMethodName   = "/rrseq.v1.Peer/Set"
+	Peer_State_FullMethodName = "/rrseq.v1.Peer/State"
+)
+
+// PeerClient is the client API for Peer service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// Peer is the replica API of the quorum protocol, served only on a node's
+// peer listener and only to authenticated peers (mutual TLS from the
+// cluster's CA, or the cluster's shared secret).
+type PeerClient interface {
+	// Get returns this node's current value of the named sequence: the
+	// lowest ID it has not seen allocated (1 for a new sequence).
+	Get(ctx context.Context, in *GetRequest, opts ...grpc.CallOption) (*GetResponse, error)
+	// Set is the conditional write of the quorum protocol: it raises this
+	// node's value to `value` if the node's write rule accepts it.
+	Set(ctx context.Context, in *SetRequest, opts ...grpc.CallOption) (*SetResponse, error)
+	// State streams this node's whole state to a recovering peer: first a
+	// header chunk (initialised, cluster), then the values in chunks.
+	State(ctx context.Context, in *StateRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StateChunk], error)
+}
+
+type peerClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewPeerClient(cc grpc.ClientConnInterface) PeerClient {
+	return &peerClient{cc}
+}
+
+func (c *peerClient) Get(ctx context.Context, in *GetRequest, opts ...grpc.CallOption) (*GetResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetResponse)
+	err := c.cc.Invoke(ctx, Peer_Get_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *peerClient) Set(ctx context.Context, in *SetRequest, opts ...grpc.CallOption) (*SetResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetResponse)
+	err := c.cc.Invoke(ctx, Peer_Set_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *peerClient) State(ctx context.Context, in *StateRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StateChunk], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Peer_ServiceDesc.Streams[0], Peer_State_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[StateRequest, StateChunk]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Peer_StateClient = grpc.ServerStreamingClient[StateChunk]
+
+// PeerServer is the server API for Peer service.
+// All implementations must embed UnimplementedPeerServer
+// for forward compatibility.
+//
+// Peer is the replica API of the quorum protocol, served only on a node's
+// peer listener and only to authenticated peers (mutual TLS from the
+// cluster's CA, or the cluster's shared secret).
+type PeerServer interface {
+	// Get returns this node's current value of the named sequence: the
+	// lowest ID it has not seen allocated (1 for a new sequence).
+	Get(context.Context, *GetRequest) (*GetResponse, error)
+	// Set is the conditional write of the quorum protocol: it raises this
+	// node's value to `value` if the node's write rule accepts it.
+	Set(context.Context, *SetRequest) (*SetResponse, error)
+	// State streams this node's whole state to a recovering peer: first a
+	// header chunk (initialised, cluster), then the values in chunks.
+	State(*StateRequest, grpc.ServerStreamingServer[StateChunk]) error
+	mustEmbedUnimplementedPeerServer()
+}
+
+// UnimplementedPeerServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedPeerServer struct{}
+
+func (UnimplementedPeerServer) Get(context.Context, *GetRequest) (*GetResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Get not implemented")
+}
+func (UnimplementedPeerServer) Set(context.Context, *SetRequest) (*SetResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Set not implemented")
+}
+func (UnimplementedPeerServer) State(*StateRequest, grpc.ServerStreamingServer[StateChunk]) error {
+	return status.Error(codes.Unimplemented, "method State not implemented")
+}
+func (UnimplementedPeerServer) mustEmbedUnimplementedPeerServer() {}
+func (UnimplementedPeerServer) testEmbeddedByValue()              {}
+
+// UnsafePeerServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to PeerServer will
+// result in compilation errors.
+type UnsafePeerServer interface {
+	mustEmbedUnimplementedPeerServer()
+}
+
+func RegisterPeerServer(s grpc.ServiceRegistrar, srv PeerServer) {
+	// If the following call panics, it indicates UnimplementedPeerServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&Peer_ServiceDesc, srv)
+}
+
+func _Peer_Get_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PeerServer).Get(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Peer_Get_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PeerServer).Get(ctx, req.(*GetRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Peer_Set_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PeerServer).Set(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Peer_Set_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PeerServer).Set(ctx, req.(*SetRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Peer_State_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(StateRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(PeerServer).State(m, &grpc.GenericServerStream[StateRequest, StateChunk]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Peer_StateServer = grpc.ServerStreamingServer[StateChunk]
+
+// Peer_ServiceDesc is the grpc.ServiceDesc for Peer service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var Peer_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "rrseq.v1.Peer",
+	HandlerType: (*PeerServer)(nil),
+	Methods: []grpc.MethodDesc{
 		{
 			MethodName: "Get",
-			Handler:    _Sequencer_Get_Handler,
+			Handler:    _Peer_Get_Handler,
 		},
 		{
 			MethodName: "Set",
-			Handler:    _Sequencer_Set_Handler,
+			Handler:    _Peer_Set_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "State",
+			Handler:       _Peer_State_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "rrseq.proto",
 }

@@ -23,6 +23,9 @@ type node struct {
 	held    []func() // work that arrived while paused
 	replica *rr_seq.Replica
 	coord   *rr_seq.Coordinator
+	// rec is the recovery of a node that lost its state; nil once the
+	// node holds its acknowledged state and acts as a replica.
+	rec     *rr_seq.Recovery
 	waiters map[rr_seq.OpID]*waiter
 	// state mirrors the replica's values, which a write to disk copies:
 	// written is what reached the file, durable what was fsynced.
@@ -41,11 +44,14 @@ type waiter struct {
 
 func newNode(s *sim, name string) *node {
 	n := &node{s: s, name: name, up: true}
-	n.boot(nil)
+	n.boot(nil, true) // the cluster is bootstrapped before the run
 	return n
 }
 
-func (n *node) boot(state []nameValue) {
+// boot starts the node's process from state. A node that cannot show it
+// holds its acknowledged state (ready false: in memory, after a restart)
+// recovers from its peers first, as rr_seq's nodes do.
+func (n *node) boot(state []nameValue, ready bool) {
 	cfg := n.s.cfg
 	values := make(map[string]uint64, len(state))
 	for _, nv := range state {
@@ -53,8 +59,44 @@ func (n *node) boot(state []nameValue) {
 	}
 	n.replica = rr_seq.NewReplica(cfg.WriteRule, values)
 	n.coord = rr_seq.NewCoordinator(n.name, n.s.names, cfg.R, cfg.W, rr_seq.FanoutQuorum)
+	n.coord.SetLimits(rr_seq.Limits{RoundLife: cfg.RoundLife})
 	n.waiters = map[rr_seq.OpID]*waiter{}
 	n.syncing, n.acks, n.held = false, nil, nil
+	n.rec = nil
+	if ready {
+		return
+	}
+	rec, out, err := rr_seq.NewRecovery(rr_seq.RecoveryConfig{
+		Self: n.name, Peers: n.s.names, W: cfg.W, Cluster: "sim",
+		Bootstrap: !cfg.NoBootstrapOnRestart, Wait: rr_seq.RecoveryWait(cfg.RoundLife),
+	}, n.s.now)
+	if err != nil {
+		panic(err) // Config.Validate keeps W in range
+	}
+	n.rec = rec
+	n.recovery(out)
+}
+
+// recovery carries out a step of the recovery.
+func (n *node) recovery(out rr_seq.RecoveryOutput) {
+	for _, m := range out.Msgs {
+		n.request(m)
+	}
+	if out.After > 0 {
+		n.after(out.After, label{kind: "recovery-poll"}, func() { n.recovery(n.rec.Poll(n.s.now)) })
+	}
+	if d := out.Done; d != nil {
+		n.replica.Merge(d.Values)
+		for _, name := range sortedNames(d.Values) {
+			n.setState(name, d.Values[name])
+		}
+		kind := "recovered"
+		if d.Bootstrapped {
+			kind = "bootstrapped"
+		}
+		n.s.note(label{kind: kind, from: n.name, a: uint64(len(d.Values))})
+		n.rec = nil
+	}
 }
 
 // after schedules fn on this node's process: it is dropped if the process
@@ -78,6 +120,10 @@ func (n *node) reply(c *call, l label, typ string, from, to uint64, errText stri
 
 // allocate starts a client's NextRange here.
 func (n *node) allocate(c *call, name string, size uint64) {
+	if n.rec != nil {
+		n.reply(c, label{kind: "fail"}, history.Fail, 0, 0, "unavailable: node is recovering its state")
+		return
+	}
 	id, out, err := n.coord.Start(name, size)
 	if err != nil {
 		n.reply(c, label{kind: "fail"}, history.Fail, 0, 0, err.Error())
@@ -177,6 +223,8 @@ type peerReq struct {
 	timeout  timer
 	accepted bool
 	value    uint64
+	refused  bool             // the peer is recovering: no answer to count
+	state    rr_seq.PeerState // the answer to a MsgState
 }
 
 // The steps of a peerReq.
@@ -216,18 +264,33 @@ func (r *peerReq) answer() {
 	r.n.s.net.sendH(label{kind: "reply", from: m.To, to: r.n.name, a: uint64(m.Op)<<32 | uint64(m.Round), b: r.value}, r.n, r, reqReply)
 }
 
-// deliver feeds the answer to the coordinator.
+// deliver feeds the answer to the coordinator, or to the recovery.
 func (r *peerReq) deliver() {
 	n, m := r.n, r.m
-	if m.Kind == rr_seq.MsgGet {
-		n.dispatch(n.coord.GetReply(m.Op, m.Round, m.To, r.value))
-	} else {
-		n.dispatch(n.coord.SetReply(m.Op, m.Round, m.To, r.accepted, r.value))
+	if r.refused {
+		r.fail()
+		return
+	}
+	switch m.Kind {
+	case rr_seq.MsgGet:
+		n.dispatch(n.coord.GetReply(n.s.now, m.Op, m.Round, m.To, r.value))
+	case rr_seq.MsgSet:
+		n.dispatch(n.coord.SetReply(n.s.now, m.Op, m.Round, m.To, r.accepted, r.value))
+	case rr_seq.MsgState:
+		if n.rec != nil {
+			n.recovery(n.rec.StateReply(n.s.now, m.Round, m.To, r.state))
+		}
 	}
 }
 
 func (r *peerReq) fail() {
 	n, m := r.n, r.m
+	if m.Kind == rr_seq.MsgState {
+		if n.rec != nil {
+			n.recovery(n.rec.PeerFailed(n.s.now, m.Round, m.To))
+		}
+		return
+	}
 	n.dispatch(n.coord.PeerFailed(m.Op, m.Round, m.To))
 }
 
@@ -250,6 +313,20 @@ func (r *peerReq) broken() {
 // it is durable (or at once, with the planted ack-before-sync bug).
 func (n *node) serve(r *peerReq) {
 	m := r.m
+	switch {
+	case m.Kind == rr_seq.MsgState:
+		r.state = rr_seq.PeerState{}
+		if n.rec == nil {
+			r.state = rr_seq.PeerState{Initialised: true, Cluster: "sim", Values: n.replica.Snapshot()}
+		}
+		r.answer()
+		return
+	case n.rec != nil:
+		// A recovering node neither answers reads nor takes writes.
+		r.refused = true
+		r.answer()
+		return
+	}
 	if m.Kind == rr_seq.MsgGet {
 		r.accepted, r.value = true, n.replica.Get(m.Name)
 		r.answer()
@@ -355,7 +432,9 @@ func (n *node) restart() {
 	if n.s.cfg.Persist {
 		n.state = append(n.state, n.written...)
 	}
-	n.boot(n.state)
+	// A node on disk finds its marker and state there; one in memory has
+	// neither and must recover.
+	n.boot(n.state, n.s.cfg.Persist)
 }
 
 // cluster lets nemesis faults act on the simulation.
@@ -409,6 +488,16 @@ func (c *cluster) Restart(name string) error {
 	}
 	n.restart()
 	return nil
+}
+
+// sortedNames returns m's keys in order.
+func sortedNames(m map[string]uint64) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // sortedOps returns m's keys in order, so that nothing depends on map

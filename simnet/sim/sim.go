@@ -34,6 +34,14 @@ type Config struct {
 	PeerTimeout   time.Duration    `json:"peer_timeout_ns"`
 	HedgeAfter    time.Duration    `json:"hedge_after_ns"`
 	MaxBackoff    time.Duration    `json:"max_backoff_ns"`
+	// RoundLife is the coordinators' rr_seq.Limits.RoundLife; default
+	// twice PeerTimeout. A node in memory that restarts waits it out
+	// before it recovers from its peers.
+	RoundLife time.Duration `json:"round_life_ns"`
+	// NoBootstrapOnRestart restarts nodes without the bootstrap flag: a
+	// cluster that lost every node's state then stays unavailable
+	// instead of starting over at 1.
+	NoBootstrapOnRestart bool `json:"no_bootstrap_on_restart,omitempty"`
 	// Dup is the share of messages delivered twice.
 	Dup float64 `json:"dup"`
 
@@ -109,6 +117,9 @@ func (c Config) WithDefaults() Config {
 	if c.MaxBackoff == 0 {
 		c.MaxBackoff = 100 * time.Millisecond
 	}
+	if c.RoundLife == 0 {
+		c.RoundLife = 2 * c.PeerTimeout
+	}
 	if c.Clients == 0 && c.IDClients == 0 && c.Ops == nil {
 		c.Clients = 5
 	}
@@ -146,7 +157,7 @@ func (c Config) Validate() error {
 		return errors.New("sim: bad workload (0..200 clients, positive rate, timeout and time limit up to 1h)")
 	}
 	if c.Latency < 0 || c.Jitter < 0 || c.SyncDelay < 0 || c.PeerTimeout <= 0 || c.HedgeAfter <= 0 ||
-		c.MaxBackoff <= 0 || !(c.Dup >= 0 && c.Dup <= 1) {
+		c.MaxBackoff <= 0 || c.RoundLife <= 0 || !(c.Dup >= 0 && c.Dup <= 1) {
 		return errors.New("sim: bad timing or network (negative delays, or dup outside 0..1)")
 	}
 	for _, n := range append(append([]uint64(nil), c.Sizes...), c.IDRangeSize) {

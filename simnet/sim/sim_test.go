@@ -92,7 +92,7 @@ func TestIDClients(t *testing.T) {
 		}
 	}
 	assert.Greater(t, len(crashed), 1, "crashes hit several clients: %v", crashed)
-	g := res.Checks["gaps"].Details.(checker.GapDetails)
+	g := res.Checks[checker.GapFree].Details.(checker.GapDetails)
 	assert.Greater(t, g.BufferedIDs, uint64(100), "crashed buffers leave gaps")
 }
 
