@@ -23,8 +23,12 @@ var catalogue = []Scenario{
 
 	// Crashes.
 	{
-		Name: "Crash/restart-one-n3-memory", Description: "one in-memory node crashes and comes back empty; read-repair covers it",
+		Name: "Crash/restart-one-n3-memory", Description: "one in-memory node crashes and comes back empty; it recovers from its peers before it serves",
 		Cluster: Cluster{Nodes: 3}, Faults: []string{"crash-one"},
+	},
+	{
+		Name: "Crash/all-in-memory-no-bootstrap-n3", Description: "every in-memory node crashes; restarted without --bootstrap, the cluster stays unavailable instead of starting over",
+		Cluster: Cluster{Nodes: 3, NoBootstrapOnRestart: true}, Faults: []string{"crash-all"},
 	},
 	{
 		Name: "Crash/restart-one-n5-disk", Description: "one node crashes and restarts from its disk",

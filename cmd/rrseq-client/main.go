@@ -47,6 +47,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "rrseq-client: --count must be at least 1")
 		return 2
 	}
+	if *timeout <= 0 {
+		fmt.Fprintln(stderr, "rrseq-client: --timeout must be positive")
+		return 2
+	}
 	if *size == 0 {
 		*size = uint64(min(*count, 1024))
 	}

@@ -20,8 +20,9 @@ func TestPrintsIDs(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	addr := l.Addr().String()
-	n, err := rr_seq.NewNode(rr_seq.Config{Self: addr, Peers: []string{addr}})
+	n, err := rr_seq.NewNode(rr_seq.Config{Self: "127.0.0.1:1", Peers: []string{"127.0.0.1:1"}, PeerSecret: "s", Bootstrap: true, FirstStart: true})
 	require.NoError(t, err)
+	require.NoError(t, n.WaitReady(context.Background()))
 	var wg sync.WaitGroup
 	wg.Go(func() { n.Serve(l) })
 	defer wg.Wait()
@@ -38,6 +39,7 @@ func TestPrintsIDs(t *testing.T) {
 func TestBadFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{"--count", "0"},
+		{"--timeout", "0"},
 		{"--nodes", ""},
 		{"--name", ""},
 		{"--bogus"},

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,15 +21,33 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
+func writeSecret(t *testing.T) string {
+	p := filepath.Join(t.TempDir(), "secret")
+	require.NoError(t, os.WriteFile(p, []byte("s3cret\n"), 0o600))
+	return p
+}
+
+func freeAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return l.Addr().String()
+}
+
 func TestBadFlags(t *testing.T) {
+	secret := writeSecret(t)
 	for _, tc := range []struct {
 		args []string
 		want string
 	}{
-		{[]string{"--r", "5"}, "R=5 is outside"},
-		{[]string{"--peers", "a,b,c", "--self", "a", "--r", "3", "--w", "1"}, "not a majority"},
-		{[]string{"--peers", "a,b,c", "--self", "a", "--r", "1", "--w", "2"}, "R+W=3 <= N=3"},
-		{[]string{"--peers", "a,a,b", "--self", "a"}, "listed twice"},
+		{[]string{"--r", "5", "--peer-secret-file", secret}, "R=5 is outside"},
+		{[]string{"--peers", "a:1,b:1,c:1", "--self", "a:1", "--r", "3", "--w", "1", "--peer-secret-file", secret}, "not a majority"},
+		{[]string{"--peers", "a:1,b:1,c:1", "--self", "a:1", "--r", "1", "--w", "2", "--peer-secret-file", secret}, "R+W=3 <= N=3"},
+		{[]string{"--peers", "a:1,a:1,b:1", "--self", "a:1", "--peer-secret-file", secret}, "listed twice"},
+		{[]string{"--peers", "a:1, b", "--peer-secret-file", secret}, `--peers: "b" is not host:port`},
+		{[]string{}, "the peer API needs authentication"},
+		{[]string{"--tls-cert", "x"}, "go together"},
+		{[]string{"--peer-secret-file", "/nonexistent/secret"}, "--peer-secret-file"},
 		{[]string{"--write-rule", "yolo"}, "unknown write rule"},
 		{[]string{"--log-level", "loud"}, "--log-level"},
 		{[]string{"--nope"}, "flag provided but not defined"},
@@ -51,7 +71,10 @@ func TestServesRangesHealthAndStops(t *testing.T) {
 	ready := make(chan string, 1)
 	done := make(chan int, 1)
 	var stderr bytes.Buffer
-	go func() { done <- run(ctx, []string{"--listen", addr, "--data-dir", t.TempDir()}, &stderr, ready) }()
+	go func() {
+		done <- run(ctx, []string{"--listen", addr, "--peer-listen", freeAddr(t), "--data-dir", t.TempDir(),
+			"--bootstrap", "--peer-secret-file", writeSecret(t)}, &stderr, ready)
+	}()
 	select {
 	case <-ready:
 	case code := <-done:
@@ -62,9 +85,10 @@ func TestServesRangesHealthAndStops(t *testing.T) {
 	defer cc.Close()
 	cctx, ccancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer ccancel()
-	h, err := healthpb.NewHealthClient(cc).Check(cctx, &healthpb.HealthCheckRequest{})
-	require.NoError(t, err)
-	require.Equal(t, healthpb.HealthCheckResponse_SERVING, h.GetStatus())
+	require.Eventually(t, func() bool {
+		h, err := healthpb.NewHealthClient(cc).Check(cctx, &healthpb.HealthCheckRequest{})
+		return err == nil && h.GetStatus() == healthpb.HealthCheckResponse_SERVING
+	}, 5*time.Second, 10*time.Millisecond, "SERVING once bootstrapped")
 	r, err := pb.NewSequencerClient(cc).NextRange(cctx, &pb.NextRangeRequest{Name: "orders", N: 10})
 	require.NoError(t, err)
 	require.Equal(t, uint64(1), r.GetFrom())
