@@ -43,18 +43,46 @@
 // refuse B's, and only B would return a range. The lab's planted-bug
 // scenario shows the duplicate IDs.
 //
+// # Amnesia and recovery
+//
+// The argument above assumes replicas never forget what they accepted. A
+// node in memory forgets everything when it restarts, and so does one
+// whose data dir is wiped. A node that cannot show it holds its
+// acknowledged state recovers first (Recovery): it answers no read and
+// takes no write until it has merged the states of N-W+1 initialised
+// peers, read in one round after it has waited out RecoveryWait. Any W
+// nodes that accepted a completed allocation, less itself, meet any N-W+1
+// of the others. The wait is what makes that sound: coordinators count no
+// acceptance that arrives more than Limits.RoundLife after its write
+// round began, so once a restarted node has waited that long (plus a
+// margin for clock rates), no round that counted an acceptance it gave
+// before it lost its state can still complete. Without the wait, N=5 and
+// W=3 allow this: P1's write C is accepted by P1 and X; X restarts empty
+// and recovers from P2, P3, P4, all behind; P2 then accepts C, which
+// completes; B reads X, P3, P4 and hands C's IDs out again.
+// TestRecoveryOutlivesStaleAcceptances plays it.
+//
+// Bootstrap starts a new, empty cluster, but only when every peer answers
+// and none holds a value; a node whose peers hold state always recovers
+// from them. A whole cluster that lost its state cannot tell itself from a
+// new one: with Bootstrap it starts over, without it stays unavailable.
+//
 // # Structure
 //
-// The protocol itself (Replica, Coordinator) is a synchronous state machine
-// with no goroutines, clocks, contexts or I/O: its inputs are requests,
-// peer replies and peer failures, its outputs messages to send, writes to
-// make durable, retries to schedule and replies to give. Node is the gRPC
-// shell around it; the lab's deterministic simulator drives the same code.
+// The protocol itself (Replica, Coordinator, Recovery) is a synchronous
+// state machine with no goroutines, clocks, contexts or I/O: its inputs
+// are requests, peer replies, peer failures and the time, its outputs
+// messages to send, writes to make durable, timers to set and replies to
+// give. Node is the gRPC shell around it, serving the client API and the
+// peer API on separate listeners (the peer API only to peers with the
+// cluster's secret or a certificate of its CA); the lab's deterministic
+// simulator drives the same code.
 //
-// Storage keeps a node's values durable through the FS interface (one state
-// file replaced atomically, fsynced with its directory, checksummed), with
-// group commit so one fsync serves many concurrent writes. A node
-// acknowledges a write only once it is durable.
+// Storage keeps a node's values durable through the FS interface: an
+// append-only log of checksummed frames with group commit, so a write
+// costs O(1) whatever the number of names, compacted into a snapshot from
+// time to time, beside an identity file (cluster and node) and a lock. A
+// node acknowledges a write only once it is durable.
 //
 // Client is the buffered client: it fetches ranges round-robin over the
 // nodes and hands out their IDs one by one, trading gaps (IDs lost with a
