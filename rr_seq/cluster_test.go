@@ -15,7 +15,9 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/seqlab/seqlab/rr_seq/pb"
 	"github.com/seqlab/seqlab/seq"
@@ -126,6 +128,41 @@ func dial(t testing.TB, addr string) pb.SequencerClient {
 	return pb.NewSequencerClient(cc)
 }
 
+// rawNextRange encodes a NextRangeRequest by hand, so that its name can
+// be bytes that Go's proto encoder refuses to send.
+func rawNextRange(name string, n uint64) []byte {
+	b := protowire.AppendTag(nil, 1, protowire.BytesType)
+	b = protowire.AppendString(b, name)
+	b = protowire.AppendTag(b, 2, protowire.VarintType)
+	return protowire.AppendVarint(b, n)
+}
+
+// invokeRaw sends req, already encoded, to method at addr, as a hostile
+// client that does not use our generated code would.
+func invokeRaw(t testing.TB, addr, secret, method string, req []byte) error {
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	if secret != "" {
+		opts = append(opts, grpc.WithPerRPCCredentials(secretCreds{secret: secret}))
+	}
+	cc, err := grpc.NewClient("passthrough:///"+addr, opts...)
+	require.NoError(t, err)
+	defer cc.Close()
+	var reply []byte
+	return cc.Invoke(context.Background(), method, req, &reply, grpc.ForceCodecV2(rawCodec{}))
+}
+
+// rawCodec sends and receives messages as bytes, unchanged.
+type rawCodec struct{}
+
+func (rawCodec) Marshal(v any) (mem.BufferSlice, error) {
+	return mem.BufferSlice{mem.SliceBuffer(v.([]byte))}, nil
+}
+func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	*v.(*[]byte) = data.Materialize()
+	return nil
+}
+func (rawCodec) Name() string { return "proto" }
+
 // dialPeer dials a node's peer API with the cluster's secret.
 func dialPeer(t testing.TB, addr, secret string) pb.PeerClient {
 	cc, err := grpc.NewClient("passthrough:///"+addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
@@ -228,6 +265,12 @@ func TestNodeRejectsBadInput(t *testing.T) {
 		{"n over the limit", func() error {
 			_, err := c.NextRange(ctx, &pb.NextRangeRequest{Name: "s", N: DefaultMaxRange + 1})
 			return err
+		}},
+		{"non-UTF-8 name", func() error {
+			return invokeRaw(t, tc.addrs[0], "", "/rrseq.v1.Sequencer/NextRange", rawNextRange("\xff\xfeab", 1))
+		}},
+		{"get non-UTF-8 name", func() error {
+			return invokeRaw(t, tc.peers[0], testSecret, "/rrseq.v1.Peer/Get", protowire.AppendString(protowire.AppendTag(nil, 1, protowire.BytesType), "\xc3("))
 		}},
 		{"get empty name", func() error { _, err := pc.Get(ctx, &pb.GetRequest{}); return err }},
 		{"set value <= base", func() error { _, err := pc.Set(ctx, &pb.SetRequest{Name: "s", Base: 5, Value: 5}); return err }},

@@ -175,6 +175,7 @@ func NewNode(cfg Config) (*Node, error) {
 		grpc.InitialWindowSize(windowSize),
 		grpc.InitialConnWindowSize(windowSize),
 		grpc.MaxConcurrentStreams(uint32(cfg.MaxInFlight)),
+		grpc.ForceServerCodecV2(newLaxCodec()),
 	}
 	clientOpts := slices.Clone(serverOpts)
 	if cfg.ClientTLS != nil {
