@@ -2,6 +2,8 @@ package rr_seq
 
 import (
 	"context"
+	"log/slog"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -78,4 +80,55 @@ func TestHealthTellsTheTruth(t *testing.T) {
 	// are gaps, never handed out.
 	require.GreaterOrEqual(t, r.GetFrom(), uint64(2))
 	require.True(t, serving(), "SERVING again")
+}
+
+// countingHandler counts the error records logged, by message.
+type countingHandler struct {
+	mu     sync.Mutex
+	errors map[string]int
+}
+
+func (h *countingHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *countingHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *countingHandler) WithGroup(string) slog.Handler            { return h }
+func (h *countingHandler) Handle(_ context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelError {
+		h.mu.Lock()
+		h.errors[r.Message]++
+		h.mu.Unlock()
+	}
+	return nil
+}
+
+// TestFailureLogsAreRateLimited: a failure that repeats is logged at
+// most once a second, however many requests hit it (a full disk once
+// logged hundreds of lines for one request).
+func TestFailureLogsAreRateLimited(t *testing.T) {
+	var full atomic.Bool
+	h := &countingHandler{errors: map[string]int{}}
+	tc := startCluster(t, 1, true, func(i int, c *Config) {
+		c.FS = fullFS{full: &full}
+		c.Logger = slog.New(h)
+	})
+	c := dial(t, tc.addrs[0])
+	full.Store(true)
+	start := time.Now()
+	failed := 0
+	for range 40 {
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		_, err := c.NextRange(ctx, &pb.NextRangeRequest{Name: "s", N: 1})
+		cancel()
+		if err != nil {
+			failed++
+		}
+	}
+	elapsed := time.Since(start)
+	require.Equal(t, 40, failed)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	require.NotZero(t, h.errors["persist failed"], "the failure is logged")
+	bound := 1 + int(elapsed/time.Second)
+	for msg, n := range h.errors {
+		require.LessOrEqual(t, n, bound, "%q logged %d times in %v for %d failed requests", msg, n, elapsed, failed)
+	}
 }

@@ -482,7 +482,7 @@ func (n *Node) serve(srv *grpc.Server, lis net.Listener, what string) error {
 	n.serving.Add(1)
 	n.lifeMu.Unlock()
 	defer n.serving.Done()
-	n.log.Info("listening for "+what, "addr", lis.Addr().String())
+	n.log.Debug("serving "+what, "addr", lis.Addr().String())
 	err := srv.Serve(lis)
 	if n.closed.Load() {
 		return nil

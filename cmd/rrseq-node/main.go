@@ -136,21 +136,24 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 			logger.Warn("listening beyond loopback without TLS", "flag", a.flag, "addr", a.addr)
 		}
 	}
-	node, err := rr_seq.NewNode(cfg)
-	if err != nil {
-		fmt.Fprintf(stderr, "rrseq-node: %v\n", err)
-		return 1
-	}
+	// Bind both ports before the node starts, so that every line it logs,
+	// "ready" included, is true of a node that takes connections.
 	lis, err := net.Listen("tcp", *listen)
 	if err != nil {
-		node.Close()
 		fmt.Fprintf(stderr, "rrseq-node: %v\n", err)
 		return 1
 	}
 	plis, err := net.Listen("tcp", *peerListen)
 	if err != nil {
 		lis.Close()
-		node.Close()
+		fmt.Fprintf(stderr, "rrseq-node: %v\n", err)
+		return 1
+	}
+	logger.Info("listening", "node", *name, "clients", lis.Addr().String(), "peers", plis.Addr().String())
+	node, err := rr_seq.NewNode(cfg)
+	if err != nil {
+		lis.Close()
+		plis.Close()
 		fmt.Fprintf(stderr, "rrseq-node: %v\n", err)
 		return 1
 	}

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -53,14 +55,21 @@ func nodeBinary(t *testing.T) string {
 
 // proc is one node process.
 type proc struct {
-	cmd    *exec.Cmd
-	stderr *bytes.Buffer
-	done   chan error
+	cmd      *exec.Cmd
+	stderrMu sync.Mutex
+	stderr   *bytes.Buffer
+	done     chan error
+}
+
+func (p *proc) stderrString() string {
+	p.stderrMu.Lock()
+	defer p.stderrMu.Unlock()
+	return p.stderr.String()
 }
 
 func startProc(t *testing.T, args ...string) *proc {
 	p := &proc{cmd: exec.Command(nodeBinary(t), args...), stderr: &bytes.Buffer{}, done: make(chan error, 1)}
-	p.cmd.Stderr = &syncWriter{w: p.stderr}
+	p.cmd.Stderr = &syncWriter{mu: &p.stderrMu, w: p.stderr}
 	require.NoError(t, p.cmd.Start())
 	go func() { p.done <- p.cmd.Wait() }()
 	t.Cleanup(func() { p.stop(t) })
@@ -89,11 +98,11 @@ func (p *proc) exited(t *testing.T) string {
 	case <-time.After(10 * time.Second):
 		t.Fatal("node did not exit")
 	}
-	return p.stderr.String()
+	return p.stderrString()
 }
 
 type syncWriter struct {
-	mu sync.Mutex
+	mu *sync.Mutex
 	w  *bytes.Buffer
 }
 
@@ -237,4 +246,27 @@ func TestProcessPeerAPIIsApart(t *testing.T) {
 	require.Less(t, r.GetFrom(), uint64(1000))
 	_, err = nextRange(t, c.client[1], 1<<21)
 	require.Equal(t, codes.InvalidArgument, status.Code(err), "a range over the limit: %v", err)
+}
+
+// TestProcessLogsListeningAfterBind: the node binds its ports before it
+// logs anything else, "ready" included. Asked for port 0, only a bound
+// listener knows its port, and the port logged takes a connection.
+func TestProcessLogsListeningAfterBind(t *testing.T) {
+	peer := freeAddr(t)
+	p := startProc(t, "--listen", "127.0.0.1:0", "--peer-listen", peer, "--peers", peer,
+		"--name", "n1", "--peer-secret-file", writeSecret(t), "--bootstrap", "--round-life", "50ms")
+	require.Eventually(t, func() bool { return strings.Contains(p.stderrString(), `msg="ready`) },
+		20*time.Second, 10*time.Millisecond, "never ready")
+	log := p.stderrString()
+	m := regexp.MustCompile(`msg=listening node=n1 clients=(\S+) peers=(\S+)`).FindStringSubmatchIndex(log)
+	require.NotNil(t, m, "no listening line in:\n%s", log)
+	require.Less(t, m[0], strings.Index(log, `msg="ready`), "ready logged before the ports were bound:\n%s", log)
+	require.Less(t, m[0], strings.Index(log, `msg="node started"`), "the node started before its ports were bound")
+	addr := log[m[2]:m[3]]
+	require.NotEqual(t, "127.0.0.1:0", addr, "the bound port, not the flag")
+	require.Equal(t, peer, log[m[4]:m[5]])
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	require.NoError(t, err)
+	c.Close()
+	require.NotContains(t, log, "level=ERROR")
 }
