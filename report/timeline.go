@@ -1,0 +1,192 @@
+package report
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/seqlab/seqlab/checker/history"
+)
+
+// maxTimeline caps the operations the timeline draws.
+var maxTimeline = 500
+
+// Timeline geometry, in CSS pixels.
+const (
+	rowH = 11 // one history event
+	colW = 104
+)
+
+// timeline is one column per process (the nemesis first), one box per
+// operation, from the row of its invoke to the row of its completion:
+// rows are history events, so boxes that overlap ran at the same time.
+type timeline struct {
+	Columns   []string
+	Boxes     []box
+	Width     int
+	Height    int
+	Shown     int
+	Total     int
+	Violating int // violating operations shown
+	Note      string
+}
+
+type box struct {
+	Left, Top, Height int
+	Class             string
+	Text              string
+	Title             string
+	Index             int64
+	Checks            string // the checks it violates, space separated
+}
+
+func (r *run) timeline() timeline {
+	tl := timeline{Total: len(r.ops)}
+	if len(r.ops) == 0 {
+		return tl
+	}
+	bad := r.violating()
+	lo, hi := 0, len(r.ops)
+	if len(r.ops) > maxTimeline {
+		// Centre the window a little after the first violation, if any:
+		// that is where a reader looks first.
+		first := -1
+		for k, o := range r.ops {
+			if len(bad[o.ref()]) > 0 {
+				first = k
+				break
+			}
+		}
+		lo = 0
+		if first >= 0 {
+			lo = max(0, first-maxTimeline/5)
+		}
+		hi = min(len(r.ops), lo+maxTimeline)
+		lo = max(0, hi-maxTimeline)
+	}
+	ops := r.ops[lo:hi]
+	tl.Shown = len(ops)
+	base, last := ops[0].inv, ops[0].inv
+	procs := map[int]bool{}
+	for _, o := range ops {
+		procs[o.proc] = true
+		last = max(last, o.inv, o.end)
+	}
+	if len(ops) < len(r.ops) {
+		tl.Note = fmt.Sprintf("Capped: the timeline shows operations %d to %d of %d (at most %d), history events %d to %d",
+			lo+1, hi, len(r.ops), maxTimeline, r.events[base].Index, r.events[last].Index)
+		if lo > 0 {
+			tl.Note += ", starting a little before the first violating operation"
+		}
+		tl.Note += "."
+	}
+	order := make([]int, 0, len(procs))
+	for p := range procs {
+		order = append(order, p)
+	}
+	sort.Ints(order)
+	col := map[int]int{}
+	tl.Columns = append(tl.Columns, "nemesis")
+	for k, p := range order {
+		col[p] = k + 1
+		tl.Columns = append(tl.Columns, fmt.Sprintf("process %d", p))
+	}
+	tl.Width = len(tl.Columns) * colW
+	tl.Height = (last - base + 2) * rowH
+	rows := func(from, to int) (int, int) { // positions to a top and a height
+		from, to = max(from, base), min(to, last)
+		return (from - base) * rowH, max(2, to-from+1)*rowH - 2
+	}
+	for _, w := range r.windows {
+		from, to := r.byIndex[w.startIdx], last
+		if w.stopIdx >= 0 {
+			to = r.byIndex[w.stopIdx]
+		}
+		if to < base || from > last {
+			continue
+		}
+		top, h := rows(from, to)
+		tl.Boxes = append(tl.Boxes, box{Left: 0, Top: top, Height: h, Class: "fault", Text: w.name, Title: w.describe(w.name), Index: w.startIdx})
+	}
+	for _, o := range ops {
+		end := o.end
+		if end < 0 {
+			end = last
+		}
+		top, h := rows(o.inv, end)
+		b := box{Left: col[o.proc] * colW, Top: top, Height: h, Class: o.typ, Index: r.events[o.ref()].Index}
+		if o.end < 0 {
+			b.Class = "pending"
+		}
+		b.Text, b.Title = r.describe(o)
+		if checks := bad[o.ref()]; len(checks) > 0 {
+			b.Class += " violating"
+			b.Checks = strings.Join(checks, " ")
+			b.Title += "\nviolates " + strings.Join(checks, ", ")
+			tl.Violating++
+		}
+		tl.Boxes = append(tl.Boxes, b)
+	}
+	return tl
+}
+
+// ref is the position a check names an operation by: its completion,
+// else its invoke.
+func (o op) ref() int {
+	if o.end >= 0 {
+		return o.end
+	}
+	return o.inv
+}
+
+// describe is an operation's box text (node, result, history index) and
+// its hover text.
+func (r *run) describe(o op) (string, string) {
+	inv := r.events[o.inv]
+	done := inv
+	if o.end >= 0 {
+		done = r.events[o.end]
+	}
+	var result, asked string
+	switch o.f {
+	case history.NextRange:
+		v, _ := done.Range()
+		asked = fmt.Sprintf("n=%d", v.N)
+		if o.typ == history.Ok {
+			result = fmt.Sprintf("[%d,%d)", v.From, v.To)
+		}
+		if v.Buffer {
+			asked += ", into a buffer"
+		}
+	case history.NextID:
+		v, _ := done.ID()
+		if o.typ == history.Ok {
+			result = fmt.Sprintf("%d", v.ID)
+		}
+	}
+	outcome := o.typ
+	if o.end < 0 {
+		outcome = "never completed"
+	}
+	if result == "" {
+		result = outcome
+	}
+	node := done.Node
+	text := strings.TrimSpace(fmt.Sprintf("%s %s #%d", node, result, done.Index))
+	title := fmt.Sprintf("process %d: %s %s: %s", o.proc, o.f, asked, outcome)
+	if o.typ == history.Ok {
+		title += " " + result
+	}
+	if node != "" {
+		title += " from " + node
+	}
+	title += fmt.Sprintf("\ninvoked at %.6fs (event %d)", secs(inv.Time), inv.Index)
+	if o.end >= 0 {
+		title += fmt.Sprintf(", completed at %.6fs (event %d), after %v", secs(done.Time), done.Index, time.Duration(done.Time-inv.Time))
+	}
+	if done.Error != "" {
+		title += "\nerror: " + done.Error
+	}
+	return text, title
+}
