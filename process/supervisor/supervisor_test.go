@@ -167,7 +167,7 @@ func TestPauseStopsTheProcess(t *testing.T) {
 	ready := Serving(dialTCP, addr)
 	require.NoError(t, n.Pause())
 	require.True(t, n.Paused())
-	require.Equal(t, "T", procState(t, n.Pid()))
+	require.Eventually(t, func() bool { return procState(t, n.Pid()) == "T" }, 2*time.Second, 5*time.Millisecond, "the process is not stopped")
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	require.Error(t, ready(ctx), "a paused node answered")
