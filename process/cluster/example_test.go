@@ -24,7 +24,7 @@ func Example() {
 	}
 	defer c.Close()
 	c.Net().Partition([]string{"n1", "n2"}, []string{"n3"}) // nftables in the namespaces
-	c.Crash("n1", true, false)                               // SIGKILL, then the disk loses what was not synced
+	c.Crash("n1", true, false)                              // SIGKILL, then the disk loses what was not synced
 	c.Restart("n1")
 	fmt.Println(c.Commands()[0])
 }
