@@ -37,12 +37,17 @@ type ClientConfig struct {
 	OnFetch func(FetchEvent)
 	// Lookahead is how many ranges' worth of IDs the client keeps buffered
 	// or being fetched, and the most fetches it runs at once; default 1.
-	// More than 1 rarely helps: fetches of one sequence contend in the
-	// cluster (their conditional writes race), so they mostly take turns.
+	// Fetches in flight at once go to one node, which coalesces them
+	// into one allocation.
 	Lookahead int
-	// StartNode is the index in Nodes of the first node to ask; later
-	// fetches go round-robin from there.
+	// StartNode is the index in Nodes of the first node to ask. The client
+	// stays with a node while it answers and moves to the next one when a
+	// fetch from it fails.
 	StartNode int
+	// RoundRobin sends each fetch to the next node in turn instead, with
+	// no hint: the client before sticky nodes and hints, kept to measure
+	// against.
+	RoundRobin bool
 }
 
 // FetchPhase says where a fetch is.
@@ -114,7 +119,8 @@ func (c ClientConfig) Validate() error {
 }
 
 // Client is a seq.Sequencer backed by an rr_seq cluster. It fetches ranges
-// of RangeSize IDs round-robin over the nodes and hands their IDs out in
+// of RangeSize IDs from one node at a time (the next when one fails), each
+// fetch carrying the end of the last range as a hint, and hands their IDs out in
 // strictly increasing order. It keeps Lookahead ranges' worth of IDs
 // buffered or being fetched, with up to Lookahead fetches in flight, so a
 // caller rarely waits for the network. A failed fetch is retried on the next
@@ -126,6 +132,7 @@ type Client struct {
 	clients []pb.SequencerClient
 	node    atomic.Uint64
 	fetches atomic.Uint64
+	after   atomic.Uint64 // the highest end of a range fetched: the hint
 
 	mu       sync.Mutex
 	buf      *Buffer
@@ -238,14 +245,29 @@ func (c *Client) fetch(slot int) {
 	c.changed = make(chan struct{})
 }
 
-// fetchOnce asks the next node in turn for a range.
-func (c *Client) fetchOnce(slot int) (seq.Range, error) {
-	i := int(c.node.Add(1)-1) % len(c.clients)
+// fetchOnce asks the current node for a range; on failure the next
+// fetch goes to the next node.
+func (c *Client) fetchOnce(slot int) (r seq.Range, err error) {
+	at := c.node.Load()
+	if c.cfg.RoundRobin {
+		at = c.node.Add(1) - 1
+	} else {
+		defer func() {
+			if err != nil {
+				c.node.CompareAndSwap(at, at+1)
+			}
+		}()
+	}
+	i := int(at % uint64(len(c.clients)))
 	ev := FetchEvent{Fetch: c.fetches.Add(1), Slot: slot, Phase: FetchInvoke, Node: c.cfg.Nodes[i], Name: c.cfg.Name, N: c.cfg.RangeSize}
 	c.report(ev)
 	ctx, cancel := context.WithTimeout(c.stop, c.cfg.FetchTimeout)
 	defer cancel()
-	resp, err := c.clients[i].NextRange(ctx, &pb.NextRangeRequest{Name: c.cfg.Name, N: c.cfg.RangeSize})
+	req := &pb.NextRangeRequest{Name: c.cfg.Name, N: c.cfg.RangeSize}
+	if !c.cfg.RoundRobin {
+		req.After = c.after.Load()
+	}
+	resp, err := c.clients[i].NextRange(ctx, req)
 	if err == nil {
 		r := seq.Range{From: seq.ID(resp.GetFrom()), To: seq.ID(resp.GetTo())}
 		if verr := r.Validate(); verr != nil || r.Len() != c.cfg.RangeSize {
@@ -255,6 +277,8 @@ func (c *Client) fetchOnce(slot int) (seq.Range, error) {
 		} else {
 			ev.Phase, ev.Range = FetchOK, r
 			c.report(ev)
+			for a := c.after.Load(); uint64(r.To) > a && !c.after.CompareAndSwap(a, uint64(r.To)); a = c.after.Load() {
+			}
 			return r, nil
 		}
 	}

@@ -58,6 +58,12 @@ type Config struct {
 	// UnsafeAckBeforeSync acknowledges writes that reached the page cache
 	// but were never fsynced: a planted bug for the lab.
 	UnsafeAckBeforeSync bool
+	// UnsafePlanted plants coordinator bugs for the lab (see Planted).
+	UnsafePlanted Planted
+	// ReadFirst runs the protocol from before write-only rounds and
+	// coalescing: every request reads before it writes. It is kept to
+	// measure the newer protocol against.
+	ReadFirst bool
 	// Dialer, when set, dials peers (the lab's simulated network).
 	Dialer func(ctx context.Context, addr string) (net.Conn, error)
 	// DialOptions are added to every peer connection.

@@ -2,6 +2,7 @@ package rr_seq
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -323,14 +324,26 @@ func (o *Output) merge(p Output) {
 type phase int
 
 const (
-	phaseRead phase = iota
-	phaseWrite
-	phaseBackoff
+	phaseRead    phase = iota
+	phaseWrite         // the write is sent: no request may join any more
+	phaseBackoff       // waiting to start over with a read
+	phaseWait          // ready to write, while another batch of the name writes
 )
 
+// member is one request of a batch.
+type member struct {
+	id OpID
+	n  uint64
+}
+
+// op is a batch: the requests for one name that share one allocation. Its
+// OpID is its first request's.
 type op struct {
+	id       OpID
 	name     string
-	n        uint64
+	members  []member // in join order; each gets its sub-range in turn
+	n        uint64   // the members' sizes summed: the size written
+	hint     uint64   // the highest usable hint of a member (0: none)
 	round    uint32
 	phase    phase
 	attempt  int
@@ -341,11 +354,53 @@ type op struct {
 	max      uint64        // read phase: highest value seen
 	base     uint64        // write phase: the base being written
 	wstart   time.Duration // write phase: when the round began
+	guessed  int           // write rounds since the last read
+	cached   bool          // write phase: base came from what the coordinator knew, not from a read
+	current  uint64        // write phase: highest current value among refusals
+
+	unreachable bool              // the last round failed for want of peers
+	failures    map[string]string // why peers failed, for the caller's error
 }
 
-// Coordinator runs the NextRange protocol for one node: read R values, keep
-// the highest, write base+n to W peers with the conditional write, and
-// retry with fresh reads when a round cannot succeed.
+// nameState is what a coordinator keeps per sequence name.
+type nameState struct {
+	// known is the highest value the coordinator has seen replicas hold
+	// or take for the name: from reads, refusals and its own winning
+	// writes. Replica values only go up, so it is a lower bound on the
+	// name's current value, and the base of the next write-only round.
+	known   uint64
+	writing OpID   // the batch in its write phase, 0 if none
+	batches []OpID // the name's batches, oldest first
+}
+
+// Planted are deliberate protocol bugs, for the lab's own tests: each
+// must be caught. None is ever right to set in production.
+type Planted struct {
+	// TrustCache: a write-only round whose base came from the
+	// coordinator's cache counts refusals as acceptances, as a
+	// coordinator that trusted its cache and wrote unconditionally would.
+	TrustCache bool
+	// LateJoin lets a request join a batch whose write was already sent:
+	// its sub-range then lies past what the write claimed.
+	LateJoin bool
+}
+
+// Coordinator runs the NextRange protocol for one node.
+//
+// The full protocol reads R values, keeps the highest, and writes base+n
+// to W peers with the conditional write. Most allocations need only the
+// write: the coordinator remembers, per name, the highest value it has
+// seen (its last winning write, or the current value a refusal carries),
+// and starts with a write-only round from there. A refusal carries the
+// replica's current value, and the op retries write-only once from the
+// highest of those; after that it backs off and starts over with reads.
+//
+// Concurrent requests for one name coalesce: a request joins the name's
+// batch that has not sent its write yet, and the batch allocates the sum
+// of its members' sizes in one write, each member getting its own
+// sub-range. A name has at most one batch writing at a coordinator; a
+// batch that is ready meanwhile waits, taking joiners, and writes from
+// the winner's value as soon as it is done.
 //
 // A round first goes to just enough peers for its quorum, the coordinator
 // itself first (its answer is local and cheap), the others in an order that
@@ -353,17 +408,24 @@ type op struct {
 // in one more peer, and a Hedge brings in all the rest. With FanoutAll
 // every round goes to every peer at once.
 type Coordinator struct {
-	self   string
-	peers  []string
-	all    bool
-	q      Quorum
-	limits Limits
-	next   OpID
-	ops    map[OpID]*op
+	self    string
+	peers   []string
+	all     bool
+	q       Quorum
+	limits  Limits
+	planted Planted
+	next    OpID
+	ops     map[OpID]*op  // batches by their OpID
+	batchOf map[OpID]OpID // each request's batch
+	names   map[string]*nameState
 }
 
 // DefaultRoundLife is the default of Limits.RoundLife.
 const DefaultRoundLife = 2 * time.Second
+
+// maxIdleNames bounds the names a coordinator remembers with no request
+// in progress; past it, it forgets them all (and reads them afresh).
+const maxIdleNames = 1 << 16
 
 // Limits bound what a coordinator takes on.
 type Limits struct {
@@ -374,8 +436,13 @@ type Limits struct {
 	// no coordinator still counts an acceptance it gave before it lost
 	// its state. Default DefaultRoundLife.
 	RoundLife time.Duration
-	// MaxRange bounds the size of one request; default DefaultMaxRange.
+	// MaxRange bounds the size of one request, and of one batch of
+	// coalesced requests; default DefaultMaxRange.
 	MaxRange uint64
+	// ReadFirst turns off write-only rounds and coalescing: every request
+	// is its own op, which reads before it writes (the protocol before
+	// both existed, kept to measure against).
+	ReadFirst bool
 }
 
 // WithDefaults fills the unset limits.
@@ -405,12 +472,14 @@ const (
 // It does not validate the quorum: the node's Config does.
 func NewCoordinator(self string, peers []string, r, w int, fanout Fanout) *Coordinator {
 	return &Coordinator{
-		self:   self,
-		peers:  append([]string(nil), peers...),
-		all:    fanout == FanoutAll,
-		q:      Quorum{N: len(peers), R: r, W: w},
-		limits: Limits{}.WithDefaults(),
-		ops:    map[OpID]*op{},
+		self:    self,
+		peers:   append([]string(nil), peers...),
+		all:     fanout == FanoutAll,
+		q:       Quorum{N: len(peers), R: r, W: w},
+		limits:  Limits{}.WithDefaults(),
+		ops:     map[OpID]*op{},
+		batchOf: map[OpID]OpID{},
+		names:   map[string]*nameState{},
 	}
 }
 
@@ -420,17 +489,103 @@ func (c *Coordinator) SetLimits(l Limits) { c.limits = l.WithDefaults() }
 // Limits returns the coordinator's limits.
 func (c *Coordinator) Limits() Limits { return c.limits }
 
-// Start begins allocating n IDs of name. An invalid request is refused with
-// an error and changes nothing.
-func (c *Coordinator) Start(name string, n uint64) (OpID, Output, error) {
-	if err := ValidateRangeRequest(name, n, c.limits.MaxRange); err != nil {
+// Plant turns on deliberate bugs (see Planted).
+func (c *Coordinator) Plant(p Planted) { c.planted = p }
+
+// Request is one NextRange request.
+type Request struct {
+	Name string
+	N    uint64
+	// After is a hint from the caller: the end of the last range it got
+	// for Name (0: none). It is untrusted. The coordinator uses it as a
+	// write-only round's base only when it lies above what the
+	// coordinator has seen, by at most Limits.MaxRange: a hint can burn
+	// no more IDs than a request of MaxRange IDs could.
+	After uint64
+}
+
+// Start begins allocating req.N IDs of req.Name at time now. An invalid
+// request is refused with an error and changes nothing. The request may
+// join a batch already under way, in which case Output is empty.
+func (c *Coordinator) Start(now time.Duration, req Request) (OpID, Output, error) {
+	if err := ValidateRangeRequest(req.Name, req.N, c.limits.MaxRange); err != nil {
 		return 0, Output{}, err
 	}
 	c.next++
 	id := c.next
-	o := &op{name: name, n: n, order: c.order(id)}
+	ns := c.nameState(req.Name)
+	hint := c.usableHint(ns, req.After)
+	if o := c.joinable(ns, req.N); o != nil {
+		o.members = append(o.members, member{id, req.N})
+		o.n += req.N
+		o.hint = max(o.hint, hint)
+		c.batchOf[id] = o.id
+		return id, Output{}, nil
+	}
+	o := &op{id: id, name: req.Name, members: []member{{id, req.N}}, n: req.N, hint: hint, order: c.order(id)}
 	c.ops[id] = o
-	return id, c.read(id, o), nil
+	c.batchOf[id] = id
+	ns.batches = append(ns.batches, id)
+	return id, c.proceed(now, o), nil
+}
+
+func (c *Coordinator) nameState(name string) *nameState {
+	if ns := c.names[name]; ns != nil {
+		return ns
+	}
+	if len(c.names) >= maxIdleNames {
+		for k, ns := range c.names {
+			if len(ns.batches) == 0 {
+				delete(c.names, k) // all of them: the outcome does not depend on map order
+			}
+		}
+	}
+	ns := &nameState{}
+	c.names[name] = ns
+	return ns
+}
+
+// usableHint returns the caller's hint if the coordinator may write from
+// it, else 0.
+func (c *Coordinator) usableHint(ns *nameState, after uint64) uint64 {
+	if c.limits.ReadFirst || ns.known == 0 || after <= ns.known || after-ns.known > c.limits.MaxRange {
+		return 0
+	}
+	return after
+}
+
+// joinable returns the name's newest batch that a request of n IDs may
+// join: one that has not sent its write, with room for n more IDs.
+func (c *Coordinator) joinable(ns *nameState, n uint64) *op {
+	if c.limits.ReadFirst || len(ns.batches) == 0 {
+		return nil
+	}
+	o := c.ops[ns.batches[len(ns.batches)-1]]
+	if o.phase == phaseWrite && !c.planted.LateJoin {
+		return nil
+	}
+	if o.n > c.limits.MaxRange-n {
+		return nil
+	}
+	return o
+}
+
+// proceed takes a batch that is not in a round (new, backed off or
+// waiting) to its next round: a wait while another batch of its name
+// writes, else a write-only round if the coordinator knows a value to
+// write from, else a read.
+func (c *Coordinator) proceed(now time.Duration, o *op) Output {
+	ns := c.names[o.name]
+	if !c.limits.ReadFirst && ns.writing != 0 && ns.writing != o.id {
+		o.phase = phaseWait
+		return Output{}
+	}
+	if base := max(ns.known, o.hint, o.max); !c.limits.ReadFirst && base > 0 && o.guessed < 2 {
+		o.guessed++
+		o.cached = o.max < base
+		return c.write(now, o, base)
+	}
+	return c.read(o)
 }
 
 // order returns the order in which op id contacts peers: self first, then
@@ -454,7 +609,7 @@ func (c *Coordinator) order(id OpID) []string {
 }
 
 // begin starts a round of kind k: it sends to a quorum (or everyone).
-func (c *Coordinator) begin(id OpID, o *op, k MsgKind, need int) Output {
+func (c *Coordinator) begin(o *op, k MsgKind, need int) Output {
 	o.round++
 	o.ok, o.fail, o.sent = 0, 0, 0
 	o.replied = o.replied[:0]
@@ -462,22 +617,22 @@ func (c *Coordinator) begin(id OpID, o *op, k MsgKind, need int) Output {
 	if c.all {
 		first = len(o.order)
 	}
-	out := Output{Msgs: c.send(id, o, k, first)}
+	out := Output{Msgs: c.send(o, k, first)}
 	if o.sent < len(o.order) {
-		out.Hedge = []Hedge{{Op: id, Round: o.round}}
+		out.Hedge = []Hedge{{Op: o.id, Round: o.round}}
 	}
 	return out
 }
 
 // send sends the round's message to the next k peers not yet asked.
-func (c *Coordinator) send(id OpID, o *op, kind MsgKind, k int) []Msg {
+func (c *Coordinator) send(o *op, kind MsgKind, k int) []Msg {
 	k = min(k, len(o.order)-o.sent)
 	if k <= 0 {
 		return nil
 	}
 	msgs := make([]Msg, 0, k)
 	for ; k > 0 && o.sent < len(o.order); k-- {
-		m := Msg{Op: id, Round: o.round, To: o.order[o.sent], Kind: kind, Name: o.name}
+		m := Msg{Op: o.id, Round: o.round, To: o.order[o.sent], Kind: kind, Name: o.name}
 		if kind == MsgSet {
 			m.Base, m.Value = o.base, o.base+o.n
 		}
@@ -498,38 +653,84 @@ func (o *op) kind() MsgKind {
 // running.
 func (c *Coordinator) Hedge(id OpID, round uint32) Output {
 	o := c.ops[id]
-	if o == nil || o.round != round || o.phase == phaseBackoff {
+	if o == nil || o.round != round || (o.phase != phaseRead && o.phase != phaseWrite) {
 		return Output{}
 	}
-	return Output{Msgs: c.send(id, o, o.kind(), len(o.order))}
+	return Output{Msgs: c.send(o, o.kind(), len(o.order))}
 }
 
-// Pending returns the number of operations in progress.
-func (c *Coordinator) Pending() int { return len(c.ops) }
+// Pending returns the number of requests in progress.
+func (c *Coordinator) Pending() int { return len(c.batchOf) }
 
-func (c *Coordinator) read(id OpID, o *op) Output {
+func (c *Coordinator) read(o *op) Output {
 	o.phase = phaseRead
 	o.max = 0
-	return c.begin(id, o, MsgGet, c.q.R)
+	o.guessed = 0
+	return c.begin(o, MsgGet, c.q.R)
 }
 
-func (c *Coordinator) write(now time.Duration, id OpID, o *op) Output {
-	base := max(o.max, uint64(seq.FirstID))
+func (c *Coordinator) write(now time.Duration, o *op, base uint64) Output {
+	base = max(base, uint64(seq.FirstID))
 	if base > math.MaxUint64-o.n {
-		delete(c.ops, id)
-		return Output{Done: []Done{{Op: id, Err: errors.Wrapf(seq.ErrOverflow, "range of %d IDs from %d would run past the last ID", o.n, base)}}}
+		err := errors.Wrapf(seq.ErrOverflow, "range of %d IDs from %d would run past the last ID", o.n, base)
+		return c.finish(now, o, func(member) Done { return Done{Err: err} })
 	}
 	o.phase = phaseWrite
 	o.base = base
 	o.wstart = now
-	return c.begin(id, o, MsgSet, c.q.W)
+	o.current = 0
+	c.names[o.name].writing = o.id
+	return c.begin(o, MsgSet, c.q.W)
+}
+
+// finish ends batch o, giving each member still waiting its Done, and
+// lets the name's next batch go on.
+func (c *Coordinator) finish(now time.Duration, o *op, done func(member) Done) Output {
+	var out Output
+	for _, m := range o.members {
+		if c.batchOf[m.id] != o.id {
+			continue // gave up
+		}
+		delete(c.batchOf, m.id)
+		d := done(m)
+		d.Op = m.id
+		out.Done = append(out.Done, d)
+	}
+	c.drop(o)
+	out.merge(c.wake(now, o.name))
+	return out
+}
+
+// drop forgets batch o.
+func (c *Coordinator) drop(o *op) {
+	delete(c.ops, o.id)
+	ns := c.names[o.name]
+	ns.batches = slices.DeleteFunc(ns.batches, func(id OpID) bool { return id == o.id })
+	if ns.writing == o.id {
+		ns.writing = 0
+	}
+}
+
+// wake lets the oldest batch of name that waits to write go on, once no
+// batch of the name writes.
+func (c *Coordinator) wake(now time.Duration, name string) Output {
+	ns := c.names[name]
+	if ns == nil || ns.writing != 0 {
+		return Output{}
+	}
+	for _, id := range ns.batches {
+		if o := c.ops[id]; o.phase == phaseWait {
+			return c.proceed(now, o)
+		}
+	}
+	return Output{}
 }
 
 // current returns the op a reply is for, or nil if the reply is stale (the
 // op is gone or has moved to another round) or a duplicate.
 func (c *Coordinator) current(id OpID, round uint32, from string) *op {
 	o := c.ops[id]
-	if o == nil || o.round != round || o.phase == phaseBackoff || slices.Contains(o.replied, from) {
+	if o == nil || o.round != round || (o.phase != phaseRead && o.phase != phaseWrite) || slices.Contains(o.replied, from) {
 		return nil
 	}
 	o.replied = append(o.replied, from)
@@ -545,10 +746,17 @@ func (c *Coordinator) GetReply(now time.Duration, id OpID, round uint32, from st
 	}
 	o.ok++
 	o.max = max(o.max, value)
-	if o.ok >= c.q.R {
-		return c.write(now, id, o)
+	if o.ok < c.q.R {
+		return Output{}
 	}
-	return Output{}
+	ns := c.names[o.name]
+	ns.known = max(ns.known, o.max)
+	if ns.writing != 0 && !c.limits.ReadFirst {
+		o.phase = phaseWait // writes from max(o.max, known) once the writer is done
+		return Output{}
+	}
+	o.guessed, o.cached = 1, false
+	return c.write(now, o, max(o.max, o.hint))
 }
 
 // SetReply feeds a peer's answer to a MsgSet, at time now. An answer that
@@ -560,57 +768,122 @@ func (c *Coordinator) SetReply(now time.Duration, id OpID, round uint32, from st
 		return Output{}
 	}
 	if now-o.wstart > c.limits.RoundLife {
-		return c.backoff(id, o, true)
+		return c.backoff(now, o, true)
+	}
+	ns := c.names[o.name]
+	if !accepted && c.planted.TrustCache && o.cached {
+		accepted = true // the planted bug
 	}
 	if !accepted {
 		o.fail++
-		return c.checkLost(id, o, false)
+		o.current = max(o.current, current)
+		ns.known = max(ns.known, current)
+		return c.checkLost(now, o, false)
 	}
 	o.ok++
-	if o.ok >= c.q.W {
-		delete(c.ops, id)
-		return Output{Done: []Done{{Op: id, Range: seq.Range{From: seq.ID(o.base), To: seq.ID(o.base + o.n)}}}}
+	if o.ok < c.q.W {
+		return Output{}
 	}
-	return Output{}
+	ns.known = max(ns.known, o.base+o.n)
+	from0 := o.base
+	return c.finish(now, o, func(m member) Done {
+		// Members that gave up after the write was sent keep their place:
+		// their sub-ranges are gaps.
+		r := seq.Range{From: seq.ID(from0), To: seq.ID(from0 + m.n)}
+		from0 += m.n
+		return Done{Range: r}
+	})
 }
 
-// PeerFailed reports that a message of the given round got no answer.
-func (c *Coordinator) PeerFailed(id OpID, round uint32, from string) Output {
+// PeerFailed reports, at time now, that a message of the given round got
+// no answer, and why (for the caller's error, should the op fail).
+func (c *Coordinator) PeerFailed(now time.Duration, id OpID, round uint32, from, why string) Output {
 	o := c.current(id, round, from)
 	if o == nil {
 		return Output{}
 	}
+	if o.failures == nil {
+		o.failures = map[string]string{}
+	}
+	o.failures[from] = why
 	o.fail++
-	return c.checkLost(id, o, true)
+	return c.checkLost(now, o, true)
 }
 
-// checkLost backs the op off once its round can no longer reach quorum.
-func (c *Coordinator) checkLost(id OpID, o *op, unreachable bool) Output {
+// checkLost backs the op off once its round can no longer reach quorum. A
+// write round lost to refusals retries write-only at once from the highest
+// current value they carried, if it has not done so already.
+func (c *Coordinator) checkLost(now time.Duration, o *op, unreachable bool) Output {
 	need := c.q.R
 	if o.phase == phaseWrite {
 		need = c.q.W
 	}
 	if len(c.peers)-o.fail >= need {
 		// Still possible: bring in one more peer for the one lost.
-		return Output{Msgs: c.send(id, o, o.kind(), 1)}
+		return Output{Msgs: c.send(o, o.kind(), 1)}
 	}
-	return c.backoff(id, o, unreachable)
+	if o.phase == phaseWrite && !unreachable && !c.limits.ReadFirst && o.guessed < 2 && o.current > o.base {
+		o.guessed++
+		o.cached = true
+		return c.write(now, o, o.current)
+	}
+	return c.backoff(now, o, unreachable)
 }
 
-func (c *Coordinator) backoff(id OpID, o *op, unreachable bool) Output {
+func (c *Coordinator) backoff(now time.Duration, o *op, unreachable bool) Output {
+	wasWriting := o.phase == phaseWrite
 	o.phase = phaseBackoff
 	o.attempt++
-	return Output{Backoff: []Backoff{{Op: id, Attempt: o.attempt, Unreachable: unreachable}}}
+	o.unreachable = unreachable
+	o.guessed = 2 // start over with a read
+	out := Output{Backoff: []Backoff{{Op: o.id, Attempt: o.attempt, Unreachable: unreachable}}}
+	if wasWriting {
+		c.names[o.name].writing = 0
+		out.merge(c.wake(now, o.name))
+	}
+	return out
 }
 
-// Retry starts a fresh round of reads for an op that was backed off.
-func (c *Coordinator) Retry(id OpID) Output {
+// Retry starts over an op that was backed off.
+func (c *Coordinator) Retry(now time.Duration, id OpID) Output {
 	o := c.ops[id]
 	if o == nil || o.phase != phaseBackoff {
 		return Output{}
 	}
-	return c.read(id, o)
+	return c.proceed(now, o)
 }
 
-// Cancel forgets an op (its caller gave up). Later replies are ignored.
-func (c *Coordinator) Cancel(id OpID) { delete(c.ops, id) }
+// Cancel forgets a request (its caller gave up). A batch left with no
+// member is dropped, and later replies to it are ignored. A member that
+// leaves before the write keeps its IDs out of it; after, its sub-range is
+// a gap.
+func (c *Coordinator) Cancel(now time.Duration, id OpID) Output {
+	bid, ok := c.batchOf[id]
+	if !ok {
+		return Output{}
+	}
+	delete(c.batchOf, id)
+	o := c.ops[bid]
+	waiting := slices.ContainsFunc(o.members, func(m member) bool { return c.batchOf[m.id] == o.id })
+	if !waiting {
+		c.drop(o)
+		return c.wake(now, o.name)
+	}
+	if o.phase != phaseWrite {
+		i := slices.IndexFunc(o.members, func(m member) bool { return m.id == id })
+		o.n -= o.members[i].n
+		o.members = slices.Delete(o.members, i, i+1)
+	}
+	return Output{}
+}
+
+// Stuck says why request id has not finished: whether its batch's last
+// round failed for want of peers (rather than losing to other writes),
+// and why each peer that failed it did.
+func (c *Coordinator) Stuck(id OpID) (unreachable bool, failures map[string]string) {
+	o := c.ops[c.batchOf[id]]
+	if o == nil {
+		return false, nil
+	}
+	return o.unreachable, maps.Clone(o.failures)
+}

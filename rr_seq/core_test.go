@@ -104,7 +104,7 @@ func (c *cluster3) run(t *testing.T, out Output) Done {
 			next.merge(c.deliver(m))
 		}
 		for _, b := range out.Backoff {
-			next.merge(c.coord.Retry(b.Op))
+			next.merge(c.coord.Retry(0, b.Op))
 		}
 		out = next
 	}
@@ -116,7 +116,7 @@ func TestCoordinatorAllocates(t *testing.T) {
 	c := newCluster3(SetIfUnchanged)
 	var last seq.ID
 	for i, n := range []uint64{10, 1, 5} {
-		_, out, err := c.coord.Start("s", n)
+		_, out, err := c.coord.Start(0, Request{Name: "s", N: n})
 		require.NoError(t, err)
 		require.Len(t, out.Msgs, 3, "reads go to every peer")
 		d := c.run(t, out)
@@ -135,7 +135,7 @@ func TestCoordinatorAllocates(t *testing.T) {
 func TestCoordinatorReadRepairTakesMax(t *testing.T) {
 	c := newCluster3(SetIfUnchanged)
 	c.reps["n2"] = NewReplica(SetIfUnchanged, map[string]uint64{"s": 40})
-	_, out, err := c.coord.Start("s", 2)
+	_, out, err := c.coord.Start(0, Request{Name: "s", N: 2})
 	require.NoError(t, err)
 	byPeer := map[string]Msg{}
 	for _, m := range out.Msgs {
@@ -159,20 +159,20 @@ func TestCoordinatorReadRepairTakesMax(t *testing.T) {
 
 func TestCoordinatorBacksOffWithoutQuorum(t *testing.T) {
 	c := newCluster3(SetIfUnchanged)
-	id, out, err := c.coord.Start("s", 1)
+	id, out, err := c.coord.Start(0, Request{Name: "s", N: 1})
 	require.NoError(t, err)
-	require.Empty(t, c.coord.PeerFailed(id, out.Msgs[0].Round, "n1").Backoff)
-	b := c.coord.PeerFailed(id, out.Msgs[0].Round, "n2")
+	require.Empty(t, c.coord.PeerFailed(0, id, out.Msgs[0].Round, "n1", "test").Backoff)
+	b := c.coord.PeerFailed(0, id, out.Msgs[0].Round, "n2", "test")
 	require.Equal(t, []Backoff{{Op: id, Attempt: 1, Unreachable: true}}, b.Backoff)
 	require.Empty(t, c.deliver(out.Msgs[2]).Msgs, "replies of an abandoned round are ignored")
-	d := c.run(t, c.coord.Retry(id))
+	d := c.run(t, c.coord.Retry(0, id))
 	require.NoError(t, d.Err)
 	require.Equal(t, seq.Range{From: 1, To: 2}, d.Range)
 }
 
 func TestCoordinatorIgnoresDuplicateReplies(t *testing.T) {
 	c := newCluster3(SetIfUnchanged)
-	id, out, _ := c.coord.Start("s", 1)
+	id, out, _ := c.coord.Start(0, Request{Name: "s", N: 1})
 	r := out.Msgs[0].Round
 	require.Empty(t, c.coord.GetReply(0, id, r, "n1", 1).Msgs)
 	require.Empty(t, c.coord.GetReply(0, id, r, "n1", 1).Msgs, "a duplicate does not count towards R")
@@ -185,7 +185,7 @@ func TestCoordinatorRejectsBadRequests(t *testing.T) {
 		name string
 		n    uint64
 	}{{"", 1}, {"s", 0}, {string(make([]byte, MaxNameLen+1)), 1}, {"s", ^uint64(0)}, {"a\nb", 1}} {
-		_, out, err := c.coord.Start(tc.name, tc.n)
+		_, out, err := c.coord.Start(0, Request{Name: tc.name, N: tc.n})
 		require.ErrorIs(t, err, seq.ErrInvalidArgument)
 		require.Empty(t, out.Msgs)
 	}
@@ -197,7 +197,7 @@ func TestCoordinatorOverflowFails(t *testing.T) {
 	for _, r := range c.reps {
 		r.values["s"] = ^uint64(0) - 3
 	}
-	_, out, err := c.coord.Start("s", 10)
+	_, out, err := c.coord.Start(0, Request{Name: "s", N: 10})
 	require.NoError(t, err)
 	d := c.run(t, out)
 	require.ErrorIs(t, d.Err, seq.ErrOverflow)
@@ -220,7 +220,7 @@ func TestSetIfGreaterInterleaving(t *testing.T) {
 			}
 			a, b := NewCoordinator("n1", peers, 2, 2, FanoutAll), NewCoordinator("n2", peers, 2, 2, FanoutAll)
 			readAll := func(c *Coordinator, n uint64) (OpID, []Msg) {
-				id, out, err := c.Start("s", n)
+				id, out, err := c.Start(0, Request{Name: "s", N: n})
 				require.NoError(t, err)
 				var w Output
 				for _, m := range out.Msgs[:2] {
@@ -260,14 +260,14 @@ func TestCoordinatorQuorumFanout(t *testing.T) {
 		reps[p] = NewReplica(SetIfUnchanged, nil)
 	}
 	c := NewCoordinator("n3", peers, 3, 3, FanoutQuorum)
-	id, out, err := c.Start("s", 4)
+	id, out, err := c.Start(0, Request{Name: "s", N: 4})
 	require.NoError(t, err)
 	require.Len(t, out.Msgs, 3, "reads go to R peers first")
 	require.Equal(t, "n3", out.Msgs[0].To, "self first")
 	require.Equal(t, []Hedge{{Op: id, Round: 1}}, out.Hedge)
 
 	// One peer fails: exactly one more is brought in.
-	more := c.PeerFailed(id, 1, out.Msgs[1].To)
+	more := c.PeerFailed(0, id, 1, out.Msgs[1].To, "test")
 	require.Len(t, more.Msgs, 1)
 	asked := map[string]bool{out.Msgs[0].To: true, out.Msgs[1].To: true, out.Msgs[2].To: true}
 	require.False(t, asked[more.Msgs[0].To], "a new peer")

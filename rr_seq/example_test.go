@@ -37,7 +37,7 @@ func Example() {
 	// A range straight from the node, then IDs from a buffering client.
 	// (The allocation comes first: the client fetches ahead as soon as it
 	// starts, so anything after it would race its fetches.)
-	r, err := node.Allocate(context.Background(), "orders", 10)
+	r, err := node.Allocate(context.Background(), rr_seq.Request{Name: "orders", N: 10})
 	fmt.Println(r, err)
 
 	client, err := rr_seq.NewClient(rr_seq.ClientConfig{Nodes: []string{addr}, Name: "orders", RangeSize: 100})

@@ -88,11 +88,9 @@ func dialOptions() []grpc.DialOption {
 	}
 }
 
+// waiter is a request waiting for its Done.
 type waiter struct {
-	ctx         context.Context
-	done        chan Done
-	unreachable bool
-	failures    map[string]string // peer -> why its last call failed
+	done chan Done
 }
 
 type peerConns struct {
@@ -122,7 +120,8 @@ func NewNode(cfg Config) (*Node, error) {
 		born:    time.Now(),
 	}
 	n.pcond = sync.NewCond(&n.pmu)
-	n.coord.SetLimits(Limits{RoundLife: cfg.RoundLife, MaxRange: cfg.MaxRange})
+	n.coord.SetLimits(Limits{RoundLife: cfg.RoundLife, MaxRange: cfg.MaxRange, ReadFirst: cfg.ReadFirst})
+	n.coord.Plant(cfg.UnsafePlanted)
 	values, ready, err := n.open()
 	if err != nil {
 		return nil, err
@@ -537,7 +536,7 @@ func (n *Node) NextRange(ctx context.Context, req *pb.NextRangeRequest) (*pb.Nex
 	}
 	for m := n.inflightMax.Load(); cur > m && !n.inflightMax.CompareAndSwap(m, cur); m = n.inflightMax.Load() {
 	}
-	r, err := n.Allocate(ctx, req.GetName(), req.GetN())
+	r, err := n.Allocate(ctx, Request{Name: req.GetName(), N: req.GetN(), After: req.GetAfter()})
 	if err != nil {
 		return nil, err
 	}
@@ -548,7 +547,8 @@ func (n *Node) NextRange(ctx context.Context, req *pb.NextRangeRequest) (*pb.Nex
 // errors are gRPC statuses: InvalidArgument, OutOfRange (past the last
 // ID), ResourceExhausted (too many names), Unavailable (recovering, or no
 // quorum before the deadline), DeadlineExceeded or Canceled.
-func (n *Node) Allocate(ctx context.Context, name string, count uint64) (seq.Range, error) {
+func (n *Node) Allocate(ctx context.Context, req Request) (seq.Range, error) {
+	name := req.Name
 	n.rmu.Lock()
 	ready, full := n.ready, n.replica.Full(name)
 	var why string
@@ -575,12 +575,12 @@ func (n *Node) Allocate(ctx context.Context, name string, count uint64) (seq.Ran
 	defer stop()
 
 	n.cmu.Lock()
-	id, out, err := n.coord.Start(name, count)
+	id, out, err := n.coord.Start(n.now(), req)
 	if err != nil {
 		n.cmu.Unlock()
 		return seq.Range{}, status.Error(codes.InvalidArgument, err.Error())
 	}
-	w := &waiter{ctx: ctx, done: make(chan Done, 1), failures: map[string]string{}}
+	w := &waiter{done: make(chan Done, 1)}
 	n.waiters[id] = w
 	out = n.collect(out)
 	n.cmu.Unlock()
@@ -594,11 +594,13 @@ func (n *Node) Allocate(ctx context.Context, name string, count uint64) (seq.Ran
 		return d.Range, nil
 	case <-ctx.Done():
 		n.cmu.Lock()
-		n.coord.Cancel(id)
+		unreachable, why := n.coord.Stuck(id)
+		failures := describeFailures(why)
+		left := n.coord.Cancel(n.now(), id)
 		delete(n.waiters, id)
-		unreachable := w.unreachable
-		failures := describeFailures(w.failures)
+		left = n.collect(left)
 		n.cmu.Unlock()
+		n.dispatch(left)
 		select { // it may have finished meanwhile
 		case d := <-w.done:
 			if d.Err == nil {
@@ -640,29 +642,19 @@ func describeFailures(f map[string]string) string {
 	return strings.Join(parts, "; ")
 }
 
-// failed notes why a peer's call of op failed and tells the coordinator.
+// failed tells the coordinator that a peer's call failed, and why.
 func (n *Node) failed(m Msg, err error) {
 	why := status.Convert(err).Message()
-	n.cmu.Lock()
-	if w := n.waiters[m.Op]; w != nil {
-		w.failures[m.To] = why
-	}
-	n.cmu.Unlock()
-	n.step(func(c *Coordinator) Output { return c.PeerFailed(m.Op, m.Round, m.To) })
+	n.step(func(c *Coordinator) Output { return c.PeerFailed(n.now(), m.Op, m.Round, m.To, why) })
 }
 
-// collect hands finished ops to their waiters and notes backoffs; it is
-// called with cmu held and returns what is left to dispatch.
+// collect hands finished requests to their waiters; it is called with
+// cmu held and returns what is left to dispatch.
 func (n *Node) collect(out Output) Output {
 	for _, d := range out.Done {
 		if w := n.waiters[d.Op]; w != nil {
 			delete(n.waiters, d.Op)
 			w.done <- d
-		}
-	}
-	for _, b := range out.Backoff {
-		if w := n.waiters[b.Op]; w != nil {
-			w.unreachable = b.Unreachable
 		}
 	}
 	out.Done = nil
@@ -690,25 +682,22 @@ func (n *Node) dispatch(out Output) {
 			}
 		})
 	}
+	// A message serves a batch of requests, not one caller: it lives
+	// until the node stops or the peer timeout, and the coordinator stops
+	// sending for a batch once every member has left.
 	for _, m := range out.Msgs {
-		n.cmu.Lock()
-		w := n.waiters[m.Op]
-		n.cmu.Unlock()
-		if w == nil || w.ctx.Err() != nil {
-			continue
-		}
 		if m.To == n.cfg.Self && (m.Kind == MsgGet || n.store == nil) {
-			n.deliverLocal(w.ctx, m)
+			n.deliverLocal(n.stop, m)
 			continue
 		}
 		n.inflight.Add(1)
 		go func() {
 			defer n.inflight.Done()
 			if m.To == n.cfg.Self {
-				n.deliverLocal(w.ctx, m)
+				n.deliverLocal(n.stop, m)
 				return
 			}
-			n.deliverRemote(w.ctx, m)
+			n.deliverRemote(n.stop, m)
 		}()
 	}
 }
@@ -763,7 +752,7 @@ func (n *Node) scheduleRetry(b Backoff) {
 		if n.closed.Load() {
 			return
 		}
-		n.step(func(c *Coordinator) Output { return c.Retry(b.Op) })
+		n.step(func(c *Coordinator) Output { return c.Retry(n.now(), b.Op) })
 	})
 }
 

@@ -100,7 +100,7 @@ func TestRecoveryOutlivesStaleAcceptances(t *testing.T) {
 			}
 
 			// 1. C reads n1, n2, n3 (all at 1) and writes 11 to n1, X, n2.
-			idC, out, err := p1.Start("s", 10)
+			idC, out, err := p1.Start(0, Request{Name: "s", N: 10})
 			require.NoError(t, err)
 			var w Output
 			for _, m := range out.Msgs {
@@ -148,7 +148,7 @@ func TestRecoveryOutlivesStaleAcceptances(t *testing.T) {
 			}
 
 			// 4. B reads X, P3, P4 and writes to them.
-			_, out, err = b.Start("s", 1)
+			_, out, err = b.Start(0, Request{Name: "s", N: 1})
 			require.NoError(t, err)
 			var bw Output
 			for _, p := range []string{"n5", "n4", "n3"} {
@@ -164,7 +164,7 @@ func TestRecoveryOutlivesStaleAcceptances(t *testing.T) {
 			// C, if it did not win, starts over and must not clash either.
 			if p1.Pending() > 0 {
 				c := &cluster3{reps: f.reps, coord: p1}
-				d := c.run(t, p1.Retry(idC))
+				d := c.run(t, p1.Retry(0, idC))
 				require.NoError(t, d.Err)
 				ranges = append(ranges, d.Range)
 			}
@@ -270,7 +270,7 @@ func TestRecoveryAlone(t *testing.T) {
 func TestCoordinatorDropsLateAcceptances(t *testing.T) {
 	c := newCluster3(SetIfUnchanged)
 	c.coord.SetLimits(Limits{RoundLife: time.Second})
-	id, out, err := c.coord.Start("s", 1)
+	id, out, err := c.coord.Start(0, Request{Name: "s", N: 1})
 	require.NoError(t, err)
 	var w Output
 	for _, m := range out.Msgs[:2] {
@@ -287,10 +287,10 @@ func TestCoordinatorDropsLateAcceptances(t *testing.T) {
 
 func TestRangeLimit(t *testing.T) {
 	c := NewCoordinator("n1", []string{"n1"}, 1, 1, FanoutAll)
-	_, _, err := c.Start("s", DefaultMaxRange+1)
+	_, _, err := c.Start(0, Request{Name: "s", N: DefaultMaxRange + 1})
 	require.ErrorIs(t, err, seq.ErrInvalidArgument)
 	require.Contains(t, err.Error(), "over the limit")
-	_, _, err = c.Start("s", DefaultMaxRange)
+	_, _, err = c.Start(0, Request{Name: "s", N: DefaultMaxRange})
 	require.NoError(t, err)
 	require.ErrorIs(t, ValidateName("\xff\xfe"), seq.ErrInvalidArgument)
 }

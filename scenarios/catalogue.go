@@ -124,6 +124,18 @@ var catalogue = []Scenario{
 		Cluster: Cluster{Nodes: 3, Persist: Disk, AckBeforeSync: true}, Faults: []string{"power-loss-all"},
 		Expect: Expect{Violates: []string{"unique"}},
 	},
+	{
+		Name: "Bug/trust-cache", Description: "a coordinator writes from its cached value and counts refusals as acceptances",
+		Cluster:  Cluster{Nodes: 3, Planted: rr_seq.Planted{TrustCache: true}},
+		Workload: Workload{RangeClients: 4},
+		Expect:   Expect{Violates: []string{"unique"}},
+	},
+	{
+		Name: "Bug/late-join", Description: "a request joins a batch after its write was sent: its IDs lie past what the write claimed",
+		Cluster:  Cluster{Nodes: 3, Planted: rr_seq.Planted{LateJoin: true}},
+		Workload: Workload{RangeClients: 8, Rate: 40},
+		Expect:   Expect{Violates: []string{"unique"}},
+	},
 }
 
 func partition(shape string, nodes int, fault, what string) Scenario {

@@ -78,6 +78,8 @@ func (c *cluster) start(name string) error {
 		Self: peerAddr(name), Name: name, Peers: peers, Cluster: "lab",
 		R: cc.R, W: cc.W, Unsafe: cc.Unsafe, WriteRule: cc.WriteRule,
 		UnsafeAckBeforeSync: cc.AckBeforeSync,
+		UnsafePlanted:       cc.Planted,
+		ReadFirst:           cc.ReadFirst,
 		Dialer:              c.net.Dialer(name),
 		PeerTimeout:         peerTimeout,
 		RoundLife:           2 * peerTimeout, // as in the simulator

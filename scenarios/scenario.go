@@ -41,6 +41,11 @@ type Cluster struct {
 	Persist   Persistence
 	// AckBeforeSync plants the bug of acknowledging unsynced writes.
 	AckBeforeSync bool
+	// Planted plants coordinator bugs (rr_seq.Planted).
+	Planted rr_seq.Planted
+	// ReadFirst runs rr_seq's protocol from before write-only rounds and
+	// coalescing (rr_seq.Config.ReadFirst).
+	ReadFirst bool
 	// NoBootstrapOnRestart restarts crashed nodes without the bootstrap
 	// flag. By default a node restarts with the command line it started
 	// with, bootstrap included: a node that lost its state still recovers

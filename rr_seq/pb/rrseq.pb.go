@@ -24,9 +24,14 @@ const (
 )
 
 type NextRangeRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	N             uint64                 `protobuf:"varint,2,opt,name=n,proto3" json:"n,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	N     uint64                 `protobuf:"varint,2,opt,name=n,proto3" json:"n,omitempty"`
+	// after is a hint: the `to` of the caller's last range of this name, or
+	// 0. It lets a coordinator that has not seen the name's latest value
+	// write without reading first. It is untrusted: a coordinator uses it
+	// only within its range limit of what it has seen itself.
+	After         uint64 `protobuf:"varint,3,opt,name=after,proto3" json:"after,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -71,6 +76,13 @@ func (x *NextRangeRequest) GetName() string {
 func (x *NextRangeRequest) GetN() uint64 {
 	if x != nil {
 		return x.N
+	}
+	return 0
+}
+
+func (x *NextRangeRequest) GetAfter() uint64 {
+	if x != nil {
+		return x.After
 	}
 	return 0
 }
@@ -510,10 +522,11 @@ var File_rrseq_proto protoreflect.FileDescriptor
 
 const file_rrseq_proto_rawDesc = "" +
 	"\n" +
-	"\vrrseq.proto\x12\brrseq.v1\"4\n" +
+	"\vrrseq.proto\x12\brrseq.v1\"J\n" +
 	"\x10NextRangeRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\f\n" +
-	"\x01n\x18\x02 \x01(\x04R\x01n\"K\n" +
+	"\x01n\x18\x02 \x01(\x04R\x01n\x12\x14\n" +
+	"\x05after\x18\x03 \x01(\x04R\x05after\"K\n" +
 	"\x11NextRangeResponse\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\x04R\x04from\x12\x0e\n" +
 	"\x02to\x18\x02 \x01(\x04R\x02to\x12\x12\n" +

@@ -134,6 +134,7 @@ type rangeClient struct {
 	size  uint64
 	proc  int
 	hostn string
+	after map[string]uint64 // per name, the end of the last range: the hint
 }
 
 func (c *rangeClient) host() string { return c.hostn }
@@ -151,6 +152,10 @@ func (c *rangeClient) invoke(o OpSpec) {
 		case history.Ok:
 			v.From, v.To = from, to
 			s.rec.Ok(proc, history.NextRange, v, node, "")
+			if c.after == nil {
+				c.after = map[string]uint64{}
+			}
+			c.after[o.Name] = max(c.after[o.Name], to)
 		case history.Fail:
 			s.rec.Fail(proc, history.NextRange, v, node, errText)
 		default:
@@ -159,13 +164,15 @@ func (c *rangeClient) invoke(o OpSpec) {
 		}
 		c.w.done()
 	}
+	after := c.after[o.Name]
 	cl.send(s, target, label{kind: "next-range", from: c.hostn, to: target.name, a: uint64(proc), b: c.size},
-		s.cfg.OpTimeout, func() { target.allocate(cl, o.Name, c.size) })
+		s.cfg.OpTimeout, func() { target.allocate(cl, o.Name, c.size, after) })
 }
 
 // idClient is rr_seq.Client's logic: it hands out IDs from a buffer it
-// fills with ranges fetched round-robin from the nodes, one fetch at a
-// time. A crash (the client-crash fault) loses the buffer; a fresh client
+// fills with ranges fetched one at a time from one node, moving to the
+// next node when a fetch fails, each fetch carrying the end of the last
+// range as a hint. A crash (the client-crash fault) loses the buffer; a fresh client
 // takes its place at once, as the lab's gRPC workload does.
 type idClient struct {
 	s      *sim
@@ -176,7 +183,8 @@ type idClient struct {
 	gen    int
 	proc   int // the process doing next-id
 	buf    *rr_seq.Buffer
-	nextN  int // the next node to fetch from, round-robin
+	nextN  int    // the node to fetch from: the next one after a failure
+	after  uint64 // the end of the last range fetched: the hint
 	busy   bool
 	fetch  *call // the fetch in flight
 	fproc  int   // the fetch process; -1 after an info retired it
@@ -208,7 +216,7 @@ func (c *idClient) reset() {
 	c.proc = c.s.newProc()
 	c.buf = rr_seq.NewBuffer(c.s.cfg.IDRangeSize, 1)
 	c.nextN = c.rng.IntN(len(c.s.names))
-	c.busy, c.fetch, c.fproc, c.waiter = false, nil, -1, nil
+	c.busy, c.fetch, c.fproc, c.waiter, c.after = false, nil, -1, nil, 0
 }
 
 func (c *idClient) host() string { return c.hostn }
@@ -258,8 +266,14 @@ func (c *idClient) refill() {
 		c.fproc = s.newProc()
 	}
 	target := s.nodes[s.names[c.nextN%len(s.names)]]
-	c.nextN++
+	if s.cfg.ReadFirst {
+		c.nextN++ // the client as it was: round-robin, no hint
+	}
 	size, gen, proc := s.cfg.IDRangeSize, c.gen, c.fproc
+	hint := c.after
+	if s.cfg.ReadFirst {
+		hint = 0
+	}
 	v := history.RangeValue{Name: c.name, N: size, Buffer: true}
 	s.rec.Invoke(proc, history.NextRange, v)
 	cl := &call{host: c.hostn}
@@ -270,6 +284,7 @@ func (c *idClient) refill() {
 			v.From, v.To = from, to
 			s.rec.Ok(proc, history.NextRange, v, node, "")
 			c.buf.Add(seq.Range{From: seq.ID(from), To: seq.ID(to)})
+			c.after = max(c.after, to)
 			c.fetched()
 			return
 		case history.Fail:
@@ -278,6 +293,9 @@ func (c *idClient) refill() {
 			s.rec.Info(proc, history.NextRange, v, node, errText)
 			c.fproc = -1
 		}
+		if !s.cfg.ReadFirst {
+			c.nextN++
+		}
 		s.at(fetchPause, label{kind: "fetch-pause", from: c.hostn}, func() {
 			if c.gen == gen {
 				c.fetched()
@@ -285,7 +303,7 @@ func (c *idClient) refill() {
 		})
 	}
 	cl.send(s, target, label{kind: "fetch", from: c.hostn, to: target.name, a: uint64(proc), b: size},
-		s.cfg.OpTimeout, func() { target.allocate(cl, c.name, size) })
+		s.cfg.OpTimeout, func() { target.allocate(cl, c.name, size, hint) })
 }
 
 // fetched ends a fetch: a waiting next-id takes an ID, or asks for more.

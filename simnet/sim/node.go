@@ -59,7 +59,8 @@ func (n *node) boot(state []nameValue, ready bool) {
 	}
 	n.replica = rr_seq.NewReplica(cfg.WriteRule, values)
 	n.coord = rr_seq.NewCoordinator(n.name, n.s.names, cfg.R, cfg.W, rr_seq.FanoutQuorum)
-	n.coord.SetLimits(rr_seq.Limits{RoundLife: cfg.RoundLife})
+	n.coord.SetLimits(rr_seq.Limits{RoundLife: cfg.RoundLife, ReadFirst: cfg.ReadFirst})
+	n.coord.Plant(rr_seq.Planted{TrustCache: cfg.TrustCache, LateJoin: cfg.LateJoin})
 	n.waiters = map[rr_seq.OpID]*waiter{}
 	n.syncing, n.acks, n.held = false, nil, nil
 	n.rec = nil
@@ -119,12 +120,12 @@ func (n *node) reply(c *call, l label, typ string, from, to uint64, errText stri
 }
 
 // allocate starts a client's NextRange here.
-func (n *node) allocate(c *call, name string, size uint64) {
+func (n *node) allocate(c *call, name string, size, after uint64) {
 	if n.rec != nil {
 		n.reply(c, label{kind: "fail"}, history.Fail, 0, 0, "unavailable: node is recovering its state")
 		return
 	}
-	id, out, err := n.coord.Start(name, size)
+	id, out, err := n.coord.Start(n.s.now, rr_seq.Request{Name: name, N: size, After: after})
 	if err != nil {
 		n.reply(c, label{kind: "fail"}, history.Fail, 0, 0, err.Error())
 		return
@@ -139,8 +140,9 @@ func (n *node) allocate(c *call, name string, size uint64) {
 			return
 		}
 		n.end(id, w)
-		n.coord.Cancel(id)
+		left := n.coord.Cancel(n.s.now, id)
 		n.reply(c, label{kind: "unavailable", a: uint64(id)}, history.Info, 0, 0, "unavailable: no quorum before the deadline")
+		n.dispatch(left)
 	})
 	n.dispatch(out)
 }
@@ -174,7 +176,7 @@ func (n *node) dispatch(out rr_seq.Output) {
 		limit := time.Millisecond << min(b.Attempt-1, 16)
 		limit = min(limit, n.s.cfg.MaxBackoff)
 		d := limit/2 + time.Duration(n.s.rng.Int64N(int64(limit/2)+1))
-		n.after(d, label{kind: "retry", a: uint64(b.Op)}, func() { n.dispatch(n.coord.Retry(b.Op)) })
+		n.after(d, label{kind: "retry", a: uint64(b.Op)}, func() { n.dispatch(n.coord.Retry(n.s.now, b.Op)) })
 	}
 	for _, h := range out.Hedge {
 		t := n.after(n.s.cfg.HedgeAfter, label{kind: "hedge", a: uint64(h.Op), b: uint64(h.Round)}, func() {
@@ -291,7 +293,7 @@ func (r *peerReq) fail() {
 		}
 		return
 	}
-	n.dispatch(n.coord.PeerFailed(m.Op, m.Round, m.To))
+	n.dispatch(n.coord.PeerFailed(n.s.now, m.Op, m.Round, m.To, "no answer"))
 }
 
 // broken: a reset or crash broke the connection; the sender hears at once

@@ -27,13 +27,20 @@ type Config struct {
 	W             int              `json:"w"` // 0: majority
 	WriteRule     rr_seq.WriteRule `json:"write_rule"`
 	Persist       bool             `json:"persist"`         // state on a simulated disk
-	AckBeforeSync bool             `json:"ack_before_sync"` // the planted bug
-	Latency       time.Duration    `json:"latency_ns"`
-	Jitter        time.Duration    `json:"jitter_ns"`
-	SyncDelay     time.Duration    `json:"sync_delay_ns"` // one fsync
-	PeerTimeout   time.Duration    `json:"peer_timeout_ns"`
-	HedgeAfter    time.Duration    `json:"hedge_after_ns"`
-	MaxBackoff    time.Duration    `json:"max_backoff_ns"`
+	AckBeforeSync bool             `json:"ack_before_sync"` // a planted bug
+	// TrustCache and LateJoin are planted bugs of the coordinator (see
+	// rr_seq.Planted).
+	TrustCache bool `json:"trust_cache,omitempty"`
+	LateJoin   bool `json:"late_join,omitempty"`
+	// ReadFirst runs the protocol from before write-only rounds and
+	// coalescing (rr_seq.Limits.ReadFirst).
+	ReadFirst   bool          `json:"read_first,omitempty"`
+	Latency     time.Duration `json:"latency_ns"`
+	Jitter      time.Duration `json:"jitter_ns"`
+	SyncDelay   time.Duration `json:"sync_delay_ns"` // one fsync
+	PeerTimeout time.Duration `json:"peer_timeout_ns"`
+	HedgeAfter  time.Duration `json:"hedge_after_ns"`
+	MaxBackoff  time.Duration `json:"max_backoff_ns"`
 	// RoundLife is the coordinators' rr_seq.Limits.RoundLife; default
 	// twice PeerTimeout. A node in memory that restarts waits it out
 	// before it recovers from its peers.

@@ -124,6 +124,28 @@ var bugs = map[string]func(seed int64) Config{
 		return Config{Seed: seed, Persist: true, AckBeforeSync: true, TimeLimit: 10 * time.Second,
 			Faults: Plan(seed, Schedule{Faults: []string{"power-loss-all"}, Interval: 2 * time.Second, Duration: time.Second, Jitter: time.Second}, 8*time.Second)}
 	},
+	"trust-cache": func(seed int64) Config {
+		return Config{Seed: seed, Clients: 4, TrustCache: true, TimeLimit: 10 * time.Second}
+	},
+	"late-join": func(seed int64) Config {
+		return Config{Seed: seed, Clients: 8, Rate: 40, LateJoin: true, TimeLimit: 10 * time.Second}
+	},
+}
+
+// TestCoordinatorBugsNeedTheirBug: the workloads that catch the planted
+// coordinator bugs hold their promises with the bug off, so it is the
+// bug that the lab catches.
+func TestCoordinatorBugsNeedTheirBug(t *testing.T) {
+	for _, name := range []string{"trust-cache", "late-join"} {
+		for seed := int64(1); seed <= 20; seed++ {
+			cfg := bugs[name](seed)
+			cfg.TrustCache, cfg.LateJoin = false, false
+			r, err := Run(cfg, false)
+			require.NoError(t, err)
+			res := check(t, r)
+			require.Equal(t, checker.ValidTrue, res.Valid, "%s without the bug, seed %d:\n%s", name, seed, res.Summary())
+		}
+	}
 }
 
 // TestPlantedBugs: each bug is found within the first 1,000 seeds.
