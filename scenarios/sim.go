@@ -42,6 +42,7 @@ func SimConfig(sc Scenario, opts Options) (sim.Config, int64, error) {
 	cfg := sim.Config{
 		Seed: seed, Nodes: c.Nodes, R: c.R, W: c.W, WriteRule: c.WriteRule,
 		Persist: c.Persist == Disk, AckBeforeSync: c.AckBeforeSync, Latency: c.Latency, Jitter: c.Jitter,
+		TrustCache: c.Planted.TrustCache, LateJoin: c.Planted.LateJoin, ReadFirst: c.ReadFirst,
 		PeerTimeout: w.OpTimeout / 4, NoBootstrapOnRestart: c.NoBootstrapOnRestart,
 		Clients: w.RangeClients, Sizes: w.Sizes, IDClients: w.IDClients, IDRangeSize: w.IDRangeSize,
 		Rate: w.Rate, OpTimeout: w.OpTimeout, Names: w.Names,
