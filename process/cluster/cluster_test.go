@@ -214,3 +214,44 @@ func TestBadConfigIsRefused(t *testing.T) {
 		require.ErrorContains(t, err, tc.want)
 	}
 }
+
+// A program that acknowledges a write before it syncs it loses nothing
+// to a SIGKILL (the page cache keeps the write) and loses the write to a
+// power loss: that is what the FUSE disk is for.
+func TestKillKeepsTheUnsyncedWriteAndPowerLossDropsIt(t *testing.T) {
+	needRoot(t)
+	before := leftover.Take()
+	dir := t.TempDir()
+	written := func(c *Cluster, node string) func(ctx context.Context) error {
+		return func(ctx context.Context) error {
+			_, err := os.Stat(filepath.Join(dir, "nodes", node, "data", "acked"))
+			return err
+		}
+	}
+	c, err := Start(context.Background(), Config{
+		Nodes: 1, Disk: true, Dir: dir, Ready: written,
+		// Writes, never syncs, and waits (the {listen} is unused).
+		Command: "sh -c 'echo ack >> {data_dir}/acked; exec sleep 60' {listen}",
+	})
+	require.NoError(t, err)
+	mine := c.Lab().Inodes()
+	defer func() {
+		require.NoError(t, c.Close())
+		require.NoError(t, leftover.Since(before, mine...))
+	}()
+	data := filepath.Join(dir, "nodes", "n1", "data", "acked")
+
+	require.NoError(t, c.Crash("n1", false, false))
+	b, err := os.ReadFile(data)
+	require.NoError(t, err, "a SIGKILL lost an unsynced write")
+	require.Equal(t, "ack\n", string(b))
+
+	require.NoError(t, c.Restart("n1")) // appends a second line
+	require.NoError(t, c.Crash("n1", true, false))
+	_, err = os.Stat(data)
+	require.True(t, os.IsNotExist(err), "a power loss kept a file that was never synced: %v", err)
+	require.NoError(t, c.Restart("n1"))
+	b, err = os.ReadFile(data)
+	require.NoError(t, err)
+	require.Equal(t, "ack\n", string(b), "the restarted node wrote anew")
+}
