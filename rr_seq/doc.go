@@ -7,7 +7,8 @@
 // Any node can coordinate NextRange(name, n):
 //
 //  1. it asks every node (itself included) for its value and waits for R
-//     answers, keeping the highest: base (read-repair, the max wins);
+//     answers, keeping the highest: base (read-repair, the max wins; most
+//     allocations skip this step, see below);
 //  2. it sends the conditional write Set(name, base, base+n) to every node
 //     and waits for W acceptances;
 //  3. with W acceptances it returns [base, base+n); if so many nodes refuse
@@ -20,6 +21,44 @@
 // N/2), and the replicas must refuse the second of two writes that were
 // based on the same read. Config.Validate insists on both unless Unsafe is
 // set; the defaults are majorities.
+//
+// # One round, and coalescing
+//
+// The read round only finds a base. Set-if-unchanged does not need it to
+// be fresh, so a coordinator skips the read when it has a value it can
+// use: the highest it has seen for the name (its own last winning write,
+// an earlier read, or the current value a refusal carries), or a caller's
+// hint (the end of its last range) lying above that by at most MaxRange.
+// It sends the conditional write straight away. A refusal returns the
+// replica's current value; the coordinator retries write-only once from
+// the highest of those, and after that backs off and reads.
+//
+// Why any base is safe: take two winning writes, (b1 -> v1) and (b2 ->
+// v2). Each was accepted by W replicas, and two majorities share a
+// replica. There, say the first was accepted first: the replica's value
+// became v1, and values never go down (amnesia aside, see below), so the
+// second was accepted with v1 <= current <= b2. The ranges [b1, v1) and
+// [b2, v2) are disjoint, however b2 was chosen. A stale guess is below
+// some replica's current value: the write is refused and costs a retry. A
+// guess above every value wins and leaves the IDs between as a gap. Never
+// a duplicate. That is why a hint is clamped: not for safety, but so that
+// a hostile one burns no more IDs than a request of MaxRange IDs could.
+//
+// Concurrent requests for one name at one coordinator coalesce into a
+// batch: a request joins the batch that has not sent its write yet, if
+// the sum stays within MaxRange, and the batch writes once for the sum.
+// Members get consecutive sub-ranges in join order. Each member is
+// linearized at the batch's winning write, which falls inside its call:
+// it joined before the write was sent and hears back after the write won.
+// A request that comes after the write was sent starts the next batch,
+// which waits for the writing one (a coordinator writes one batch of a
+// name at a time, so it never competes with itself) and then writes from
+// its result, again without a read. A member that gives up before the
+// write leaves the batch; after it, its sub-range is a gap.
+//
+// The lab plants both ways to get this wrong (Planted): counting
+// refusals of a cached write as acceptances, and letting a request join
+// after the write was sent. Both are caught on every seed.
 //
 // # Write rules
 //
@@ -84,7 +123,8 @@
 // time to time, beside an identity file (cluster and node) and a lock. A
 // node acknowledges a write only once it is durable.
 //
-// Client is the buffered client: it fetches ranges round-robin over the
-// nodes and hands out their IDs one by one, trading gaps (IDs lost with a
-// client's buffer) for speed.
+// Client is the buffered client: it fetches ranges from one node while
+// that node answers (the next after a failure), with the end of its last
+// range as a hint, and hands out their IDs one by one, trading gaps (IDs
+// lost with a client's buffer) for speed.
 package rr_seq
