@@ -123,7 +123,7 @@ func TestRRSeqNodeUnderRealFaults(t *testing.T) {
 		start := time.Now()
 		require.NoError(t, c.Close())
 		t.Logf("teardown: %v", time.Since(start))
-		require.NoError(t, leftover.Since(before, mine...))
+		require.NoError(t, leftover.Since(before, leftover.Mine{NetNS: mine, Under: dir}))
 	}()
 	require.Len(t, c.Commands(), 3)
 	require.Contains(t, c.Commands()[0], "--peers 198.18.0.1:7101,198.18.0.2:7101,198.18.0.3:7101")
@@ -194,7 +194,7 @@ func TestAFailedStartLeavesNothing(t *testing.T) {
 	})
 	require.ErrorContains(t, err, "not ready")
 	require.ErrorContains(t, err, "gives up")
-	require.NoError(t, leftover.Since(before))
+	require.NoError(t, leftover.Since(before, leftover.Mine{Under: dir}))
 }
 
 func TestBadConfigIsRefused(t *testing.T) {
@@ -237,7 +237,7 @@ func TestKillKeepsTheUnsyncedWriteAndPowerLossDropsIt(t *testing.T) {
 	mine := c.Lab().Inodes()
 	defer func() {
 		require.NoError(t, c.Close())
-		require.NoError(t, leftover.Since(before, mine...))
+		require.NoError(t, leftover.Since(before, leftover.Mine{NetNS: mine, Under: dir}))
 	}()
 	data := filepath.Join(dir, "nodes", "n1", "data", "acked")
 

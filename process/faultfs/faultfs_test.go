@@ -38,7 +38,7 @@ func mount(t *testing.T) (*FS, string) {
 	t.Logf("mount: %v", time.Since(start))
 	t.Cleanup(func() {
 		require.NoError(t, f.Close())
-		require.NoError(t, leftover.Since(before))
+		require.NoError(t, leftover.Since(before, leftover.Mine{Under: base}))
 	})
 	return f, mp
 }
@@ -250,7 +250,7 @@ func TestBadInputIsRefused(t *testing.T) {
 		_, err := Mount(tc.cfg)
 		require.ErrorContains(t, err, tc.want)
 	}
-	require.NoError(t, leftover.Since(before))
+	require.NoError(t, leftover.Since(before, leftover.Mine{Under: dir}))
 }
 
 func TestFlockWorks(t *testing.T) {

@@ -41,7 +41,7 @@ func newLab(t *testing.T, hosts ...string) *Lab {
 		start := time.Now()
 		require.NoError(t, l.Close())
 		t.Logf("teardown: %v", time.Since(start))
-		require.NoError(t, leftover.Since(before, mine...))
+		require.NoError(t, leftover.Since(before, leftover.Mine{NetNS: mine, Under: t.TempDir()}))
 	})
 	return l
 }
@@ -321,5 +321,5 @@ func TestFailedSetupLeavesNothing(t *testing.T) {
 	defer func() { testFailJoin = nil }()
 	_, err := New(Config{Hosts: []string{"a", "b", "c"}})
 	require.ErrorIs(t, err, boom)
-	require.NoError(t, leftover.Since(before))
+	require.NoError(t, leftover.Since(before, leftover.Mine{Under: t.TempDir()}))
 }

@@ -118,7 +118,7 @@ func newNode(t *testing.T, cfg Config) *Node {
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		require.NoError(t, n.Kill())
-		require.NoError(t, leftover.Since(before))
+		require.NoError(t, leftover.Since(before, leftover.Mine{Under: t.TempDir()}))
 	})
 	return n
 }

@@ -87,13 +87,27 @@ func nsInode(path string) (uint64, bool) {
 	return st.Ino, true
 }
 
+// Mine says which of the machine's things are the caller's: tests in
+// other packages run at the same time, and their namespaces and mounts
+// are theirs.
+type Mine struct {
+	// NetNS are namespaces the caller made: they count as left over
+	// while anything on the machine holds them.
+	NetNS []uint64
+	// Under is the directory the caller mounts in: a new mount counts
+	// only below it.
+	Under string
+}
+
 // Since reports what exists now and did not in before, waiting up to a
 // second for the kernel to finish releasing things (a dead child's
 // reaping): nil, or an error naming each leftover. A namespace counts if
-// this process holds it and did not before, or if it is in mine and
-// anything on the machine still holds it; other processes' new
-// namespaces are theirs.
-func Since(before Stock, mine ...uint64) error {
+// this process holds it and did not before, or if it is one of mine's;
+// a mount if it is new and below mine.Under; a child if it is new.
+func Since(before Stock, mine Mine) error {
+	if mine.Under == "" {
+		return fmt.Errorf("leftover: say where the caller mounts (Mine.Under)")
+	}
 	var err error
 	for deadline := time.Now().Add(time.Second); ; time.Sleep(20 * time.Millisecond) {
 		err = diff(before, Take(), mine)
@@ -103,10 +117,11 @@ func Since(before Stock, mine ...uint64) error {
 	}
 }
 
-func diff(before, now Stock, mine []uint64) error {
+func diff(before, now Stock, mine Mine) error {
 	var out []string
+	under := filepath.Clean(mine.Under) + "/"
 	for ino := range now.NetNS {
-		if (now.OwnNetNS[ino] && !before.OwnNetNS[ino]) || slices.Contains(mine, ino) {
+		if (now.OwnNetNS[ino] && !before.OwnNetNS[ino]) || slices.Contains(mine.NetNS, ino) {
 			out = append(out, fmt.Sprintf("network namespace net:[%d]", ino))
 		}
 	}
@@ -116,7 +131,7 @@ func diff(before, now Stock, mine []uint64) error {
 		}
 	}
 	for _, m := range now.Mounts {
-		if !slices.Contains(before.Mounts, m) {
+		if !slices.Contains(before.Mounts, m) && strings.HasPrefix(m+"/", under) {
 			out = append(out, "mount "+m)
 		}
 	}
