@@ -20,6 +20,7 @@ import (
 	"github.com/seqlab/seqlab/nemesis"
 	"github.com/seqlab/seqlab/process/internal/leftover"
 	"github.com/seqlab/seqlab/process/netns"
+	"github.com/seqlab/seqlab/process/supervisor"
 	"github.com/seqlab/seqlab/rr_seq/pb"
 )
 
@@ -45,30 +46,35 @@ func needProcessMode(t *testing.T) {
 }
 
 var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
+	binMu   sync.Mutex
+	binDir  string
+	binPath = map[string]string{}
 )
 
-func rrseqNode(t *testing.T) string {
-	binOnce.Do(func() {
+// build builds a command of the module (./cmd/rrseq-node, say) once per
+// test binary and returns its path.
+func build(t *testing.T, pkg string) string {
+	binMu.Lock()
+	defer binMu.Unlock()
+	if p, ok := binPath[pkg]; ok {
+		return p
+	}
+	if binDir == "" {
 		dir, err := os.MkdirTemp("", "seqlab-process-bin")
-		if err != nil {
-			binErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "rrseq-node")
-		_, file, _, _ := runtime.Caller(0)
-		root := filepath.Join(filepath.Dir(file), "..", "..")
-		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/rrseq-node")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			binErr = fmt.Errorf("go build: %v: %s", err, out)
-		}
-	})
-	require.NoError(t, binErr)
-	return binPath
+		require.NoError(t, err)
+		binDir = dir
+	}
+	p := filepath.Join(binDir, filepath.Base(pkg))
+	_, file, _, _ := runtime.Caller(0)
+	cmd := exec.Command("go", "build", "-o", p, pkg)
+	cmd.Dir = filepath.Join(filepath.Dir(file), "..", "..")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "go build %s: %s", pkg, out)
+	binPath[pkg] = p
+	return p
 }
+
+func rrseqNode(t *testing.T) string { return build(t, "./cmd/rrseq-node") }
 
 // client is a gRPC client of one node, from the clients' namespace.
 func client(t *testing.T, c *Cluster, node string) pb.SequencerClient {
@@ -255,3 +261,61 @@ func TestKillKeepsTheUnsyncedWriteAndPowerLossDropsIt(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "ack\n", string(b), "the restarted node wrote anew")
 }
+
+// A program nobody here wrote, through a command template: brokenseq's
+// sloppy fail-over hands out duplicates as soon as its primary is cut off
+// from its backups, every time; rrseq-node under the same schedule does
+// not.
+func TestACommandTemplateProgramIsCaught(t *testing.T) {
+	needProcessMode(t)
+	for _, tc := range []struct {
+		name, command string
+		env           []string
+		wantDup       bool
+	}{
+		{"brokenseq", supervisorQuote(build(t, "./process/cluster/testdata/brokenseq")) +
+			" --listen {listen} --peer-listen {peer_listen} --peers {peers} --index {index} --name {name}", nil, true},
+		{"rrseq-node", RRSeqNode(rrseqNode(t), false), []string{"RRSEQ_PEER_SECRET=lab"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := leftover.Take()
+			dir := t.TempDir()
+			c, err := Start(context.Background(), Config{Nodes: 3, Command: tc.command, Env: tc.env, Dir: dir, Seed: 1})
+			require.NoError(t, err)
+			mine := c.Lab().Inodes()
+			defer func() {
+				require.NoError(t, c.Close())
+				require.NoError(t, leftover.Since(before, leftover.Mine{NetNS: mine, Under: dir}))
+			}()
+			clients := []pb.SequencerClient{client(t, c, "n1"), client(t, c, "n2"), client(t, c, "n3")}
+			nextOK(t, clients[0])
+
+			c.Net().Partition([]string{"n1"}, []string{"n2", "n3"})
+			owner := map[uint64]string{} // ID -> node that handed it out
+			var dup string
+			for deadline := time.Now().Add(4 * time.Second); dup == "" && time.Now().Before(deadline); {
+				for i, cl := range clients {
+					r, _, err := next(cl, 500*time.Millisecond)
+					if err != nil {
+						continue
+					}
+					for id := r.From; id < r.To && dup == ""; id++ {
+						if o, ok := owner[id]; ok {
+							dup = fmt.Sprintf("ID %d from %s and from n%d", id, o, i+1)
+						}
+						owner[id] = fmt.Sprintf("n%d", i+1)
+					}
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			t.Logf("%d IDs handed out under the partition; duplicate: %q", len(owner), dup)
+			if tc.wantDup {
+				require.NotEmpty(t, dup, "the broken program handed out no duplicate")
+			} else {
+				require.Empty(t, dup)
+			}
+		})
+	}
+}
+
+func supervisorQuote(s string) string { return supervisor.Quote([]string{s}) }
