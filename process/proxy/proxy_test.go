@@ -104,13 +104,17 @@ func TestDelayIsMeasured(t *testing.T) {
 	}
 	t.Logf("round trip: %v without delay, %v to %v with 60ms forward and 40ms±20ms backward", base, best, worst)
 	require.GreaterOrEqual(t, best, 100*time.Millisecond)
-	require.Less(t, worst, 300*time.Millisecond)
+	require.Less(t, worst, time.Second, "far slower than 60ms + 40ms±20ms, even on a busy machine")
 
 	require.NoError(t, l.Set(Forward, Settings{}))
 	require.NoError(t, l.Set(Backward, Settings{}))
-	rtt, err := roundTrip(t, c, 2*time.Second)
-	require.NoError(t, err)
-	require.Less(t, rtt, 50*time.Millisecond)
+	fastest := time.Hour
+	for range 3 {
+		rtt, err := roundTrip(t, c, 2*time.Second)
+		require.NoError(t, err)
+		fastest = min(fastest, rtt)
+	}
+	require.Less(t, fastest, 80*time.Millisecond, "the delay outlived its setting")
 }
 
 func TestJitterKeepsTheOrder(t *testing.T) {
