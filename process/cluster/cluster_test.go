@@ -230,7 +230,11 @@ func TestKillKeepsTheUnsyncedWriteAndPowerLossDropsIt(t *testing.T) {
 	dir := t.TempDir()
 	written := func(c *Cluster, node string) func(ctx context.Context) error {
 		return func(ctx context.Context) error {
-			_, err := os.Stat(filepath.Join(dir, "nodes", node, "data", "acked"))
+			// The shell creates the file before it writes to it.
+			b, err := os.ReadFile(filepath.Join(dir, "nodes", node, "data", "acked"))
+			if err == nil && !strings.HasSuffix(string(b), "ack\n") {
+				err = fmt.Errorf("not written yet: %q", b)
+			}
 			return err
 		}
 	}
