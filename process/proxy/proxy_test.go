@@ -188,7 +188,8 @@ func TestResetResetsBothEnds(t *testing.T) {
 
 	// The link accepts again.
 	connect(t, l)
-	<-ups
+	up2 := <-ups // held: a dropped conn is closed by its finalizer, ending the pair
+	defer up2.Close()
 	require.Eventually(t, func() bool {
 		open, accepted := l.Open()
 		return open == 1 && accepted == 2
