@@ -71,6 +71,17 @@ func BenchmarkNext(b *testing.B) {
 				benchSequencer(b, c, "single")
 			})
 		}
+		// Adaptive range size from 1024 up to 8192, at GOGC=400 too.
+		for _, mode := range []string{"single", "concurrent"} {
+			b.Run("rr_seq/new-gogc400-adaptive8192/buf=1024/"+mode, func(b *testing.B) {
+				c, err := NewClient(ClientConfig{Nodes: tc.addrs, RangeSize: 1024, AdaptiveMax: 8192})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer c.Close()
+				benchSequencer(b, c, mode)
+			})
+		}
 	}()
 	for _, size := range []uint64{1, 2, 1024} {
 		for _, mode := range []string{"single", "concurrent"} {

@@ -16,6 +16,7 @@ import (
 // would break the order are skipped, never handed out.
 type Buffer struct {
 	rangeSize uint64
+	base, max uint64 // adaptive range size: from base up to max (max 0: off)
 	lookahead int
 	ranges    []seq.Range // sorted by From, each non-empty
 	last      seq.ID      // the last ID handed out
@@ -65,6 +66,36 @@ func (b *Buffer) Buffered() uint64 {
 	}
 	return n
 }
+
+// Adapt makes the range size adaptive, from the size the buffer was made
+// with up to max: Stalled doubles it, Idle halves it. A max at or below
+// the size turns it off.
+func (b *Buffer) Adapt(max uint64) {
+	if b.base == 0 {
+		b.base = b.rangeSize
+	}
+	b.max = max
+}
+
+// Stalled says a caller found the buffer empty: ranges were too small for
+// the rate IDs go out at, so the next fetch asks for twice as many.
+func (b *Buffer) Stalled() {
+	if b.max > b.rangeSize {
+		b.rangeSize = min(b.rangeSize*2, b.max)
+	}
+}
+
+// Idle says IDs went out slowly: the next fetch asks for half as many, down
+// to the size the buffer was made with, so that fewer IDs are lost as gaps
+// with the buffer.
+func (b *Buffer) Idle() {
+	if b.base > 0 && b.rangeSize > b.base {
+		b.rangeSize = max(b.rangeSize/2, b.base)
+	}
+}
+
+// RangeSize is the size of the next fetch.
+func (b *Buffer) RangeSize() uint64 { return b.rangeSize }
 
 // Want reports whether one more fetch should start, given inflight fetches
 // already running: fewer than lookahead run, and what is buffered or on its

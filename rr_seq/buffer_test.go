@@ -51,3 +51,21 @@ func TestBuffer(t *testing.T) {
 		assert.True(t, b.Want(0))
 	})
 }
+
+func TestBufferAdapts(t *testing.T) {
+	b := NewBuffer(4, 1)
+	b.Stalled()
+	require.EqualValues(t, 4, b.RangeSize(), "off by default")
+	b.Adapt(20)
+	for _, want := range []uint64{8, 16, 20, 20} {
+		b.Stalled()
+		require.Equal(t, want, b.RangeSize())
+	}
+	require.True(t, b.Want(0))
+	b.Add(seq.Range{From: 1, To: 16})
+	require.True(t, b.Want(0), "15 buffered of a 20-ID range: fetch")
+	for _, want := range []uint64{10, 5, 4, 4} {
+		b.Idle()
+		require.Equal(t, want, b.RangeSize())
+	}
+}

@@ -44,6 +44,15 @@ type ClientConfig struct {
 	// stays with a node while it answers and moves to the next one when a
 	// fetch from it fails.
 	StartNode int
+	// AdaptiveMax, when above RangeSize, makes the range size adaptive: a
+	// caller that finds the buffer empty doubles it, up to AdaptiveMax,
+	// and a fetch that comes more than IdleAfter after the last one halves
+	// it, down to RangeSize. Larger ranges cost fewer round trips per ID
+	// and lose more IDs as gaps when a client goes away. Off by default.
+	AdaptiveMax uint64
+	// IdleAfter is the pause between fetches that counts as idle for
+	// AdaptiveMax; default 1s.
+	IdleAfter time.Duration
 	// RoundRobin sends each fetch to the next node in turn instead, with
 	// no hint: the client before sticky nodes and hints, kept to measure
 	// against.
@@ -93,6 +102,9 @@ func (c ClientConfig) WithDefaults() ClientConfig {
 	if c.Lookahead == 0 {
 		c.Lookahead = 1
 	}
+	if c.IdleAfter == 0 {
+		c.IdleAfter = time.Second
+	}
 	return c
 }
 
@@ -111,6 +123,12 @@ func (c ClientConfig) Validate() error {
 	}
 	if c.StartNode < 0 {
 		return errors.Wrap(seq.ErrInvalidArgument, "client config: negative StartNode")
+	}
+	if c.AdaptiveMax > 0 && (c.AdaptiveMax < c.RangeSize || c.AdaptiveMax > DefaultMaxRange) {
+		return errors.Wrapf(seq.ErrInvalidArgument, "client config: AdaptiveMax %d outside RangeSize..%d", c.AdaptiveMax, uint64(DefaultMaxRange))
+	}
+	if c.IdleAfter < 0 {
+		return errors.Wrap(seq.ErrInvalidArgument, "client config: negative IdleAfter")
 	}
 	if c.FetchTimeout < 0 {
 		return errors.Wrap(seq.ErrInvalidArgument, "client config: negative FetchTimeout")
@@ -134,12 +152,14 @@ type Client struct {
 	fetches atomic.Uint64
 	after   atomic.Uint64 // the highest end of a range fetched: the hint
 
-	mu       sync.Mutex
-	buf      *Buffer
-	slots    []bool // slots[i]: a fetch runs in slot i
-	inflight int
-	changed  chan struct{} // closed when a fetch ends
-	lastErr  error
+	mu        sync.Mutex
+	buf       *Buffer
+	slots     []bool // slots[i]: a fetch runs in slot i
+	inflight  int
+	changed   chan struct{} // closed when a fetch ends
+	lastErr   error
+	lastFetch time.Time // when the last fetch started (AdaptiveMax)
+	stalledAt uint64    // the fetch count at the last stall (AdaptiveMax)
 
 	stop    context.Context
 	stopNow context.CancelFunc
@@ -161,6 +181,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	}
 	opts = append(opts, cfg.DialOptions...)
 	c := &Client{cfg: cfg, buf: NewBuffer(cfg.RangeSize, cfg.Lookahead), slots: make([]bool, cfg.Lookahead), changed: make(chan struct{})}
+	c.buf.Adapt(cfg.AdaptiveMax)
 	for _, addr := range cfg.Nodes {
 		cc, err := grpc.NewClient("passthrough:///"+addr, opts...)
 		if err != nil {
@@ -187,6 +208,10 @@ func (c *Client) Next(ctx context.Context) (seq.ID, error) {
 			c.refill()
 			c.mu.Unlock()
 			return id, nil
+		}
+		if f := c.fetches.Load(); f > 0 && f != c.stalledAt { // once per fetch
+			c.stalledAt = f
+			c.buf.Stalled()
 		}
 		c.refill()
 		wait := c.changed
@@ -216,14 +241,19 @@ func (c *Client) refill() {
 		}
 		c.slots[slot] = true
 		c.inflight++
+		now := time.Now()
+		if !c.lastFetch.IsZero() && now.Sub(c.lastFetch) > c.cfg.IdleAfter {
+			c.buf.Idle()
+		}
+		c.lastFetch = now
 		c.wg.Add(1)
-		go c.fetch(slot)
+		go c.fetch(slot, c.buf.RangeSize())
 	}
 }
 
-func (c *Client) fetch(slot int) {
+func (c *Client) fetch(slot int, n uint64) {
 	defer c.wg.Done()
-	r, err := c.fetchOnce(slot)
+	r, err := c.fetchOnce(slot, n)
 	if err != nil && c.stop.Err() == nil {
 		// Do not spin on a dead cluster: pause before the next try.
 		t := time.NewTimer(10 * time.Millisecond)
@@ -247,7 +277,7 @@ func (c *Client) fetch(slot int) {
 
 // fetchOnce asks the current node for a range; on failure the next
 // fetch goes to the next node.
-func (c *Client) fetchOnce(slot int) (r seq.Range, err error) {
+func (c *Client) fetchOnce(slot int, n uint64) (r seq.Range, err error) {
 	at := c.node.Load()
 	if c.cfg.RoundRobin {
 		at = c.node.Add(1) - 1
@@ -259,21 +289,21 @@ func (c *Client) fetchOnce(slot int) (r seq.Range, err error) {
 		}()
 	}
 	i := int(at % uint64(len(c.clients)))
-	ev := FetchEvent{Fetch: c.fetches.Add(1), Slot: slot, Phase: FetchInvoke, Node: c.cfg.Nodes[i], Name: c.cfg.Name, N: c.cfg.RangeSize}
+	ev := FetchEvent{Fetch: c.fetches.Add(1), Slot: slot, Phase: FetchInvoke, Node: c.cfg.Nodes[i], Name: c.cfg.Name, N: n}
 	c.report(ev)
 	ctx, cancel := context.WithTimeout(c.stop, c.cfg.FetchTimeout)
 	defer cancel()
-	req := &pb.NextRangeRequest{Name: c.cfg.Name, N: c.cfg.RangeSize}
+	req := &pb.NextRangeRequest{Name: c.cfg.Name, N: n}
 	if !c.cfg.RoundRobin {
 		req.After = c.after.Load()
 	}
 	resp, err := c.clients[i].NextRange(ctx, req)
 	if err == nil {
 		r := seq.Range{From: seq.ID(resp.GetFrom()), To: seq.ID(resp.GetTo())}
-		if verr := r.Validate(); verr != nil || r.Len() != c.cfg.RangeSize {
+		if verr := r.Validate(); verr != nil || r.Len() != n {
 			// The node answered, so it allocated something, but not what
 			// was asked: treat the outcome as unknown.
-			err = errors.Errorf("node %s returned range %s for n=%d", ev.Node, r, c.cfg.RangeSize)
+			err = errors.Errorf("node %s returned range %s for n=%d", ev.Node, r, n)
 		} else {
 			ev.Phase, ev.Range = FetchOK, r
 			c.report(ev)

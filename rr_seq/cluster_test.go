@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"sort"
 	"sync"
 	"testing"
@@ -495,4 +496,50 @@ func TestClientFailsOverToAnotherNode(t *testing.T) {
 		require.Greater(t, id, last)
 		last = id
 	}
+}
+
+// TestClientAdaptiveRangeSize: a caller that outruns the fetches doubles
+// the range size up to the cap; after a pause it shrinks again.
+func TestClientAdaptiveRangeSize(t *testing.T) {
+	tc := startCluster(t, 3, false, nil)
+	var mu sync.Mutex
+	var sizes []uint64
+	c, err := NewClient(ClientConfig{Nodes: tc.addrs, RangeSize: 2, AdaptiveMax: 16, IdleAfter: 50 * time.Millisecond,
+		OnFetch: func(e FetchEvent) {
+			if e.Phase == FetchInvoke {
+				mu.Lock()
+				sizes = append(sizes, e.N)
+				mu.Unlock()
+			}
+		}})
+	require.NoError(t, err)
+	defer c.Close()
+	ctx := context.Background()
+	var last seq.ID
+	for range 200 {
+		id, err := c.Next(ctx)
+		require.NoError(t, err)
+		require.Greater(t, id, last)
+		last = id
+	}
+	mu.Lock()
+	grown, seen := slices.Max(sizes), slices.Clone(sizes)
+	mu.Unlock()
+	require.EqualValues(t, 16, grown, "stalls doubled the size to the cap: %v", seen)
+	time.Sleep(150 * time.Millisecond) // idle; the fetches under way have started
+	mu.Lock()
+	before := len(sizes)
+	mu.Unlock()
+	for started := false; !started; { // take IDs until the next fetch starts
+		_, err := c.Next(ctx)
+		require.NoError(t, err)
+		mu.Lock()
+		started = len(sizes) > before
+		mu.Unlock()
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	require.EqualValues(t, 8, sizes[before], "idle: halved: %v", sizes)
+	_, err = NewClient(ClientConfig{Nodes: tc.addrs, RangeSize: 8, AdaptiveMax: 4})
+	require.ErrorIs(t, err, seq.ErrInvalidArgument)
 }
