@@ -133,7 +133,7 @@ var catalogue = []Scenario{
 	{
 		Name: "Bug/late-join", Description: "a request joins a batch after its write was sent: its IDs lie past what the write claimed",
 		Cluster:  Cluster{Nodes: 3, Planted: rr_seq.Planted{LateJoin: true}},
-		Workload: Workload{RangeClients: 8, Rate: 40},
+		Workload: Workload{RangeClients: 6, Rate: 20, Names: []string{"one"}},
 		Expect:   Expect{Violates: []string{"unique"}},
 	},
 }
