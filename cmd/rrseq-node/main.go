@@ -25,6 +25,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/seqlab/seqlab/rr_seq"
 )
@@ -85,10 +86,12 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 	w := fs.Int("w", 0, "write quorum (default: majority)")
 	rule := fs.String("write-rule", "set-if-unchanged", "conditional write rule: set-if-unchanged or set-if-greater (unsafe)")
 	unsafe := fs.Bool("unsafe", false, "allow R+W <= N or W <= N/2 (hands out duplicate IDs)")
+	ackBeforeSync := fs.Bool("unsafe-ack-before-sync", false, "a planted bug, for the lab: acknowledge writes before they are fsynced (a power loss takes back IDs handed out)")
 	maxRange := fs.Uint64("max-range", rr_seq.DefaultMaxRange, "largest range one request may ask for")
 	maxNames := fs.Int("max-names", 100_000, "most sequence names this node holds")
 	maxInFlight := fs.Int("max-inflight", 1024, "most NextRange calls served at once; more get RESOURCE_EXHAUSTED")
 	roundLife := fs.Duration("round-life", rr_seq.DefaultRoundLife, "longest a write round may take; the same on every node")
+	peerTimeout := fs.Duration("peer-timeout", time.Second, "longest one read or write to a peer may take before the round goes on without it")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -138,7 +141,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 		Self: *self, Name: *name, Peers: peerList, Cluster: *cluster, Bootstrap: *bootstrap, Recover: *recoverFlag,
 		R: *r, W: *w, Unsafe: *unsafe, WriteRule: wr, DataDir: *dataDir, Logger: logger,
 		MaxRange: *maxRange, MaxNames: *maxNames, MaxInFlight: *maxInFlight, RoundLife: *roundLife, PeerSecret: secret,
-		ReadFirst: *readFirst,
+		ReadFirst: *readFirst, UnsafeAckBeforeSync: *ackBeforeSync, PeerTimeout: *peerTimeout,
 	}
 	switch {
 	case *tlsCert != "" || *tlsKey != "" || *tlsCA != "":
@@ -164,6 +167,9 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 		if !loopback(a.addr) && (cfg.PeerServerTLS == nil || (a.flag == "--listen" && cfg.ClientTLS == nil)) {
 			logger.Warn("listening beyond loopback without TLS", "flag", a.flag, "addr", a.addr)
 		}
+	}
+	if *ackBeforeSync {
+		logger.Warn("planted bug on: writes are acknowledged before they are fsynced (--unsafe-ack-before-sync)")
 	}
 	// Bind both ports before the node starts, so that every line it logs,
 	// "ready" included, is true of a node that takes connections.

@@ -50,6 +50,7 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"--peer-secret-file", "/nonexistent/secret"}, "--peer-secret-file"},
 		{[]string{"--write-rule", "yolo"}, "unknown write rule"},
 		{[]string{"--log-level", "loud"}, "--log-level"},
+		{[]string{"--peer-timeout", "-1s", "--peer-secret-file", secret}, "negative duration"},
 		{[]string{"--nope"}, "flag provided but not defined"},
 		{[]string{"extra"}, "unexpected arguments"},
 	} {
@@ -101,4 +102,29 @@ func TestServesRangesHealthAndStops(t *testing.T) {
 		t.Fatal("node did not stop")
 	}
 	require.Contains(t, stderr.String(), "shutting down")
+}
+
+// The planted bug the process mode catches is on only when asked for,
+// and the node says so as it starts.
+func TestAckBeforeSyncSaysSo(t *testing.T) {
+	for _, planted := range []bool{false, true} {
+		ctx, cancel := context.WithCancel(context.Background())
+		ready := make(chan string, 1)
+		done := make(chan int, 1)
+		var stderr bytes.Buffer
+		args := []string{"--listen", freeAddr(t), "--peer-listen", freeAddr(t), "--data-dir", t.TempDir(),
+			"--bootstrap", "--peer-secret-file", writeSecret(t), "--peer-timeout", "100ms"}
+		if planted {
+			args = append(args, "--unsafe-ack-before-sync")
+		}
+		go func() { done <- run(ctx, args, &stderr, ready) }()
+		select {
+		case <-ready:
+		case code := <-done:
+			t.Fatalf("exited with %d: %s", code, stderr.String())
+		}
+		cancel()
+		require.Equal(t, 0, <-done)
+		require.Equal(t, planted, strings.Contains(stderr.String(), "planted bug on"), stderr.String())
+	}
 }
