@@ -9,7 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/seqlab/seqlab/process/internal/leftover"
+	"github.com/seqlab/seqlab/internal/leftover"
 )
 
 func needFUSE(t *testing.T) {

@@ -15,7 +15,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/seqlab/seqlab/process/internal/leftover"
+	"github.com/seqlab/seqlab/internal/leftover"
 )
 
 // needLab skips a test where this process cannot make namespaces.

@@ -21,7 +21,7 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
-	"github.com/seqlab/seqlab/process/internal/leftover"
+	"github.com/seqlab/seqlab/internal/leftover"
 )
 
 // The test binary doubles as the programs the tests run: a node (listens
