@@ -3,8 +3,6 @@ package scenarios
 import (
 	"fmt"
 	"slices"
-	"sort"
-	"sync"
 	"time"
 
 	"github.com/pkg/errors"
@@ -16,9 +14,13 @@ import (
 type HuntReport struct {
 	Scenario string
 	From, To int64
-	// Done counts the seeds run: all of From..To, unless the hunt was
-	// interrupted.
-	Done int64
+	// Shard of Shards is the part of From..To the hunt ran (see
+	// HuntPlan); Total counts its seeds.
+	Shard, Shards int64
+	Total         int64
+	// Done counts the seeds run, Resumed those of them that an earlier
+	// run of the hunt recorded in its journal.
+	Done, Resumed int64
 	// Hits are the seeds whose run breaks a property: for a planted bug,
 	// the seeds that catch it; otherwise, the seeds that find a real
 	// violation.
@@ -27,11 +29,15 @@ type HuntReport struct {
 	Elapsed time.Duration
 	// Interrupted: opts.Context ended before every seed was run.
 	Interrupted bool
+	// Stopped: the hunt reached HuntPlan.MaxFailures.
+	Stopped bool
+	// Dir is the hunt's directory, with its journal, if it keeps one.
+	Dir string
 }
 
-// SeedsPerMinute is the sweep's speed.
+// SeedsPerMinute is the sweep's speed, over the seeds this run ran.
 func (h HuntReport) SeedsPerMinute() float64 {
-	return float64(h.Done) / h.Elapsed.Minutes()
+	return float64(h.Done-h.Resumed) / h.Elapsed.Minutes()
 }
 
 // HuntProgress is how far a hunt has got.
@@ -60,61 +66,7 @@ func (p HuntProgress) Left() time.Duration {
 // opts.Context ends, no new seed starts, the workers finish the ones they
 // have, and the report says what the seeds run so far found.
 func Hunt(sc Scenario, from, to int64, workers int, opts Options, progress func(HuntProgress)) (HuntReport, error) {
-	if from < 0 || to < from || to-from >= 10_000_000 {
-		return HuntReport{}, errors.Errorf("bad seed range %d-%d", from, to)
-	}
-	if workers < 1 {
-		workers = 1
-	}
-	if _, _, err := SimConfig(sc, Options{Seed: from, HasSeed: true, TimeLimit: opts.TimeLimit, Concurrency: opts.Concurrency}); err != nil {
-		return HuntReport{}, err
-	}
-	rep := HuntReport{Scenario: sc.Name, From: from, To: to}
-	start := time.Now()
-	seeds := make(chan int64)
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for seed := range seeds {
-				cfg, _, err := SimConfig(sc, Options{Seed: seed, HasSeed: true, TimeLimit: opts.TimeLimit, Concurrency: opts.Concurrency})
-				var out SimOutcome
-				if err == nil {
-					out, err = Simulate(sc, cfg)
-				}
-				mu.Lock()
-				rep.Done++
-				switch {
-				case err != nil:
-					rep.Errors = append(rep.Errors, fmt.Sprintf("seed %d: %v", seed, err))
-				case len(out.Violated()) > 0:
-					rep.Hits = append(rep.Hits, seed)
-				}
-				if progress != nil {
-					progress(HuntProgress{Done: rep.Done, Total: to - from + 1, Hits: len(rep.Hits), Errors: len(rep.Errors), Elapsed: time.Since(start)})
-				}
-				mu.Unlock()
-			}
-		})
-	}
-	var stop <-chan struct{}
-	if opts.Context != nil {
-		stop = opts.Context.Done()
-	}
-feed:
-	for s := from; s <= to; s++ {
-		select {
-		case seeds <- s:
-		case <-stop:
-			rep.Interrupted = true
-			break feed
-		}
-	}
-	close(seeds)
-	wg.Wait()
-	sort.Slice(rep.Hits, func(i, j int) bool { return rep.Hits[i] < rep.Hits[j] })
-	rep.Elapsed = time.Since(start)
-	return rep, nil
+	return HuntSeeds(sc, HuntPlan{From: from, To: to, Workers: workers}, opts, progress)
 }
 
 // ShrinkReport says what shrinking kept.

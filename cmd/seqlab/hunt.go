@@ -22,15 +22,22 @@ func init() {
 // violation of a real configuration), 1 when it does not, 2 on bad input,
 // 130 when interrupted (it prints what the seeds run so far found).
 func huntCmd(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "merge" {
+		return mergeCmd(args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("seqlab hunt", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	seeds := fs.String("seeds", "1-1000", "seeds to sweep, FROM-TO, 0 <= FROM <= TO")
 	workers := fs.Int("workers", runtime.GOMAXPROCS(0), "runs at once, 1 to 256")
 	timeLimit := fs.Duration("time-limit", 0, "simulated length of each run (default: the scenario's)")
 	concurrency := fs.Int("concurrency", 0, "number of clients (default: the scenario's)")
-	store := fs.String("store", "store", "directory that keeps the first hit's run directory")
+	store := fs.String("store", "store", "directory that keeps the hunt's journal (under hunts/) and the first hit's run directory")
+	shard := fs.String("shard", "", "run only shard I of N (I from 0): the seeds whose position in --seeds is I modulo N")
+	maxFailures := fs.Int("max-failures", 0, "stop after this many failing seeds (0: no limit)")
+	resume := fs.Bool("resume", false, "continue the newest unfinished hunt of the same scenario, seeds, shard and options in --store, if any")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: seqlab hunt SCENARIO [--seeds FROM-TO] [--workers N] [--time-limit D] [--store DIR]")
+		fmt.Fprintln(stderr, "usage: seqlab hunt SCENARIO [--seeds FROM-TO] [--shard I/N] [--resume] [--max-failures K] [--workers N] [--time-limit D] [--store DIR]")
+		fmt.Fprintln(stderr, "       seqlab hunt merge DIR...   (combine the shards of one hunt from their journals)")
 		fs.PrintDefaults()
 	}
 	name, rest := splitPositional(args)
@@ -46,6 +53,17 @@ func huntCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "seqlab hunt: bad --seeds %q: %v\n", *seeds, err)
 		return 2
 	}
+	plan := scenarios.HuntPlan{From: from, To: to, Workers: *workers, MaxFailures: *maxFailures, Store: *store, Resume: *resume}
+	if *shard != "" {
+		if plan.Shard, plan.Shards, err = shardFlag(*shard); err != nil {
+			fmt.Fprintf(stderr, "seqlab hunt: bad --shard %q: %v\n", *shard, err)
+			return 2
+		}
+	}
+	if *maxFailures < 0 {
+		fmt.Fprintf(stderr, "seqlab hunt: bad --max-failures %d: want 0 or more\n", *maxFailures)
+		return 2
+	}
 	if *workers < 1 || *workers > 256 {
 		fmt.Fprintf(stderr, "seqlab hunt: bad --workers %d: want 1 to 256\n", *workers)
 		return 2
@@ -59,19 +77,35 @@ func huntCmd(args []string, stdout, stderr io.Writer) int {
 	defer release()
 	bug := len(sc.Expect.Violates) > 0
 	opts := scenarios.Options{TimeLimit: *timeLimit, Concurrency: *concurrency, Store: *store, Out: stdout, Context: ctx}
-	rep, err := scenarios.Hunt(sc, from, to, *workers, opts, progressPrinter(stderr, bug, time.Now))
+	rep, err := scenarios.HuntSeeds(sc, plan, opts, progressPrinter(stderr, bug, time.Now))
 	if err != nil {
 		fmt.Fprintf(stderr, "seqlab hunt: %v\n", err)
 		return 2
 	}
-	n := to - from + 1
-	if rep.Interrupted {
-		fmt.Fprintf(stdout, "hunted %s: INTERRUPTED after %d of seeds %d-%d in %v on %d workers (%.0f seeds a minute)\n",
-			sc.Name, rep.Done, from, to, rep.Elapsed.Round(time.Millisecond), *workers, rep.SeedsPerMinute())
-	} else {
-		fmt.Fprintf(stdout, "hunted %s: seeds %d-%d in %v on %d workers (%.0f seeds a minute)\n",
-			sc.Name, from, to, rep.Elapsed.Round(time.Millisecond), *workers, rep.SeedsPerMinute())
+	n := rep.Total
+	seedsText := fmt.Sprintf("seeds %d-%d", from, to)
+	if rep.Shards > 1 {
+		seedsText += fmt.Sprintf(" shard %d/%d (%d seeds)", rep.Shard, rep.Shards, rep.Total)
 	}
+	switch {
+	case rep.Interrupted:
+		fmt.Fprintf(stdout, "hunted %s: INTERRUPTED after %d of %s in %v on %d workers (%.0f seeds a minute)\n",
+			sc.Name, rep.Done, seedsText, rep.Elapsed.Round(time.Millisecond), *workers, rep.SeedsPerMinute())
+	case rep.Stopped:
+		fmt.Fprintf(stdout, "hunted %s: STOPPED at %d failing seeds (--max-failures) after %d of %s in %v on %d workers (%.0f seeds a minute)\n",
+			sc.Name, len(rep.Hits), rep.Done, seedsText, rep.Elapsed.Round(time.Millisecond), *workers, rep.SeedsPerMinute())
+	default:
+		fmt.Fprintf(stdout, "hunted %s: %s in %v on %d workers (%.0f seeds a minute)\n",
+			sc.Name, seedsText, rep.Elapsed.Round(time.Millisecond), *workers, rep.SeedsPerMinute())
+	}
+	defer func() {
+		if rep.Resumed > 0 {
+			fmt.Fprintf(stdout, "resumed   %d seeds from the journal of an earlier run\n", rep.Resumed)
+		}
+		if rep.Dir != "" {
+			fmt.Fprintf(stdout, "journal   %s\n", rep.Dir)
+		}
+	}()
 	for _, e := range rep.Errors {
 		fmt.Fprintf(stdout, "error     %s\n", e)
 	}
@@ -154,6 +188,67 @@ func compactSeeds(seeds []int64) string {
 		i = j + 1
 	}
 	return b.String()
+}
+
+// shardFlag parses I/N.
+func shardFlag(s string) (int64, int64, error) {
+	a, b, ok := strings.Cut(s, "/")
+	i, err1 := strconv.ParseInt(a, 10, 64)
+	n, err2 := strconv.ParseInt(b, 10, 64)
+	switch {
+	case !ok || err1 != nil || err2 != nil:
+		return 0, 0, fmt.Errorf("want I/N, e.g. 0/4")
+	case n < 1 || n > 1_000_000:
+		return 0, 0, fmt.Errorf("N %d outside 1..1000000", n)
+	case i < 0 || i >= n:
+		return 0, 0, fmt.Errorf("I %d outside 0..%d", i, n-1)
+	}
+	return i, n, nil
+}
+
+// mergeCmd combines the journals of a hunt's shards. It reads and writes
+// nothing else. Exit codes as for hunt.
+func mergeCmd(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		fmt.Fprintln(stderr, "usage: seqlab hunt merge DIR...   (hunt directories, or directories that hold them)")
+		return 2
+	}
+	m, err := scenarios.MergeHunts(args...)
+	if err != nil {
+		fmt.Fprintf(stderr, "seqlab hunt: %v\n", err)
+		return 2
+	}
+	sc, err := findOne(m.Scenario)
+	if err != nil {
+		fmt.Fprintf(stderr, "seqlab hunt merge: %v\n", err)
+		return 2
+	}
+	bug := len(sc.Expect.Violates) > 0
+	fmt.Fprintf(stdout, "merged %s: seeds %d-%d from %d shards\n", m.Scenario, m.From, m.To, m.Shards)
+	for _, b := range m.Builds {
+		fmt.Fprintf(stdout, "warning   shards ran different builds: %s\n", b)
+	}
+	for _, e := range m.Errors {
+		fmt.Fprintf(stdout, "error     %s\n", e)
+	}
+	switch {
+	case len(m.Hits) == 0 && bug:
+		fmt.Fprintf(stdout, "no seed of %d run catches the planted bug\n", m.Done)
+		return 1
+	case len(m.Hits) == 0:
+		fmt.Fprintf(stdout, "no seed of %d run violates a property: every promise held\n", m.Done)
+		return 0
+	}
+	what := "violate a property"
+	if bug {
+		what = "catch the planted bug"
+	}
+	fmt.Fprintf(stdout, "%d of %d seeds run %s; first: %d; seeds: %s\n", len(m.Hits), m.Done, what, m.Hits[0], compactSeeds(m.Hits))
+	fmt.Fprintf(stdout, "replay    seqlab run %s --mode sim --seed %d\n", m.Scenario, m.Hits[0])
+	if bug {
+		return 0
+	}
+	return 1
 }
 
 func seedRange(s string) (int64, int64, error) {
