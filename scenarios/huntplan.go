@@ -31,8 +31,10 @@ type HuntPlan struct {
 	// of its own under Store/hunts/, in which it records every seed's
 	// outcome as it goes.
 	Store string
-	// Resume continues the newest unfinished journal of the same
-	// scenario, seeds, shard and run options, if there is one.
+	// Resume continues the newest journal of the same scenario, seeds,
+	// shard and run options, if there is one: it runs only the seeds the
+	// journal lacks, and none if the hunt had finished, so a hunt run
+	// again with Resume (a pod restarted, say) reports what it found.
 	Resume bool
 }
 
@@ -178,7 +180,7 @@ func openJournal(sc Scenario, p HuntPlan, opts Options) (*journal, string, map[i
 		TimeLimit: opts.TimeLimit, Concurrency: opts.Concurrency, Build: CurrentBuild()}
 	parent := filepath.Join(p.Store, "hunts", filepath.FromSlash(sc.Name))
 	if p.Resume {
-		dir, done, err := newestUnfinished(parent, h)
+		dir, done, err := newestJournal(parent, h)
 		if err != nil {
 			return nil, "", nil, err
 		}
@@ -227,9 +229,9 @@ func cutTornLine(path string) error {
 	return os.Truncate(path, int64(bytes.LastIndexByte(b, '\n')+1))
 }
 
-// newestUnfinished returns the newest hunt directory under parent whose
-// journal is of the same hunt and shard and lacks some seed.
-func newestUnfinished(parent string, h journalHeader) (string, map[int64]journalEntry, error) {
+// newestJournal returns the newest hunt directory under parent whose
+// journal is of the same hunt and shard.
+func newestJournal(parent string, h journalHeader) (string, map[int64]journalEntry, error) {
 	entries, err := os.ReadDir(parent)
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", nil, nil
@@ -244,14 +246,13 @@ func newestUnfinished(parent string, h journalHeader) (string, map[int64]journal
 		}
 	}
 	slices.Sort(names) // timestamped: oldest first
-	total := int64(len(HuntPlan{From: h.From, To: h.To, Shard: h.Shard, Shards: h.Shards}.seeds()))
 	for i := len(names) - 1; i >= 0; i-- {
 		dir := filepath.Join(parent, names[i])
 		jh, done, err := readJournal(filepath.Join(dir, JournalFile))
 		if err != nil {
 			continue // not a journal of ours; a corrupt one is reported by merge
 		}
-		if jh.sameHunt(h) && jh.Shard == h.Shard && int64(len(done)) < total {
+		if jh.sameHunt(h) && jh.Shard == h.Shard {
 			return dir, done, nil
 		}
 	}

@@ -106,11 +106,17 @@ func TestHuntResumes(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, whole.Hits, m.Hits)
 
-	// Finished: a resume has nothing to continue and starts a new hunt.
+	// Finished: a resume runs nothing and reports what the hunt found.
 	third, err := scenarios.HuntSeeds(sc, scenarios.HuntPlan{From: 1, To: 30, Workers: 2, Store: store, Resume: true}, opts, nil)
 	require.NoError(t, err)
-	assert.NotEqual(t, second.Dir, third.Dir)
-	assert.Zero(t, third.Resumed)
+	assert.Equal(t, second.Dir, third.Dir)
+	assert.EqualValues(t, 30, third.Resumed)
+	assert.Equal(t, whole.Hits, third.Hits)
+	// Without Resume, a hunt starts afresh in a directory of its own.
+	fourth, err := scenarios.HuntSeeds(sc, scenarios.HuntPlan{From: 1, To: 30, Workers: 2, Store: store}, opts, nil)
+	require.NoError(t, err)
+	assert.NotEqual(t, second.Dir, fourth.Dir)
+	assert.Zero(t, fourth.Resumed)
 }
 
 // TestHuntStopsAtMaxFailures: the hunt starts no seed after its K-th hit.

@@ -34,7 +34,7 @@ func huntCmd(args []string, stdout, stderr io.Writer) int {
 	store := fs.String("store", "store", "directory that keeps the hunt's journal (under hunts/) and the first hit's run directory")
 	shard := fs.String("shard", "", "run only shard I of N (I from 0): the seeds whose position in --seeds is I modulo N")
 	maxFailures := fs.Int("max-failures", 0, "stop after this many failing seeds (0: no limit)")
-	resume := fs.Bool("resume", false, "continue the newest unfinished hunt of the same scenario, seeds, shard and options in --store, if any")
+	resume := fs.Bool("resume", false, "continue the newest hunt of the same scenario, seeds, shard and options in --store, if any: run only the seeds it lacks (none if it finished)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: seqlab hunt SCENARIO [--seeds FROM-TO] [--shard I/N] [--resume] [--max-failures K] [--workers N] [--time-limit D] [--store DIR]")
 		fmt.Fprintln(stderr, "       seqlab hunt merge DIR...   (combine the shards of one hunt from their journals)")
