@@ -125,9 +125,6 @@ var (
 	// ErrMissingState is returned when the data dir is marked initialised
 	// but a file of its state is gone.
 	ErrMissingState = errors.New("rr_seq: state file missing")
-	// ErrLocked is returned when another process, or another Storage of
-	// this one, holds the data dir.
-	ErrLocked = errors.New("rr_seq: data dir locked")
 	// ErrForeignState is returned by Identity.Check when a data dir
 	// belongs to another node or cluster.
 	ErrForeignState = errors.New("rr_seq: data dir of another node or cluster")

@@ -1,6 +1,6 @@
 package rr_seq_test
 
-// The storage tests that need the simulated disk, which imports rr_seq.
+// The storage tests that need the simulated disk.
 
 import (
 	"fmt"
@@ -455,5 +455,37 @@ func TestStorageSurvivesACrashAtEveryStep(t *testing.T) {
 			t.Logf("crashed after each of %d calls", steps)
 			require.Greater(t, steps, 100)
 		})
+	}
+}
+
+// TestStorageOnDisk runs rr_seq's real storage on the simulated disk: a
+// synced append survives a crash of either kind; one with the fsyncs
+// skipped does not (or, torn, may keep its whole frame), and no crash
+// leaves a state that fails to load.
+func TestStorageOnDisk(t *testing.T) {
+	for _, mode := range []disk.CrashMode{disk.LoseUnsynced, disk.Torn} {
+		for _, sync := range []bool{true, false} {
+			d := disk.New(1)
+			st, err := OpenStorage(d.Mount(), "data/node")
+			require.NoError(t, err)
+			_, err = OpenStorage(d.Mount(), "data/node")
+			require.ErrorIs(t, err, ErrLocked)
+			require.NoError(t, st.Init(Identity{Cluster: "c", Node: "n1"}, map[string]uint64{"s": 1}))
+			require.NoError(t, st.Append([]Entry{{Name: "s", Value: 42}}, sync))
+			d.Crash(mode)
+			st, err = OpenStorage(d.Mount(), "data/node")
+			require.NoError(t, err, "the crash released the lock")
+			got, err := st.Load()
+			require.NoError(t, err, "a crash never leaves a corrupt state")
+			require.Equal(t, &Identity{Cluster: "c", Node: "n1"}, got.Identity)
+			switch {
+			case sync:
+				require.Equal(t, map[string]uint64{"s": 42}, got.Values)
+			case mode == disk.LoseUnsynced:
+				require.Equal(t, map[string]uint64{"s": 1}, got.Values, "unsynced state is lost")
+			default:
+				require.Contains(t, []uint64{1, 42}, got.Values["s"])
+			}
+		}
 	}
 }

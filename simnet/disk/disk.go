@@ -1,7 +1,8 @@
-// Package disk is a simulated disk under rr_seq's filesystem interface. It
-// fails the way a real disk with a page cache fails: what a process wrote
-// is visible at once, but only what it made durable survives a crash. A
-// file's content and size are durable as of its last Sync, and a
+// Package disk is a simulated disk under the systems' filesystem
+// interface, fsys.FS. It fails the way a real disk with a page cache
+// fails: what a process wrote is visible at once, but only what it made
+// durable survives a crash. A file's content and size are durable as of
+// its last Sync, and a
 // directory's entries (files and directories created, removed or renamed
 // in it) as of its last SyncDir. On Crash everything else is lost, or, in
 // Torn mode, an unsynced file keeps a random prefix of what was written to
@@ -32,7 +33,7 @@ import (
 
 	"github.com/pkg/errors"
 
-	"github.com/seqlab/seqlab/rr_seq"
+	"github.com/seqlab/seqlab/fsys"
 )
 
 // CrashMode says what a crash does to data that was not synced.
@@ -86,7 +87,7 @@ type Disk struct {
 	epoch       int // bumped when the process using the disk dies
 }
 
-var _ rr_seq.FS = (*Disk)(nil)
+var _ fsys.FS = (*Disk)(nil)
 
 // New returns an empty disk whose torn writes are drawn from seed.
 func New(seed int64) *Disk {
@@ -216,7 +217,7 @@ func (d *Disk) Kill() {
 }
 
 // Mount returns the disk as a new process sees it, until Kill or Crash.
-func (d *Disk) Mount() rr_seq.FS {
+func (d *Disk) Mount() fsys.FS {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return &mount{d: d, epoch: d.epoch}
@@ -228,12 +229,12 @@ type mount struct {
 	epoch int
 }
 
-var _ rr_seq.FS = (*mount)(nil)
+var _ fsys.FS = (*mount)(nil)
 
 func (m *mount) MkdirAll(dir string, perm fs.FileMode) error { return m.d.mkdirAll(m.epoch, dir) }
 func (m *mount) Mkdir(dir string, perm fs.FileMode) error    { return m.d.mkdir(m.epoch, dir) }
-func (m *mount) Create(name string) (rr_seq.File, error)     { return m.d.create(m.epoch, name) }
-func (m *mount) OpenAppend(name string) (rr_seq.File, error) { return m.d.openAppend(m.epoch, name) }
+func (m *mount) Create(name string) (fsys.File, error)       { return m.d.create(m.epoch, name) }
+func (m *mount) OpenAppend(name string) (fsys.File, error)   { return m.d.openAppend(m.epoch, name) }
 func (m *mount) ReadFile(name string) ([]byte, error)        { return m.d.readFile(m.epoch, name) }
 func (m *mount) Rename(oldpath, newpath string) error        { return m.d.rename(m.epoch, oldpath, newpath) }
 func (m *mount) Remove(name string) error                    { return m.d.remove(m.epoch, name) }
@@ -281,7 +282,7 @@ func sortedKeys(m map[string]*inode) []string {
 
 func clone(b []byte) []byte { return append([]byte(nil), b...) }
 
-// MkdirAll implements rr_seq.FS. Each directory it makes is durable once
+// MkdirAll implements fsys.FS. Each directory it makes is durable once
 // its parent is synced.
 func (d *Disk) MkdirAll(dir string, perm fs.FileMode) error { return d.mkdirAll(-1, dir) }
 
@@ -301,7 +302,7 @@ func (d *Disk) mkdirAll(epoch int, dir string) error {
 	return nil
 }
 
-// Mkdir implements rr_seq.FS. The directory is durable once its parent is
+// Mkdir implements fsys.FS. The directory is durable once its parent is
 // synced.
 func (d *Disk) Mkdir(dir string, perm fs.FileMode) error { return d.mkdir(-1, dir) }
 
@@ -327,23 +328,23 @@ func (d *Disk) mkdir(epoch int, dir string) error {
 
 func (d *Disk) dirExists(dir string) bool { return isRoot(dir) || d.dirs[dir] }
 
-// Create implements rr_seq.FS. The new (or truncated) file's entry is not
+// Create implements fsys.FS. The new (or truncated) file's entry is not
 // durable until SyncDir, nor its truncation until the file's Sync.
-func (d *Disk) Create(name string) (rr_seq.File, error) { return d.create(-1, name) }
+func (d *Disk) Create(name string) (fsys.File, error) { return d.create(-1, name) }
 
-func (d *Disk) create(epoch int, name string) (rr_seq.File, error) {
+func (d *Disk) create(epoch int, name string) (fsys.File, error) {
 	return d.open(epoch, "create", name, true)
 }
 
-// OpenAppend implements rr_seq.FS. A file it creates is durable once its
+// OpenAppend implements fsys.FS. A file it creates is durable once its
 // directory is synced.
-func (d *Disk) OpenAppend(name string) (rr_seq.File, error) { return d.openAppend(-1, name) }
+func (d *Disk) OpenAppend(name string) (fsys.File, error) { return d.openAppend(-1, name) }
 
-func (d *Disk) openAppend(epoch int, name string) (rr_seq.File, error) {
+func (d *Disk) openAppend(epoch int, name string) (fsys.File, error) {
 	return d.open(epoch, "open", name, false)
 }
 
-func (d *Disk) open(epoch int, op, name string, trunc bool) (rr_seq.File, error) {
+func (d *Disk) open(epoch int, op, name string, trunc bool) (fsys.File, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	name = filepath.Clean(name)
@@ -376,7 +377,7 @@ func (d *Disk) inodeFor(op, name string) (*inode, error) {
 	return ino, nil
 }
 
-// ReadFile implements rr_seq.FS.
+// ReadFile implements fsys.FS.
 func (d *Disk) ReadFile(name string) ([]byte, error) { return d.readFile(-1, name) }
 
 func (d *Disk) readFile(epoch int, name string) ([]byte, error) {
@@ -392,7 +393,7 @@ func (d *Disk) readFile(epoch int, name string) ([]byte, error) {
 	return clone(ino.data), nil
 }
 
-// Rename implements rr_seq.FS. The rename is visible at once and durable
+// Rename implements fsys.FS. The rename is visible at once and durable
 // after SyncDir.
 func (d *Disk) Rename(oldpath, newpath string) error { return d.rename(-1, oldpath, newpath) }
 
@@ -415,7 +416,7 @@ func (d *Disk) rename(epoch int, oldpath, newpath string) error {
 	return nil
 }
 
-// Remove implements rr_seq.FS. The removal is visible at once, and its
+// Remove implements fsys.FS. The removal is visible at once, and its
 // space free, but it is durable only after SyncDir: until then a crash
 // brings the file back.
 func (d *Disk) Remove(name string) error { return d.remove(-1, name) }
@@ -434,7 +435,7 @@ func (d *Disk) remove(epoch int, name string) error {
 	return nil
 }
 
-// Truncate implements rr_seq.FS. The new size is visible at once and
+// Truncate implements fsys.FS. The new size is visible at once and
 // durable after the file's Sync: until then a crash keeps the old content.
 func (d *Disk) Truncate(name string, size int64) error { return d.truncate(-1, name, size) }
 
@@ -463,7 +464,7 @@ func (d *Disk) truncate(epoch int, name string, size int64) error {
 	return nil
 }
 
-// SyncDir implements rr_seq.FS: the entries under dir (files and
+// SyncDir implements fsys.FS: the entries under dir (files and
 // directories) become durable as they are now.
 func (d *Disk) SyncDir(dir string) error { return d.syncDir(-1, dir) }
 
@@ -495,7 +496,7 @@ func (d *Disk) syncDir(epoch int, dir string) error {
 	return nil
 }
 
-// Lock implements rr_seq.FS. It creates the file if needed, like flock on
+// Lock implements fsys.FS. It creates the file if needed, like flock on
 // a file opened with O_CREATE; locks take no part in FailIO.
 func (d *Disk) Lock(name string) (io.Closer, error) { return d.lock(-1, name) }
 
@@ -510,7 +511,7 @@ func (d *Disk) lock(epoch int, name string) (io.Closer, error) {
 		return nil, err
 	}
 	if d.locks[name] != nil {
-		return nil, &fs.PathError{Op: "flock", Path: name, Err: rr_seq.ErrLocked}
+		return nil, &fs.PathError{Op: "flock", Path: name, Err: fsys.ErrLocked}
 	}
 	l := &lock{d: d, name: name, epoch: epoch}
 	d.locks[name] = l

@@ -8,7 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/seqlab/seqlab/rr_seq"
+	"github.com/seqlab/seqlab/fsys"
 	"github.com/seqlab/seqlab/simnet/disk"
 )
 
@@ -240,9 +240,9 @@ func TestLockIsExclusiveAndDiesWithTheProcess(t *testing.T) {
 			l, err := old.Lock("d/LOCK")
 			require.NoError(t, err)
 			_, err = old.Lock("d/LOCK")
-			require.ErrorIs(t, err, rr_seq.ErrLocked, "the same process cannot take it twice")
+			require.ErrorIs(t, err, fsys.ErrLocked, "the same process cannot take it twice")
 			_, err = d.Mount().Lock("d/LOCK")
-			require.ErrorIs(t, err, rr_seq.ErrLocked)
+			require.ErrorIs(t, err, fsys.ErrLocked)
 			other, err := old.Lock("d/OTHER")
 			require.NoError(t, err, "locks are per path")
 			require.NoError(t, other.Close())
@@ -257,7 +257,7 @@ func TestLockIsExclusiveAndDiesWithTheProcess(t *testing.T) {
 			require.NoError(t, err, "the dead process's lock is gone")
 			require.ErrorIs(t, l.Close(), disk.ErrGone)
 			_, err = d.Mount().Lock("d/LOCK")
-			require.ErrorIs(t, err, rr_seq.ErrLocked, "the late Close released nothing")
+			require.ErrorIs(t, err, fsys.ErrLocked, "the late Close released nothing")
 			require.NoError(t, l2.Close())
 		})
 	}
@@ -319,38 +319,6 @@ func TestInjectedFailures(t *testing.T) {
 	write(t, d, "d/f", "ok", true)
 	_, err = d.ReadFile("d/missing")
 	require.ErrorIs(t, err, fs.ErrNotExist)
-}
-
-// TestStorageOnDisk runs rr_seq's real storage on the simulated disk: a
-// synced append survives a crash of either kind; one with the fsyncs
-// skipped does not (or, torn, may keep its whole frame), and no crash
-// leaves a state that fails to load.
-func TestStorageOnDisk(t *testing.T) {
-	for _, mode := range []disk.CrashMode{disk.LoseUnsynced, disk.Torn} {
-		for _, sync := range []bool{true, false} {
-			d := disk.New(1)
-			st, err := rr_seq.OpenStorage(d.Mount(), "data/node")
-			require.NoError(t, err)
-			_, err = rr_seq.OpenStorage(d.Mount(), "data/node")
-			require.ErrorIs(t, err, rr_seq.ErrLocked)
-			require.NoError(t, st.Init(rr_seq.Identity{Cluster: "c", Node: "n1"}, map[string]uint64{"s": 1}))
-			require.NoError(t, st.Append([]rr_seq.Entry{{Name: "s", Value: 42}}, sync))
-			d.Crash(mode)
-			st, err = rr_seq.OpenStorage(d.Mount(), "data/node")
-			require.NoError(t, err, "the crash released the lock")
-			got, err := st.Load()
-			require.NoError(t, err, "a crash never leaves a corrupt state")
-			require.Equal(t, &rr_seq.Identity{Cluster: "c", Node: "n1"}, got.Identity)
-			switch {
-			case sync:
-				require.Equal(t, map[string]uint64{"s": 42}, got.Values)
-			case mode == disk.LoseUnsynced:
-				require.Equal(t, map[string]uint64{"s": 1}, got.Values, "unsynced state is lost")
-			default:
-				require.Contains(t, []uint64{1, 42}, got.Values["s"])
-			}
-		}
-	}
 }
 
 // TestDeadProcessWritesNothing: a process's mount is fenced off once it is

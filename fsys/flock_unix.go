@@ -1,6 +1,6 @@
 //go:build unix
 
-package rr_seq
+package fsys
 
 import (
 	"io"
