@@ -195,7 +195,8 @@ func TestNoPanic(t *testing.T) {
 	}
 }
 
-// TestSameSeedSameReport runs one sim seed twice: the two reports are
+// TestSameSeedSameReport runs one sim seed twice: each run writes its
+// report and titles porcupine's view, and the two reports are
 // byte-identical outside the section that names the start, the wall
 // time and the directory.
 func TestSameSeedSameReport(t *testing.T) {
@@ -205,9 +206,15 @@ func TestSameSeedSameReport(t *testing.T) {
 	for i := range pages {
 		rep, err := scenarios.RunSim(sc, scenarios.Options{Seed: 1, HasSeed: true, TimeLimit: 7 * time.Second, Concurrency: 2, Store: t.TempDir(), Out: io.Discard})
 		require.NoError(t, err)
+		written, err := os.ReadFile(filepath.Join(rep.Dir, report.File))
+		require.NoError(t, err, "every run directory has a report")
 		var b bytes.Buffer
 		require.NoError(t, report.Render(&b, rep.Dir))
+		require.Equal(t, string(written), b.String(), "the run's report is the recording's")
 		pages[i] = b.String()
+		view, err := os.ReadFile(filepath.Join(rep.Dir, "linearizable-default.html"))
+		require.NoError(t, err)
+		require.Contains(t, string(view), "<title>porcupine: sequence default of Bug/crash-all-in-memory, seed 1 (sim mode)</title>", "the run titles porcupine's view")
 	}
 	require.NotEqual(t, pages[0], pages[1], "the runs differ in their directories")
 	a, b := withoutRunSpecific(t, pages[0]), withoutRunSpecific(t, pages[1])

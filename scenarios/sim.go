@@ -161,7 +161,7 @@ func runSimConfig(sc Scenario, cfg sim.Config, seed int64, opts Options, note st
 	if err := os.WriteFile(filepath.Join(dir, "summary.txt"), []byte(block), 0o644); err != nil {
 		return nil, errors.Wrap(err, "write summary")
 	}
-	return rep, nil
+	return rep, writeReport(dir)
 }
 
 // RunFile is a run directory's description.
