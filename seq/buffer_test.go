@@ -1,17 +1,15 @@
-package rr_seq
+package seq
 
 import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/seqlab/seqlab/seq"
 )
 
 func TestBuffer(t *testing.T) {
-	take := func(b *Buffer, k int) []seq.ID {
-		var out []seq.ID
+	take := func(b *Buffer, k int) []ID {
+		var out []ID
 		for range k {
 			id, ok := b.Take()
 			if !ok {
@@ -26,27 +24,27 @@ func TestBuffer(t *testing.T) {
 		assert.True(t, b.Want(0))
 		assert.True(t, b.Want(1))
 		assert.False(t, b.Want(2), "lookahead 2: two fetches at most")
-		b.Add(seq.Range{From: 10, To: 13})
-		b.Add(seq.Range{From: 4, To: 7})
+		b.Add(Range{From: 10, To: 13})
+		b.Add(Range{From: 4, To: 7})
 		assert.False(t, b.Want(0), "two ranges buffered")
-		assert.Equal(t, []seq.ID{4, 5, 6, 10}, take(b, 4))
+		assert.Equal(t, []ID{4, 5, 6, 10}, take(b, 4))
 		assert.True(t, b.Want(0), "two IDs left of six wanted")
-		assert.Equal(t, []seq.ID{11, 12}, take(b, 5))
+		assert.Equal(t, []ID{11, 12}, take(b, 5))
 		_, ok := b.Take()
 		assert.False(t, ok)
 	})
 	t.Run("skips IDs at or below the last one handed out", func(t *testing.T) {
 		b := NewBuffer(4, 1)
-		b.Add(seq.Range{From: 5, To: 9})
-		require.Equal(t, []seq.ID{5, 6}, take(b, 2))
-		b.Add(seq.Range{From: 1, To: 5}) // wholly below: dropped
-		b.Add(seq.Range{From: 3, To: 8}) // overlaps: 7 was next anyway
-		assert.Equal(t, []seq.ID{7, 8}, take(b, 10))
+		b.Add(Range{From: 5, To: 9})
+		require.Equal(t, []ID{5, 6}, take(b, 2))
+		b.Add(Range{From: 1, To: 5}) // wholly below: dropped
+		b.Add(Range{From: 3, To: 8}) // overlaps: 7 was next anyway
+		assert.Equal(t, []ID{7, 8}, take(b, 10))
 		assert.Zero(t, b.Buffered())
 	})
 	t.Run("empty ranges are ignored", func(t *testing.T) {
 		b := NewBuffer(1, 1)
-		b.Add(seq.Range{From: 3, To: 3})
+		b.Add(Range{From: 3, To: 3})
 		assert.Zero(t, b.Buffered())
 		assert.True(t, b.Want(0))
 	})
@@ -62,7 +60,7 @@ func TestBufferAdapts(t *testing.T) {
 		require.Equal(t, want, b.RangeSize())
 	}
 	require.True(t, b.Want(0))
-	b.Add(seq.Range{From: 1, To: 16})
+	b.Add(Range{From: 1, To: 16})
 	require.True(t, b.Want(0), "15 buffered of a 20-ID range: fetch")
 	for _, want := range []uint64{10, 5, 4, 4} {
 		b.Idle()
