@@ -7,13 +7,17 @@
 //	seqlab check PATH [--out FILE]   re-check a history file or run directory
 //	seqlab hunt SCENARIO --seeds A-B sweep seeds in the deterministic simulator
 //	seqlab shrink RUN_DIR            reduce a failing sim run's plan
+//	seqlab report RUN_DIR...         write a run's report.html from its recording
+//	seqlab serve [STORE]             browse the runs of a store at http://127.0.0.1:8080/
 //
 // Exit status: 0 when the run or history met its promises (or, for a
 // planted bug, when the bug was caught), 1 when a property was violated,
 // 2 when it cannot say: bad arguments, unreadable input, a check that
 // timed out, a history with no client operation to check. 130 when
 // interrupted (Ctrl-C, or SIGTERM): run, replay and hunt stop cleanly,
-// record and print what they have, and say so.
+// record and print what they have, and say so. seqlab report exits 0
+// when it wrote every report, 2 when one could not be made; seqlab serve
+// runs until Ctrl-C and then exits 0.
 package main
 
 import (
@@ -93,4 +97,6 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "  check PATH           re-check a history file or run directory; writes nothing (--json, --promise, --timeout, --out FILE)")
 	fmt.Fprintln(w, "  hunt SCENARIO        sweep seeds in the deterministic simulator (--seeds 1-10000, --workers)")
 	fmt.Fprintln(w, "  shrink RUN_DIR       shrink a failing sim run's plan while its violation reproduces")
+	fmt.Fprintln(w, "  report RUN_DIR...    write each run's report.html from its recording, and nothing else")
+	fmt.Fprintln(w, "  serve [STORE]        browse a store's runs and their reports, read-only (--addr, default "+defaultServeAddr+")")
 }
