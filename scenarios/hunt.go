@@ -72,7 +72,7 @@ func Hunt(sc Scenario, from, to int64, workers int, opts Options, progress func(
 // ShrinkReport says what shrinking kept.
 type ShrinkReport struct {
 	Property      string // the violation kept
-	Before, After sim.Config
+	Before, After SimPlan
 	// OpsBefore and OpsAfter count the operations the clients invoked;
 	// ClientsBefore and ClientsAfter the clients that invoked any.
 	OpsBefore, OpsAfter         int
@@ -124,7 +124,7 @@ func Shrink(dir string, opts Options) (*ShrinkReport, error) {
 	}
 	for changed := true; changed; {
 		changed = false
-		for _, step := range []func(sim.Config) (sim.Config, bool){s.shorter, s.fewerFaults, s.fewerClients, s.fewerOps} {
+		for _, step := range []func(SimPlan) (SimPlan, bool){s.shorter, s.fewerFaults, s.fewerClients, s.fewerOps} {
 			if c, ok := step(cur); ok {
 				cur, changed = c, true
 			}
@@ -147,7 +147,7 @@ type shrinker struct {
 }
 
 // fails runs c and reports whether it still violates the property.
-func (s *shrinker) fails(c sim.Config) bool {
+func (s *shrinker) fails(c SimPlan) bool {
 	s.rep.Runs++
 	out, err := Simulate(s.sc, c)
 	if err != nil {
@@ -158,7 +158,7 @@ func (s *shrinker) fails(c sim.Config) bool {
 
 // shorter halves the time limit while the violation stays, then cuts it
 // to just after the last operation could have ended.
-func (s *shrinker) shorter(cur sim.Config) (sim.Config, bool) {
+func (s *shrinker) shorter(cur SimPlan) (SimPlan, bool) {
 	shrunk := false
 	for cur.TimeLimit >= 2*time.Second {
 		c := truncate(cur, cur.TimeLimit/2)
@@ -180,7 +180,7 @@ func (s *shrinker) shorter(cur sim.Config) (sim.Config, bool) {
 }
 
 // truncate ends a plan at limit: later operations and faults go.
-func truncate(cur sim.Config, limit time.Duration) sim.Config {
+func truncate(cur SimPlan, limit time.Duration) SimPlan {
 	c := cur
 	c.TimeLimit = limit
 	c.Faults, c.Ops = nil, []sim.OpSpec{}
@@ -199,7 +199,7 @@ func truncate(cur sim.Config, limit time.Duration) sim.Config {
 }
 
 // fewerFaults drops faults one at a time.
-func (s *shrinker) fewerFaults(cur sim.Config) (sim.Config, bool) {
+func (s *shrinker) fewerFaults(cur SimPlan) (SimPlan, bool) {
 	shrunk := false
 	for i := len(cur.Faults) - 1; i >= 0; i-- {
 		c := cur
@@ -212,7 +212,7 @@ func (s *shrinker) fewerFaults(cur sim.Config) (sim.Config, bool) {
 }
 
 // fewerClients drops every operation of one client at a time.
-func (s *shrinker) fewerClients(cur sim.Config) (sim.Config, bool) {
+func (s *shrinker) fewerClients(cur SimPlan) (SimPlan, bool) {
 	shrunk := false
 	for client := cur.Clients + cur.IDClients - 1; client >= 0; client-- {
 		c := cur
@@ -227,7 +227,7 @@ func (s *shrinker) fewerClients(cur sim.Config) (sim.Config, bool) {
 // fewerOps is delta debugging over the operations: it tries removing
 // chunks, halving their size down to single operations, and stops after
 // a pass over single operations removes none.
-func (s *shrinker) fewerOps(cur sim.Config) (sim.Config, bool) {
+func (s *shrinker) fewerOps(cur SimPlan) (SimPlan, bool) {
 	shrunk := false
 	parts := 2
 	for len(cur.Ops) > 0 {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/seqlab/seqlab/checker"
 	"github.com/seqlab/seqlab/checker/history"
+	"github.com/seqlab/seqlab/rr_seq/rrsim"
 	"github.com/seqlab/seqlab/simnet/sim"
 )
 
@@ -29,29 +30,70 @@ const (
 // replay and shrink read.
 const PlanFile = "plan.json"
 
-// SimConfig turns a scenario into a simulator configuration for seed.
-func SimConfig(sc Scenario, opts Options) (sim.Config, int64, error) {
+// SimPlan is a simulated run: the simulator's configuration and the
+// system's (rr_seq's), side by side, as plan.json records them.
+type SimPlan struct {
+	sim.Config
+	rrConfig
+}
+
+type rrConfig = rrsim.Config
+
+// System returns the plan's system under test.
+func (p SimPlan) System() (*rrsim.System, error) { return rrsim.New(p.rrConfig, p.Nodes) }
+
+// WithDefaults fills the unset fields of both parts.
+func (p SimPlan) WithDefaults() SimPlan {
+	p.Config = p.Config.WithDefaults()
+	p.rrConfig = p.rrConfig.WithDefaults(p.Nodes)
+	return p
+}
+
+// Validate reports a plan that cannot run.
+func (p SimPlan) Validate() error {
+	sys, err := p.System()
+	if err != nil {
+		return err
+	}
+	return p.Config.Validate(sys)
+}
+
+// Run plays the plan in the simulator.
+func (p SimPlan) Run(keepTrace bool) (*sim.Result, error) {
+	sys, err := p.System()
+	if err != nil {
+		return nil, err
+	}
+	return sim.Run(p.Config, sys, keepTrace)
+}
+
+// SimConfig turns a scenario into a simulator plan for seed.
+func SimConfig(sc Scenario, opts Options) (SimPlan, int64, error) {
 	sc, seed, err := Prepare(sc, opts)
 	if err != nil {
-		return sim.Config{}, 0, err
+		return SimPlan{}, 0, err
 	}
 	if err := sc.supports(ModeSim); err != nil {
-		return sim.Config{}, 0, err
+		return SimPlan{}, 0, err
 	}
 	c, w := sc.Cluster, sc.Workload
-	cfg := sim.Config{
-		Seed: seed, Nodes: c.Nodes, R: c.R, W: c.W, WriteRule: c.WriteRule,
-		Persist: c.Persist == Disk, AckBeforeSync: c.AckBeforeSync, Latency: c.Latency, Jitter: c.Jitter,
-		TrustCache: c.Planted.TrustCache, LateJoin: c.Planted.LateJoin, ReadFirst: c.ReadFirst,
-		PeerTimeout: w.OpTimeout / 4, NoBootstrapOnRestart: c.NoBootstrapOnRestart,
-		Clients: w.RangeClients, Sizes: w.Sizes, IDClients: w.IDClients, IDRangeSize: w.IDRangeSize,
-		Rate: w.Rate, OpTimeout: w.OpTimeout, Names: w.Names,
-		TimeLimit: sc.TimeLimit,
-		Faults: sim.Plan(seed, sim.Schedule{Faults: sc.Faults, Interval: sc.Interval, Duration: sc.FaultFor, Jitter: sc.Interval / 2,
-			InTurn: sc.InTurn}, sc.TimeLimit-sc.Recovery),
+	p := SimPlan{
+		Config: sim.Config{
+			Seed: seed, Nodes: c.Nodes, Latency: c.Latency, Jitter: c.Jitter, RoundRobin: c.ReadFirst,
+			Clients: w.RangeClients, Sizes: w.Sizes, IDClients: w.IDClients, IDRangeSize: w.IDRangeSize,
+			Rate: w.Rate, OpTimeout: w.OpTimeout, Names: w.Names,
+			TimeLimit: sc.TimeLimit,
+			Faults: sim.Plan(seed, sim.Schedule{Faults: sc.Faults, Interval: sc.Interval, Duration: sc.FaultFor, Jitter: sc.Interval / 2,
+				InTurn: sc.InTurn}, sc.TimeLimit-sc.Recovery),
+		},
+		rrConfig: rrsim.Config{
+			R: c.R, W: c.W, WriteRule: c.WriteRule, Persist: c.Persist == Disk, AckBeforeSync: c.AckBeforeSync,
+			TrustCache: c.Planted.TrustCache, LateJoin: c.Planted.LateJoin, ReadFirst: c.ReadFirst,
+			PeerTimeout: w.OpTimeout / 4, NoBootstrapOnRestart: c.NoBootstrapOnRestart,
+		},
 	}
-	cfg = cfg.WithDefaults()
-	return cfg, seed, cfg.Validate()
+	p = p.WithDefaults()
+	return p, seed, p.Validate()
 }
 
 // SimOutcome is a simulated run, checked.
@@ -78,8 +120,8 @@ func (o SimOutcome) Violated() []string {
 
 // Simulate runs cfg and checks it against sc's promises and expectation,
 // all in memory.
-func Simulate(sc Scenario, cfg sim.Config) (SimOutcome, error) {
-	r, err := sim.Run(cfg, false)
+func Simulate(sc Scenario, cfg SimPlan) (SimOutcome, error) {
+	r, err := cfg.Run(false)
 	if err != nil {
 		return SimOutcome{}, err
 	}
@@ -112,7 +154,7 @@ func RunSim(sc Scenario, opts Options) (*Report, error) {
 }
 
 // runSimConfig runs an explicit configuration (a replay, a shrunk plan).
-func runSimConfig(sc Scenario, cfg sim.Config, seed int64, opts Options, note string) (*Report, error) {
+func runSimConfig(sc Scenario, cfg SimPlan, seed int64, opts Options, note string) (*Report, error) {
 	sc, _, err := Prepare(sc, Options{})
 	if err != nil {
 		return nil, err
@@ -124,7 +166,7 @@ func runSimConfig(sc Scenario, cfg sim.Config, seed int64, opts Options, note st
 		opts.Out = os.Stdout
 	}
 	started := time.Now()
-	r, err := sim.Run(cfg, false)
+	r, err := cfg.Run(false)
 	if err != nil {
 		return nil, err
 	}
@@ -168,7 +210,7 @@ func runSimConfig(sc Scenario, cfg sim.Config, seed int64, opts Options, note st
 const RunFile = "run.json"
 
 // ReadRun reads a run directory's run.json and, for a sim run, its plan.
-func ReadRun(dir string) (RunInfo, *sim.Config, error) {
+func ReadRun(dir string) (RunInfo, *SimPlan, error) {
 	var info RunInfo
 	b, err := os.ReadFile(filepath.Join(dir, RunFile))
 	if err != nil {
@@ -184,7 +226,7 @@ func ReadRun(dir string) (RunInfo, *sim.Config, error) {
 	if err != nil {
 		return info, nil, errors.Wrap(err, "read plan")
 	}
-	var cfg sim.Config
+	var cfg SimPlan
 	if err := json.Unmarshal(b, &cfg); err != nil {
 		return info, nil, errors.Wrapf(err, "%s", filepath.Join(dir, PlanFile))
 	}

@@ -11,7 +11,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/seqlab/seqlab/scenarios"
-	"github.com/seqlab/seqlab/simnet/sim"
 )
 
 // simLimit keeps the sim-mode tests within CI's budget.
@@ -25,9 +24,9 @@ func TestSimDeterminism(t *testing.T) {
 		for _, seed := range []int64{1, 2} {
 			cfg, _, err := scenarios.SimConfig(sc, scenarios.Options{Seed: seed, HasSeed: true, TimeLimit: simLimit})
 			require.NoError(t, err, sc.Name)
-			a, err := sim.Run(cfg, false)
+			a, err := cfg.Run(false)
 			require.NoError(t, err)
-			b, err := sim.Run(cfg, false)
+			b, err := cfg.Run(false)
 			require.NoError(t, err)
 			if a.Hash != b.Hash {
 				t.Errorf("%s seed %d: two runs differ; %s", sc.Name, seed, firstDivergence(t, cfg))
@@ -38,10 +37,10 @@ func TestSimDeterminism(t *testing.T) {
 
 // firstDivergence runs cfg twice more, keeping the traces, and says where
 // they part.
-func firstDivergence(t *testing.T, cfg sim.Config) string {
-	a, err := sim.Run(cfg, true)
+func firstDivergence(t *testing.T, cfg scenarios.SimPlan) string {
+	a, err := cfg.Run(true)
 	require.NoError(t, err)
-	b, err := sim.Run(cfg, true)
+	b, err := cfg.Run(true)
 	require.NoError(t, err)
 	for i := range min(len(a.Trace), len(b.Trace)) {
 		if a.Trace[i] != b.Trace[i] {
@@ -134,7 +133,7 @@ func TestSimBugs(t *testing.T) {
 
 			// 1-minimal: without any one of its operations or faults, the
 			// shrunk plan no longer shows the violation.
-			violates := func(c sim.Config) bool {
+			violates := func(c scenarios.SimPlan) bool {
 				out, err := scenarios.Simulate(sc, c)
 				require.NoError(t, err)
 				return slices.Contains(out.Violated(), sh.Property)

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/seqlab/seqlab/checker/history"
-	"github.com/seqlab/seqlab/rr_seq"
 	"github.com/seqlab/seqlab/seq"
 )
 
@@ -106,7 +105,7 @@ func (c *call) abort(s *sim) bool {
 // nothing listens refuses it after a round trip; a crash or reset breaks
 // it at once; otherwise (a node without power included) the node's answer
 // or the timeout ends it.
-func (c *call) send(s *sim, target *node, l label, timeout time.Duration, deliver func()) {
+func (c *call) send(s *sim, target *Host, l label, timeout time.Duration, deliver func()) {
 	c.timer = s.at(timeout, label{kind: "client-timeout", from: c.host, to: target.name, a: l.a},
 		func() { c.complete(s, history.Info, 0, 0, target.name, "deadline exceeded") })
 	if !target.up && !target.off && !s.net.cut[[2]string{c.host, target.name}] && !s.net.cut[[2]string{target.name, c.host}] {
@@ -166,14 +165,15 @@ func (c *rangeClient) invoke(o OpSpec) {
 	}
 	after := c.after[o.Name]
 	cl.send(s, target, label{kind: "next-range", from: c.hostn, to: target.name, a: uint64(proc), b: c.size},
-		s.cfg.OpTimeout, func() { target.allocate(cl, o.Name, c.size, after) })
+		s.cfg.OpTimeout, func() { target.proc.NextRange(cl, o.Name, c.size, after) })
 }
 
-// idClient is rr_seq.Client's logic: it hands out IDs from a buffer it
-// fills with ranges fetched one at a time from one node, moving to the
-// next node when a fetch fails, each fetch carrying the end of the last
-// range as a hint. A crash (the client-crash fault) loses the buffer; a fresh client
-// takes its place at once, as the lab's gRPC workload does.
+// idClient is a buffering client's logic (seq.Buffer, as rr_seq.Client
+// uses it): it hands out IDs from a buffer it fills with ranges fetched
+// one at a time from one node, moving to the next node when a fetch
+// fails, each fetch carrying the end of the last range as a hint. A crash
+// (the client-crash fault) loses the buffer; a fresh client takes its
+// place at once, as the lab's gRPC workload does.
 type idClient struct {
 	s      *sim
 	w      *worker
@@ -182,7 +182,7 @@ type idClient struct {
 	rng    *rand.Rand // the start node of each generation
 	gen    int
 	proc   int // the process doing next-id
-	buf    *rr_seq.Buffer
+	buf    *seq.Buffer
 	nextN  int    // the node to fetch from: the next one after a failure
 	after  uint64 // the end of the last range fetched: the hint
 	busy   bool
@@ -214,7 +214,7 @@ func newIDClient(s *sim, w *worker, host, name string) *idClient {
 func (c *idClient) reset() {
 	c.gen++
 	c.proc = c.s.newProc()
-	c.buf = rr_seq.NewBuffer(c.s.cfg.IDRangeSize, 1)
+	c.buf = seq.NewBuffer(c.s.cfg.IDRangeSize, 1)
 	c.nextN = c.rng.IntN(len(c.s.names))
 	c.busy, c.fetch, c.fproc, c.waiter, c.after = false, nil, -1, nil, 0
 }
@@ -266,12 +266,12 @@ func (c *idClient) refill() {
 		c.fproc = s.newProc()
 	}
 	target := s.nodes[s.names[c.nextN%len(s.names)]]
-	if s.cfg.ReadFirst {
+	if s.cfg.RoundRobin {
 		c.nextN++ // the client as it was: round-robin, no hint
 	}
 	size, gen, proc := s.cfg.IDRangeSize, c.gen, c.fproc
 	hint := c.after
-	if s.cfg.ReadFirst {
+	if s.cfg.RoundRobin {
 		hint = 0
 	}
 	v := history.RangeValue{Name: c.name, N: size, Buffer: true}
@@ -293,7 +293,7 @@ func (c *idClient) refill() {
 			s.rec.Info(proc, history.NextRange, v, node, errText)
 			c.fproc = -1
 		}
-		if !s.cfg.ReadFirst {
+		if !s.cfg.RoundRobin {
 			c.nextN++
 		}
 		s.at(fetchPause, label{kind: "fetch-pause", from: c.hostn}, func() {
@@ -303,7 +303,7 @@ func (c *idClient) refill() {
 		})
 	}
 	cl.send(s, target, label{kind: "fetch", from: c.hostn, to: target.name, a: uint64(proc), b: size},
-		s.cfg.OpTimeout, func() { target.allocate(cl, c.name, size, hint) })
+		s.cfg.OpTimeout, func() { target.proc.NextRange(cl, c.name, size, hint) })
 }
 
 // fetched ends a fetch: a waiting next-id takes an ID, or asks for more.

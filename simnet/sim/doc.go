@@ -1,10 +1,16 @@
 // Package sim is the lab's deterministic mode: a message-level
-// discrete-event simulator that drives rr_seq's synchronous core (the
-// replicas and coordinators) and its clients' logic directly, on one
-// goroutine, in virtual time.
+// discrete-event simulator that drives a system's synchronous core and
+// the clients' logic directly, on one goroutine, in virtual time.
 //
-// A run is a Config: the cluster, the workload, a seed and a fault plan
-// of registered nemesis faults at fixed virtual times. One queue orders
+// The simulator knows no system. A System starts node processes (Proc)
+// on simulated hosts (Host): a process takes clients' calls and peers'
+// requests, and uses its host for timers, messages to peers (Request),
+// its disk (what it wrote, what it synced) and answers. rr_seq's adapter
+// is rr_seq/rrsim; a user's system plugs in the same way.
+//
+// A run is a Config and a System: the cluster's size and network, the
+// workload, a seed and a fault plan of registered nemesis faults at fixed
+// virtual times. One queue orders
 // every event (deliveries, timers, client invocations, faults) by time;
 // events due at the same time are ordered by a seeded hash of the event.
 // Nothing reads the wall clock, starts a goroutine, iterates a map where
@@ -14,8 +20,8 @@
 //
 // Clients come in two kinds, as in the lab's gRPC mode: range clients
 // call NextRange on a node, and ID clients hand out IDs one by one from a
-// buffer (rr_seq.Buffer, the logic of rr_seq.Client) that they fill with
-// ranges fetched round-robin from the nodes. The workload is drawn from
+// buffer (seq.Buffer, the logic of rr_seq.Client) that they fill with
+// ranges fetched from one node while it answers. The workload is drawn from
 // per-client sources at a rate, or spelt out operation by operation
 // (Config.Ops); a run reports its workload in that form (Result.Workload),
 // and running it again gives the same run, which is what lets a failing

@@ -74,16 +74,16 @@ func (n *network) delay(from, to string) time.Duration {
 // send delivers fn at l.to after the link's delay, unless the link is cut
 // when it is sent or when it arrives, or loss drops it. owner, if not nil,
 // is the receiving node: the message is lost if its process dies first.
-func (n *network) send(l label, owner *node, fn func()) {
+func (n *network) send(l label, owner *Host, fn func()) {
 	n.post(event{l: l, fn: fn}, owner)
 }
 
 // sendH is send with a handler instead of a closure.
-func (n *network) sendH(l label, owner *node, h handler, op uint8) {
+func (n *network) sendH(l label, owner *Host, h handler, op uint8) {
 	n.post(event{l: l, h: h, op: op}, owner)
 }
 
-func (n *network) post(e event, owner *node) {
+func (n *network) post(e event, owner *Host) {
 	from, to := e.l.from, e.l.to
 	if n.cut[[2]string{from, to}] {
 		n.s.note(label{kind: "drop-cut", from: from, to: to, a: e.l.a, b: e.l.b})

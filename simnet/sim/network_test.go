@@ -69,7 +69,7 @@ func TestComposedFaultsOnTheModel(t *testing.T) {
 			}
 			t.Run(x+"+"+y, func(t *testing.T) {
 				for seed := uint64(1); seed <= 10; seed++ {
-					s := newSim(Config{Seed: int64(seed), Nodes: 5}.WithDefaults(), false)
+					s := newSim(Config{Seed: int64(seed), Nodes: 5}.WithDefaults(), toy{}, false)
 					c := &cluster{s: s, rng: rand.New(rand.NewPCG(seed, 2))}
 					fx, err := nemesis.Lookup(x)
 					require.NoError(t, err)

@@ -25,7 +25,7 @@ type event struct {
 	// owner, when set, is the node process the event belongs to: it is
 	// dropped if that process died since (another epoch) and held while
 	// the node is paused.
-	owner *node
+	owner *Host
 	epoch int
 	// wire marks a message in flight from l.from to l.to: it is lost if
 	// the link is cut when it arrives.

@@ -14,51 +14,30 @@ import (
 
 	"github.com/seqlab/seqlab/checker/history"
 	"github.com/seqlab/seqlab/nemesis"
-	"github.com/seqlab/seqlab/rr_seq"
 )
 
-// Config is one simulated run: the cluster, the workload and the fault
-// plan. Together with Seed it fixes the run bit for bit.
+// Config is one simulated run: the cluster's size and network, the
+// workload and the fault plan. The system under test, with its own
+// configuration, comes beside it (Run). Together with Seed they fix the
+// run bit for bit.
 type Config struct {
 	Seed int64 `json:"seed"`
 
-	Nodes         int              `json:"nodes"`
-	R             int              `json:"r"` // 0: majority
-	W             int              `json:"w"` // 0: majority
-	WriteRule     rr_seq.WriteRule `json:"write_rule"`
-	Persist       bool             `json:"persist"`         // state on a simulated disk
-	AckBeforeSync bool             `json:"ack_before_sync"` // a planted bug
-	// TrustCache and LateJoin are planted bugs of the coordinator (see
-	// rr_seq.Planted).
-	TrustCache bool `json:"trust_cache,omitempty"`
-	LateJoin   bool `json:"late_join,omitempty"`
-	// ReadFirst runs the protocol from before write-only rounds and
-	// coalescing (rr_seq.Limits.ReadFirst).
-	ReadFirst   bool          `json:"read_first,omitempty"`
-	Latency     time.Duration `json:"latency_ns"`
-	Jitter      time.Duration `json:"jitter_ns"`
-	SyncDelay   time.Duration `json:"sync_delay_ns"` // one fsync
-	PeerTimeout time.Duration `json:"peer_timeout_ns"`
-	HedgeAfter  time.Duration `json:"hedge_after_ns"`
-	MaxBackoff  time.Duration `json:"max_backoff_ns"`
-	// RoundLife is the coordinators' rr_seq.Limits.RoundLife; default
-	// twice PeerTimeout. A node in memory that restarts waits it out
-	// before it recovers from its peers.
-	RoundLife time.Duration `json:"round_life_ns"`
-	// NoBootstrapOnRestart restarts nodes without the bootstrap flag: a
-	// cluster that lost every node's state then stays unavailable
-	// instead of starting over at 1.
-	NoBootstrapOnRestart bool `json:"no_bootstrap_on_restart,omitempty"`
+	Nodes   int           `json:"nodes"`
+	Latency time.Duration `json:"latency_ns"`
+	Jitter  time.Duration `json:"jitter_ns"`
 	// Dup is the share of messages delivered twice.
 	Dup float64 `json:"dup"`
 
 	// Clients call NextRange on a random node, each with its range size
-	// from Sizes in turn. IDClients hand out IDs one by one from a buffer
-	// they fill with ranges of IDRangeSize, fetched round-robin from the
-	// nodes (rr_seq.Client's logic); their fetches are recorded as
-	// next-range operations of processes of their own. Each client invokes
-	// at Rate per second, one operation at a time; an operation with no
-	// answer after OpTimeout is info and its process is replaced.
+	// from Sizes in turn, with the end of its last range of the name as a
+	// hint. IDClients hand out IDs one by one from a buffer (seq.Buffer)
+	// they fill with ranges of IDRangeSize, fetched from one node while it
+	// answers (the next after a failure), with the same hint; their
+	// fetches are recorded as next-range operations of processes of their
+	// own. Each client invokes at Rate per second, one operation at a
+	// time; an operation with no answer after OpTimeout is info and its
+	// process is replaced.
 	Clients     int           `json:"clients"`
 	Sizes       []uint64      `json:"sizes"`
 	IDClients   int           `json:"id_clients,omitempty"`
@@ -66,6 +45,9 @@ type Config struct {
 	Rate        float64       `json:"rate"`
 	OpTimeout   time.Duration `json:"op_timeout_ns"`
 	Names       []string      `json:"names"`
+	// RoundRobin makes ID clients fetch from each node in turn, with no
+	// hint, as clients did before sticky nodes and hints.
+	RoundRobin bool `json:"round_robin,omitempty"`
 	// Ops, when not nil, is the workload spelt out: exactly these
 	// operations and no others (Rate is then unused). A run's Result.Ops
 	// is its workload in this form, so a plan can be shrunk an operation
@@ -103,29 +85,8 @@ func (c Config) WithDefaults() Config {
 	if c.Nodes == 0 {
 		c.Nodes = 3
 	}
-	if c.R == 0 {
-		c.R = c.Nodes/2 + 1
-	}
-	if c.W == 0 {
-		c.W = c.Nodes/2 + 1
-	}
 	if c.Latency == 0 {
 		c.Latency = time.Millisecond
-	}
-	if c.SyncDelay == 0 {
-		c.SyncDelay = time.Millisecond
-	}
-	if c.PeerTimeout == 0 {
-		c.PeerTimeout = 250 * time.Millisecond
-	}
-	if c.HedgeAfter == 0 {
-		c.HedgeAfter = 5 * time.Millisecond
-	}
-	if c.MaxBackoff == 0 {
-		c.MaxBackoff = 100 * time.Millisecond
-	}
-	if c.RoundLife == 0 {
-		c.RoundLife = 2 * c.PeerTimeout
 	}
 	if c.Clients == 0 && c.IDClients == 0 && c.Ops == nil {
 		c.Clients = 5
@@ -151,20 +112,16 @@ func (c Config) WithDefaults() Config {
 	return c
 }
 
-// Validate reports a configuration that cannot run.
-func (c Config) Validate() error {
+// Validate reports a configuration that cannot run on sys.
+func (c Config) Validate(sys System) error {
 	if c.Nodes < 1 || c.Nodes > 9 {
 		return errors.Errorf("sim: %d nodes (want 1..9)", c.Nodes)
-	}
-	if c.R < 1 || c.R > c.Nodes || c.W < 1 || c.W > c.Nodes {
-		return errors.Errorf("sim: quorums R=%d W=%d outside 1..%d", c.R, c.W, c.Nodes)
 	}
 	if c.Clients < 0 || c.IDClients < 0 || c.Clients+c.IDClients > 200 || !(c.Rate > 0) || c.OpTimeout <= 0 ||
 		c.TimeLimit <= 0 || c.TimeLimit > time.Hour {
 		return errors.New("sim: bad workload (0..200 clients, positive rate, timeout and time limit up to 1h)")
 	}
-	if c.Latency < 0 || c.Jitter < 0 || c.SyncDelay < 0 || c.PeerTimeout <= 0 || c.HedgeAfter <= 0 ||
-		c.MaxBackoff <= 0 || c.RoundLife <= 0 || !(c.Dup >= 0 && c.Dup <= 1) {
+	if c.Latency < 0 || c.Jitter < 0 || !(c.Dup >= 0 && c.Dup <= 1) {
 		return errors.New("sim: bad timing or network (negative delays, or dup outside 0..1)")
 	}
 	for _, n := range append(append([]uint64(nil), c.Sizes...), c.IDRangeSize) {
@@ -173,7 +130,7 @@ func (c Config) Validate() error {
 		}
 	}
 	for _, name := range c.Names {
-		if err := rr_seq.ValidateName(name); err != nil {
+		if err := sys.ValidateName(name); err != nil {
 			return errors.Wrap(err, "sim: sequence name")
 		}
 	}
@@ -194,7 +151,7 @@ func (c Config) Validate() error {
 			if o.Node < 0 || o.Node >= c.Nodes {
 				return errors.Errorf("sim: op %d: node %d outside 0..%d", i, o.Node, c.Nodes-1)
 			}
-			if err := rr_seq.ValidateName(o.Name); err != nil {
+			if err := sys.ValidateName(o.Name); err != nil {
 				return errors.Wrapf(err, "sim: op %d", i)
 			}
 		}
@@ -255,15 +212,16 @@ type Result struct {
 	Trace []string
 }
 
-// Run plays cfg to the end. It reads no clock, starts no goroutine and
-// draws every random number from cfg.Seed, so the same cfg gives the same
-// Result. keepTrace keeps every trace line (to find where two runs part).
-func Run(cfg Config, keepTrace bool) (*Result, error) {
+// Run plays cfg on sys to the end. It reads no clock, starts no goroutine
+// and draws every random number from cfg.Seed, so the same cfg and
+// system give the same Result. keepTrace keeps every trace line (to find
+// where two runs part).
+func Run(cfg Config, sys System, keepTrace bool) (*Result, error) {
 	cfg = cfg.WithDefaults()
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.Validate(sys); err != nil {
 		return nil, err
 	}
-	s := newSim(cfg, keepTrace)
+	s := newSim(cfg, sys, keepTrace)
 	s.start()
 	for len(s.q) > 0 {
 		e := s.q.pop()
@@ -291,6 +249,7 @@ func (l label) String() string { return fmt.Sprintf("%s %s->%s %d %d", l.kind, l
 
 type sim struct {
 	cfg      Config
+	sys      System
 	now      time.Duration
 	q        queue
 	free     []*event // events done with, for reuse
@@ -305,16 +264,16 @@ type sim struct {
 	hist     bytes.Buffer
 	rec      *history.Recorder
 	names    []string
-	nodes    map[string]*node
+	nodes    map[string]*Host
 	net      *network
 	procs    int
 	workload []OpSpec
 	idcs     []*idClient
 }
 
-func newSim(cfg Config, keep bool) *sim {
-	s := &sim{cfg: cfg, trh: 0x736571, rng: rand.New(rand.NewPCG(uint64(cfg.Seed), 0x73696d)), keep: keep,
-		nodes: map[string]*node{}}
+func newSim(cfg Config, sys System, keep bool) *sim {
+	s := &sim{cfg: cfg, sys: sys, trh: 0x736571, rng: rand.New(rand.NewPCG(uint64(cfg.Seed), 0x73696d)), keep: keep,
+		nodes: map[string]*Host{}}
 	s.tieSeed = rand.New(rand.NewPCG(uint64(cfg.Seed), 0x746965)).Uint64()
 	// About two lines of 130 bytes per expected operation.
 	clients := float64(cfg.Clients + cfg.IDClients)
@@ -325,7 +284,7 @@ func newSim(cfg Config, keep bool) *sim {
 		s.names = append(s.names, fmt.Sprintf("n%d", i+1))
 	}
 	for _, name := range s.names {
-		s.nodes[name] = newNode(s, name)
+		s.nodes[name] = newHost(s, name)
 	}
 	return s
 }

@@ -1,4 +1,4 @@
-package sim
+package rrsim_test
 
 import (
 	"bytes"
@@ -11,18 +11,36 @@ import (
 	"github.com/seqlab/seqlab/checker"
 	"github.com/seqlab/seqlab/checker/history"
 	"github.com/seqlab/seqlab/rr_seq"
+	"github.com/seqlab/seqlab/rr_seq/rrsim"
+	"github.com/seqlab/seqlab/simnet/sim"
 )
+
+// plan is a run: the simulator's configuration and rr_seq's.
+type plan struct {
+	sim.Config
+	rr rrsim.Config
+}
+
+// Run plays p.
+func Run(p plan, keep bool) (*sim.Result, error) {
+	sys, err := rrsim.New(p.rr, p.Config.WithDefaults().Nodes)
+	if err != nil {
+		return nil, err
+	}
+	return sim.Run(p.Config, sys, keep)
+}
 
 var allFaults = []string{"partition-isolate", "partition-halves", "partition-ring", "partition-bridge", "partition-oneway",
 	"crash-one", "crash-majority", "lose-unsynced", "pause", "slow", "slow-node", "reset", "loss", "client-crash"}
 
-func mixed(seed int64) Config {
-	return Config{Seed: seed, Nodes: 5, Persist: true, Jitter: 2 * time.Millisecond, Dup: 0.01, Clients: 7,
+func mixed(seed int64) plan {
+	return plan{Config: sim.Config{Seed: seed, Nodes: 5, Jitter: 2 * time.Millisecond, Dup: 0.01, Clients: 7,
 		Sizes: []uint64{1, 2, 5, 50}, IDClients: 3, IDRangeSize: 16, Names: []string{"a", "b"}, TimeLimit: 20 * time.Second,
-		Faults: Plan(seed, Schedule{Faults: allFaults, Interval: 2 * time.Second, Duration: 2 * time.Second, Jitter: time.Second}, 16*time.Second)}
+		Faults: sim.Plan(seed, sim.Schedule{Faults: allFaults, Interval: 2 * time.Second, Duration: 2 * time.Second, Jitter: time.Second}, 16*time.Second)},
+		rr: rrsim.Config{Persist: true}}
 }
 
-func check(t *testing.T, r *Result) checker.Results {
+func check(t *testing.T, r *sim.Result) checker.Results {
 	events, problems, err := history.Read(bytes.NewReader(r.History))
 	require.NoError(t, err)
 	require.Empty(t, problems)
@@ -76,8 +94,8 @@ func TestExplicitWorkload(t *testing.T) {
 // TestIDClients: buffering clients hand out increasing IDs, record their
 // fetches, and lose their buffers to client crashes.
 func TestIDClients(t *testing.T) {
-	cfg := Config{Seed: 3, Clients: 1, IDClients: 4, IDRangeSize: 16, Rate: 20, TimeLimit: 20 * time.Second,
-		Faults: Plan(3, Schedule{Faults: []string{"client-crash"}, Interval: time.Second, Duration: time.Millisecond, Jitter: 0}, 18*time.Second)}
+	cfg := plan{Config: sim.Config{Seed: 3, Clients: 1, IDClients: 4, IDRangeSize: 16, Rate: 20, TimeLimit: 20 * time.Second,
+		Faults: sim.Plan(3, sim.Schedule{Faults: []string{"client-crash"}, Interval: time.Second, Duration: time.Millisecond, Jitter: 0}, 18*time.Second)}}
 	r, err := Run(cfg, false)
 	require.NoError(t, err)
 	res := check(t, r)
@@ -108,27 +126,28 @@ func TestCorrectUnderFaults(t *testing.T) {
 }
 
 // bugs are the planted bugs in this mode.
-var bugs = map[string]func(seed int64) Config{
-	"set-if-greater": func(seed int64) Config {
-		return Config{Seed: seed, WriteRule: rr_seq.SetIfGreater, Jitter: 2 * time.Millisecond, Clients: 8,
-			Sizes: []uint64{1, 2, 5, 13}, Rate: 20, TimeLimit: 10 * time.Second}
+var bugs = map[string]func(seed int64) plan{
+	"set-if-greater": func(seed int64) plan {
+		return plan{Config: sim.Config{Seed: seed, Jitter: 2 * time.Millisecond, Clients: 8,
+			Sizes: []uint64{1, 2, 5, 13}, Rate: 20, TimeLimit: 10 * time.Second}, rr: rrsim.Config{WriteRule: rr_seq.SetIfGreater}}
 	},
-	"r-plus-w-le-n": func(seed int64) Config {
-		return Config{Seed: seed, R: 1, W: 1, TimeLimit: 10 * time.Second}
+	"r-plus-w-le-n": func(seed int64) plan {
+		return plan{Config: sim.Config{Seed: seed, TimeLimit: 10 * time.Second}, rr: rrsim.Config{R: 1, W: 1}}
 	},
-	"crash-all-in-memory": func(seed int64) Config {
-		return Config{Seed: seed, TimeLimit: 10 * time.Second,
-			Faults: Plan(seed, Schedule{Faults: []string{"crash-all"}, Interval: 2 * time.Second, Duration: time.Second, Jitter: time.Second}, 8*time.Second)}
+	"crash-all-in-memory": func(seed int64) plan {
+		return plan{Config: sim.Config{Seed: seed, TimeLimit: 10 * time.Second,
+			Faults: sim.Plan(seed, sim.Schedule{Faults: []string{"crash-all"}, Interval: 2 * time.Second, Duration: time.Second, Jitter: time.Second}, 8*time.Second)}}
 	},
-	"ack-before-sync": func(seed int64) Config {
-		return Config{Seed: seed, Persist: true, AckBeforeSync: true, TimeLimit: 10 * time.Second,
-			Faults: Plan(seed, Schedule{Faults: []string{"power-loss-all"}, Interval: 2 * time.Second, Duration: time.Second, Jitter: time.Second}, 8*time.Second)}
+	"ack-before-sync": func(seed int64) plan {
+		return plan{Config: sim.Config{Seed: seed, TimeLimit: 10 * time.Second,
+			Faults: sim.Plan(seed, sim.Schedule{Faults: []string{"power-loss-all"}, Interval: 2 * time.Second, Duration: time.Second, Jitter: time.Second}, 8*time.Second)},
+			rr: rrsim.Config{Persist: true, AckBeforeSync: true}}
 	},
-	"trust-cache": func(seed int64) Config {
-		return Config{Seed: seed, Clients: 4, TrustCache: true, TimeLimit: 10 * time.Second}
+	"trust-cache": func(seed int64) plan {
+		return plan{Config: sim.Config{Seed: seed, Clients: 4, TimeLimit: 10 * time.Second}, rr: rrsim.Config{TrustCache: true}}
 	},
-	"late-join": func(seed int64) Config {
-		return Config{Seed: seed, Clients: 8, Rate: 40, LateJoin: true, TimeLimit: 10 * time.Second}
+	"late-join": func(seed int64) plan {
+		return plan{Config: sim.Config{Seed: seed, Clients: 8, Rate: 40, TimeLimit: 10 * time.Second}, rr: rrsim.Config{LateJoin: true}}
 	},
 }
 
@@ -139,7 +158,7 @@ func TestCoordinatorBugsNeedTheirBug(t *testing.T) {
 	for _, name := range []string{"trust-cache", "late-join"} {
 		for seed := int64(1); seed <= 20; seed++ {
 			cfg := bugs[name](seed)
-			cfg.TrustCache, cfg.LateJoin = false, false
+			cfg.rr.TrustCache, cfg.rr.LateJoin = false, false
 			r, err := Run(cfg, false)
 			require.NoError(t, err)
 			res := check(t, r)
@@ -166,7 +185,8 @@ func TestPlantedBugs(t *testing.T) {
 }
 
 func BenchmarkRun60s(b *testing.B) {
-	cfg := Config{Seed: 1, Nodes: 5, Clients: 10, TimeLimit: 60 * time.Second, Persist: true, Jitter: time.Millisecond}
+	cfg := plan{Config: sim.Config{Seed: 1, Nodes: 5, Clients: 10, TimeLimit: 60 * time.Second, Jitter: time.Millisecond},
+		rr: rrsim.Config{Persist: true}}
 	for b.Loop() {
 		if _, err := Run(cfg, false); err != nil {
 			b.Fatal(err)
