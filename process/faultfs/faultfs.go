@@ -2,6 +2,7 @@ package faultfs
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"io/fs"
 	"math/rand/v2"
@@ -142,6 +143,16 @@ func (f *FS) mount() error {
 	rootNode := root.NewNode(root, nil, "", nil)
 	root.RootNode = rootNode
 	zero := time.Duration(0)
+	// go-fuse's direct mount opens /dev/fuse without O_CLOEXEC (its
+	// fusermount path sets it; the direct one returns first), so every
+	// node started afterwards would inherit the connection. A node that
+	// holds it keeps the connection alive when the lab dies: exiting, it
+	// flushes its files through a server that is gone and waits forever,
+	// a zombie that keeps its network namespace. So no process starts
+	// while the descriptor is open without the flag: the mount holds
+	// ForkLock, which os/exec takes to fork, until closeOnExecFUSE is done.
+	syscall.ForkLock.Lock()
+	defer syscall.ForkLock.Unlock()
 	server, err := gofs.Mount(f.cfg.Mountpoint, rootNode, &gofs.Options{
 		MountOptions: fuse.MountOptions{
 			DirectMount: true, DirectMountStrict: true,
@@ -159,6 +170,26 @@ func (f *FS) mount() error {
 		return errors.Wrapf(err, "faultfs: mount %s", f.cfg.Mountpoint)
 	}
 	f.server = server
+	return closeOnExecFUSE()
+}
+
+// closeOnExecFUSE marks every descriptor of this process on /dev/fuse
+// close-on-exec: they are all the lab's disks' connections, and no child
+// needs one. The caller holds syscall.ForkLock.
+func closeOnExecFUSE() error {
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return errors.Wrap(err, "faultfs: list descriptors")
+	}
+	for _, e := range fds {
+		if target, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name())); err != nil || target != "/dev/fuse" {
+			continue
+		}
+		var fd int
+		if _, err := fmt.Sscan(e.Name(), &fd); err == nil {
+			syscall.CloseOnExec(fd)
+		}
+	}
 	return nil
 }
 

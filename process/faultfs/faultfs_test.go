@@ -2,6 +2,7 @@ package faultfs
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"syscall"
 	"testing"
@@ -267,4 +268,16 @@ func TestFlockWorks(t *testing.T) {
 	require.ErrorIs(t, syscall.Flock(int(b.Fd()), syscall.LOCK_EX|syscall.LOCK_NB), syscall.EWOULDBLOCK)
 	require.NoError(t, syscall.Flock(int(a.Fd()), syscall.LOCK_UN))
 	require.NoError(t, syscall.Flock(int(b.Fd()), syscall.LOCK_EX|syscall.LOCK_NB))
+}
+
+// A process started after the mount (a node) must not inherit the
+// disk's FUSE connection: holding it, a node that exits after the lab
+// died waits forever on a flush no server answers, and keeps its
+// namespace. go-fuse's direct mount opens it without O_CLOEXEC.
+func TestNodesInheritNoConnection(t *testing.T) {
+	f, _ := mount(t)
+	require.NoError(t, f.PowerLoss(LoseUnsynced)) // the remount too
+	out, err := exec.Command("ls", "-l", "/proc/self/fd/").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	require.NotContains(t, string(out), "/dev/fuse")
 }
