@@ -17,8 +17,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/seqlab/seqlab/nemesis"
 	"github.com/seqlab/seqlab/internal/leftover"
+	"github.com/seqlab/seqlab/nemesis"
 	"github.com/seqlab/seqlab/process/netns"
 	"github.com/seqlab/seqlab/process/supervisor"
 	"github.com/seqlab/seqlab/rr_seq/pb"
