@@ -278,6 +278,14 @@ func (c *Cluster) Err() error {
 	return errors.New(strings.Join(msgs, "; "))
 }
 
+// Errs returns the errors of faults that could not be applied, in the
+// order they happened.
+func (c *Cluster) Errs() []error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]error(nil), c.errs...)
+}
+
 func (c *Cluster) record(err error) {
 	if err == nil {
 		return
