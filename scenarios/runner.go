@@ -281,7 +281,7 @@ func play(sc Scenario, seed int64, hf io.Writer, opts Options, rep *Report) erro
 		faults = append(faults, f)
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	w := &workload{sc: sc, seed: seed, net: net, rec: rec, nodes: cl.Nodes(), set: clients}
+	w := &workload{sc: sc, seed: seed, dialer: net.Dialer, rec: rec, nodes: cl.Nodes(), set: clients}
 	w.run(ctx)
 	nemDone := make(chan struct{})
 	go func() {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -19,19 +20,23 @@ import (
 	"github.com/seqlab/seqlab/rr_seq"
 	"github.com/seqlab/seqlab/rr_seq/pb"
 	"github.com/seqlab/seqlab/seq"
-	"github.com/seqlab/seqlab/simnet"
 )
+
+// dialFunc dials a node by name, for grpc.WithContextDialer.
+type dialFunc = func(ctx context.Context, addr string) (net.Conn, error)
 
 // workload drives a scenario's clients and records what they see.
 type workload struct {
-	sc    Scenario
-	seed  int64
-	net   *simnet.Network
-	rec   *history.Recorder
-	nodes []string
-	procs atomic.Int64
-	set   *clientSet
-	ops   sync.WaitGroup
+	sc   Scenario
+	seed int64
+	// dialer gives a client host its dial function: simnet's, or the
+	// process mode's, from the clients' namespace.
+	dialer func(host string) dialFunc
+	rec    *history.Recorder
+	nodes  []string
+	procs  atomic.Int64
+	set    *clientSet
+	ops    sync.WaitGroup
 }
 
 // newProc returns a fresh process number. A process whose operation ended
@@ -91,7 +96,7 @@ func (w *workload) rangeWorker(ctx context.Context, i int) {
 	for _, n := range w.nodes {
 		cc, err := grpc.NewClient("passthrough:///"+n,
 			grpc.WithTransportCredentials(insecure.NewCredentials()),
-			grpc.WithContextDialer(w.net.Dialer(host)))
+			grpc.WithContextDialer(w.dialer(host)))
 		if err != nil {
 			return // only a malformed target fails here, and ours is fixed
 		}
@@ -164,7 +169,7 @@ func (w *workload) newIDClient(host, name string, start int) (*rr_seq.Client, er
 	slots := map[int]int{} // fetch slot -> process
 	return rr_seq.NewClient(rr_seq.ClientConfig{
 		Nodes: w.nodes, Name: name, RangeSize: w.sc.Workload.IDRangeSize,
-		FetchTimeout: w.sc.Workload.OpTimeout, Dialer: w.net.Dialer(host), StartNode: start,
+		FetchTimeout: w.sc.Workload.OpTimeout, Dialer: w.dialer(host), StartNode: start,
 		OnFetch: func(e rr_seq.FetchEvent) {
 			mu.Lock()
 			defer mu.Unlock()
