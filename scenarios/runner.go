@@ -63,7 +63,7 @@ const MaxClients = 200
 // RunInfo is run.json: what a replay needs, and what the run was.
 type RunInfo struct {
 	Scenario    string        `json:"scenario"`
-	Mode        string        `json:"mode"` // grpc or sim`
+	Mode        string        `json:"mode"` // grpc, sim or process
 	Seed        int64         `json:"seed"`
 	TimeLimit   time.Duration `json:"time_limit_ns"`
 	Concurrency int           `json:"concurrency"`
@@ -83,6 +83,11 @@ type RunInfo struct {
 	// Interrupted: the run was stopped before its time limit (Ctrl-C);
 	// SimTime says how far it got, and the checks saw only that part.
 	Interrupted bool `json:"interrupted,omitempty"`
+	// Setup and Cleanup (process mode) are the wall time the cluster
+	// took to start and to be removed, within WallTime; SimTime is then
+	// the run's own wall time.
+	Setup   time.Duration `json:"setup_ns,omitempty"`
+	Cleanup time.Duration `json:"cleanup_ns,omitempty"`
 }
 
 // Report is what a run found.
@@ -449,7 +454,12 @@ func (r *Report) Block() string {
 	if i.WallTime > 0 {
 		ratio = float64(i.SimTime) / float64(i.WallTime)
 	}
-	fmt.Fprintf(&b, "time      %.1fs simulated in %.2fs wall (%.0fx)", i.SimTime.Seconds(), i.WallTime.Seconds(), ratio)
+	if i.Mode == ModeProcess {
+		fmt.Fprintf(&b, "time      %.1fs of real time, %.2fs wall with setup %.2fs and cleanup %.2fs",
+			i.SimTime.Seconds(), i.WallTime.Seconds(), i.Setup.Seconds(), i.Cleanup.Seconds())
+	} else {
+		fmt.Fprintf(&b, "time      %.1fs simulated in %.2fs wall (%.0fx)", i.SimTime.Seconds(), i.WallTime.Seconds(), ratio)
+	}
 	if i.Interrupted {
 		fmt.Fprintf(&b, ", interrupted: %.1fs of %.1fs", i.SimTime.Seconds(), i.TimeLimit.Seconds())
 	}
@@ -502,7 +512,11 @@ func (r *Report) Block() string {
 			fmt.Fprintf(&b, "shrink    seqlab shrink %s\n", r.Dir)
 		} else {
 			fmt.Fprintf(&b, "replay    %s\n", i.Replay)
-			fmt.Fprintf(&b, "          seqlab replay %s\n", r.Dir)
+			if i.Mode == ModeProcess {
+				fmt.Fprintf(&b, "          seqlab replay %s   (the same schedule; real processes are not bit-exact)\n", r.Dir)
+			} else {
+				fmt.Fprintf(&b, "          seqlab replay %s\n", r.Dir)
+			}
 		}
 	}
 	return b.String()

@@ -105,13 +105,17 @@ type Scenario struct {
 	Recovery  time.Duration
 	Promises  []string
 	Expect    Expect
-	// Modes are the modes the scenario runs in (ModeGRPC, ModeSim); empty
-	// means both.
+	// Modes are the modes the scenario runs in (ModeGRPC, ModeSim,
+	// ModeProcess); empty means every mode that can run it: grpc, sim,
+	// and process unless WhyNotProcess says why not.
 	Modes []string
 }
 
 // Supports reports whether the scenario runs in mode.
 func (s Scenario) Supports(mode string) bool {
+	if mode == ModeProcess && s.WhyNotProcess(false) != "" {
+		return false
+	}
 	return len(s.Modes) == 0 || slices.Contains(s.Modes, mode)
 }
 
@@ -223,8 +227,8 @@ func (s Scenario) Validate() error {
 		}
 	}
 	for _, m := range s.Modes {
-		if m != ModeGRPC && m != ModeSim {
-			return errors.Errorf("scenario %s: mode %q is not %s or %s", s.Name, m, ModeGRPC, ModeSim)
+		if m != ModeGRPC && m != ModeSim && m != ModeProcess {
+			return errors.Errorf("scenario %s: mode %q is not %s, %s or %s", s.Name, m, ModeGRPC, ModeSim, ModeProcess)
 		}
 	}
 	for _, f := range s.Faults {
@@ -247,10 +251,13 @@ func (s Scenario) String() string {
 	if len(s.Expect.Violates) > 0 {
 		expect = "violates " + strings.Join(s.Expect.Violates, ",")
 	}
-	modes := ModeGRPC + "," + ModeSim
-	if len(s.Modes) > 0 {
-		modes = strings.Join(s.Modes, ",")
+	var ms []string
+	for _, m := range []string{ModeGRPC, ModeSim, ModeProcess} {
+		if s.Supports(m) {
+			ms = append(ms, m)
+		}
 	}
+	modes := strings.Join(ms, ",")
 	return fmt.Sprintf("%-34s N=%d %s %s faults=%s expect=%s modes=%s", s.Name, c.Nodes, c.WriteRule, c.Persist, faults, expect, modes)
 }
 
