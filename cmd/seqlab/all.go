@@ -20,8 +20,9 @@ const defaultAllHunt = 100
 
 // multiPlan says what a run of several scenarios does with each.
 type multiPlan struct {
-	mode string // "": every mode the scenario supports
-	hunt int64  // seeds 1..hunt in the simulator; 0: no hunt
+	mode    string            // "": every mode the scenario supports
+	hunt    int64             // seeds 1..hunt in the simulator; 0: no hunt
+	process scenarios.Process // what the process mode runs
 }
 
 // row is one scenario's line of the summary table.
@@ -57,7 +58,7 @@ func runMany(t *testing.T, scs []scenarios.Scenario, plan multiPlan, opts scenar
 		}
 		r := row{name: sc.Name, cells: map[string]string{}}
 		for _, mode := range modes {
-			if !sc.Supports(mode) {
+			if !sc.Supports(mode) || (mode == scenarios.ModeProcess && runsInProcessMode(sc, plan.process) != "") {
 				r.cells[mode] = "-"
 				continue
 			}
@@ -66,9 +67,12 @@ func runMany(t *testing.T, scs []scenarios.Scenario, plan multiPlan, opts scenar
 			}
 			var rep *scenarios.Report
 			var err error
-			if mode == scenarios.ModeGRPC {
+			switch mode {
+			case scenarios.ModeGRPC:
 				rep, err = scenarios.Run(t, sc, quiet)
-			} else {
+			case scenarios.ModeProcess:
+				rep, err = scenarios.RunProcess(sc, quiet, plan.process)
+			default:
 				rep, err = scenarios.RunSim(sc, quiet)
 			}
 			runs++

@@ -53,6 +53,7 @@ type labFlags struct {
 	store       string
 	verbose     bool
 	mode        string
+	process     processFlags
 }
 
 func (l *labFlags) register(fs *flag.FlagSet) {
@@ -61,7 +62,9 @@ func (l *labFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&l.concurrency, "concurrency", 0, fmt.Sprintf("number of range clients, up to %d with the ID clients (default: the scenario's)", scenarios.MaxClients))
 	fs.StringVar(&l.store, "store", "store", "directory that keeps run directories")
 	fs.BoolVar(&l.verbose, "verbose", false, "print the nodes' logs")
-	fs.StringVar(&l.mode, "mode", scenarios.ModeGRPC, "grpc (real nodes over simnet) or sim (the deterministic simulator)")
+	fs.StringVar(&l.mode, "mode", scenarios.ModeGRPC, "grpc (real nodes over simnet), sim (the deterministic simulator) or process (node processes, real faults, wall time; needs root)")
+	fs.StringVar(&l.process.nodeCmd, "node-cmd", "", "process mode: the nodes' command template, with {listen} {peer_listen} {peers} {name} {index} {n} {data_dir} (default: rrseq-node, built by the lab)")
+	fs.StringVar(&l.process.promise, "promise", "", "process mode: comma-separated properties the nodes promise, of "+strings.Join(checker.Properties, ",")+" (default: the scenario's)")
 }
 
 // splitPositional lets the positional argument come before the flags, as
@@ -87,8 +90,9 @@ func runCmd(t *testing.T, args []string, stdout, stderr io.Writer) int {
 	all := fs.Bool("all", false, "run every scenario, in each mode it supports (or in --mode), and a short hunt of each")
 	hunt := fs.Int64("hunt", 0, fmt.Sprintf("with --all or a group: hunt seeds 1..N of each scenario in the simulator (default %d with --all, 0 for a group)", defaultAllHunt))
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: seqlab run SCENARIO|GROUP [--mode grpc|sim] [--seed N] [--time-limit D] [--concurrency C] [--store DIR]")
-		fmt.Fprintln(stderr, "       seqlab run --all [--hunt N] [--mode grpc|sim] [--store DIR]")
+		fmt.Fprintln(stderr, "usage: seqlab run SCENARIO|GROUP [--mode grpc|sim|process] [--seed N] [--time-limit D] [--concurrency C] [--store DIR]")
+		fmt.Fprintln(stderr, "       seqlab run SCENARIO|GROUP --mode process [--node-cmd TEMPLATE] [--promise LIST] ...")
+		fmt.Fprintln(stderr, "       seqlab run --all [--hunt N] [--mode grpc|sim|process] [--store DIR]")
 		fs.PrintDefaults()
 	}
 	name, rest := splitPositional(args)
@@ -109,8 +113,17 @@ func runCmd(t *testing.T, args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
-	if lf.mode != scenarios.ModeGRPC && lf.mode != scenarios.ModeSim {
-		fmt.Fprintf(stderr, "seqlab run: --mode %q is not grpc or sim\n", lf.mode)
+	if lf.mode != scenarios.ModeGRPC && lf.mode != scenarios.ModeSim && lf.mode != scenarios.ModeProcess {
+		fmt.Fprintf(stderr, "seqlab run: --mode %q is not grpc, sim or process\n", lf.mode)
+		return 2
+	}
+	if lf.mode != scenarios.ModeProcess && (isSet(fs, "node-cmd") || isSet(fs, "promise")) {
+		fmt.Fprintln(stderr, "seqlab run: --node-cmd and --promise are for --mode process")
+		return 2
+	}
+	proc, err := processOf(lf.process)
+	if err != nil {
+		fmt.Fprintf(stderr, "seqlab run: %v\n", err)
 		return 2
 	}
 	if *hunt < 0 || *hunt > 1_000_000 {
@@ -119,7 +132,6 @@ func runCmd(t *testing.T, args []string, stdout, stderr io.Writer) int {
 	}
 	scs := scenarios.Catalogue()
 	if !*all {
-		var err error
 		if scs, err = findRun(name); err != nil {
 			fmt.Fprintf(stderr, "seqlab run: %v\n", err)
 			return 2
@@ -127,19 +139,35 @@ func runCmd(t *testing.T, args []string, stdout, stderr io.Writer) int {
 	}
 	opts := scenarios.Options{Seed: lf.seed, HasSeed: isSet(fs, "seed"), TimeLimit: lf.timeLimit,
 		Concurrency: lf.concurrency, Store: lf.store, Out: stdout, Verbose: lf.verbose}
+	disk := false
 	for _, sc := range scs { // bad settings fail before anything runs
 		if _, _, err := scenarios.Prepare(sc, opts); err != nil {
 			fmt.Fprintf(stderr, "seqlab run: %v\n", err)
 			return 2
+		}
+		if lf.mode == scenarios.ModeProcess && runsInProcessMode(sc, proc) == "" {
+			disk = disk || sc.Cluster.Persist == scenarios.Disk
+		}
+	}
+	if lf.mode == scenarios.ModeProcess {
+		if len(scs) == 1 && !*all {
+			if why := runsInProcessMode(scs[0], proc); why != "" {
+				fmt.Fprintf(stderr, "seqlab run: %s does not run in process mode: %s\n", scs[0].Name, why)
+				return 2
+			}
+		}
+		code := 0
+		if proc, code = startProcessMode("run", proc, disk, lf.store, stderr); code != 0 {
+			return code
 		}
 	}
 	ctx, release := notify(stderr)
 	defer release()
 	opts.Context = ctx
 	if len(scs) == 1 && !*all {
-		return runOne(t, scs[0], lf.mode, opts, stdout, stderr)
+		return runOne(t, scs[0], lf.mode, opts, proc, stdout, stderr)
 	}
-	plan := multiPlan{hunt: *hunt}
+	plan := multiPlan{hunt: *hunt, process: proc}
 	if *all && !isSet(fs, "hunt") {
 		plan.hunt = defaultAllHunt
 	}
@@ -150,12 +178,17 @@ func runCmd(t *testing.T, args []string, stdout, stderr io.Writer) int {
 }
 
 // runOne runs one scenario in one mode and prints its block.
-func runOne(t *testing.T, sc scenarios.Scenario, mode string, opts scenarios.Options, stdout, stderr io.Writer) int {
+func runOne(t *testing.T, sc scenarios.Scenario, mode string, opts scenarios.Options, proc scenarios.Process, stdout, stderr io.Writer) int {
 	var rep *scenarios.Report
 	code := 0
-	if mode == scenarios.ModeGRPC {
+	switch mode {
+	case scenarios.ModeGRPC:
 		rep, code = play(t, "run", sc, opts, stderr)
-	} else {
+	case scenarios.ModeProcess:
+		if rep, code = runProcess(opts.Context, sc, opts, proc, stderr); rep == nil {
+			return code
+		}
+	default:
 		var err error
 		if rep, err = scenarios.RunSim(sc, opts); err != nil {
 			fmt.Fprintf(stderr, "seqlab run: %v\n", err)
@@ -288,6 +321,9 @@ func replayCmd(t *testing.T, args []string, stdout, stderr io.Writer) int {
 	if !isSet(fs, "store") {
 		*store = storeOf(dir, info.Scenario, *store) // beside the recording
 	}
+	if info.Mode == scenarios.ModeProcess {
+		return replayProcess(dir, *store, info, stdout, stderr)
+	}
 	ctx, release := notify(stderr)
 	defer release()
 	warnBuild(stdout, info)
@@ -369,6 +405,7 @@ func listCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	if !*long {
 		fmt.Fprintf(stdout, "%d scenarios in %d groups; seqlab list --long for their settings\n", len(all), len(scenarios.Groups()))
+		fmt.Fprintf(stdout, "process mode: %s, no loss fault; see --long\n", scenarios.NoClockFaults)
 	}
 	return 0
 }
@@ -386,12 +423,16 @@ func longLine(sc scenarios.Scenario) string {
 		expect = "a planted bug: the violation of " + strings.Join(sc.Expect.Violates, ",") + " caught"
 	}
 	var modes []string
-	for _, m := range []string{scenarios.ModeGRPC, scenarios.ModeSim} {
+	for _, m := range []string{scenarios.ModeGRPC, scenarios.ModeSim, scenarios.ModeProcess} {
 		if sc.Supports(m) {
 			modes = append(modes, m)
 		}
 	}
-	return fmt.Sprintf("%d nodes, %s, %s; %d range and %d ID clients for %v; faults %s; promises %s; expects %s; modes %s",
+	line := fmt.Sprintf("%d nodes, %s, %s; %d range and %d ID clients for %v; faults %s; promises %s; expects %s; modes %s",
 		c.Nodes, c.WriteRule, c.Persist, w.RangeClients, w.IDClients, sc.TimeLimit, faults,
 		strings.Join(sc.Promises, ","), expect, strings.Join(modes, ","))
+	if why := sc.WhyNotProcess(false); why != "" {
+		line += "; not in process mode: " + why
+	}
+	return line
 }
