@@ -383,6 +383,10 @@ type Planted struct {
 	// LateJoin lets a request join a batch whose write was already sent:
 	// its sub-range then lies past what the write claimed.
 	LateJoin bool
+	// RejoinEmpty lets a node that lost its state (in memory, after a
+	// restart) act as a replica at once instead of recovering: the bug
+	// the lab found in rr_seq, which a plain hunt catches on few seeds.
+	RejoinEmpty bool
 }
 
 // Coordinator runs the NextRange protocol for one node.

@@ -136,6 +136,9 @@ func NewNode(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.UnsafePlanted.RejoinEmpty {
+		ready = true // the planted bug: no recovery
+	}
 	n.replica = NewReplica(cfg.WriteRule, values)
 	n.replica.LimitNames(cfg.MaxNames)
 	n.dirty = map[string]uint64{}

@@ -72,12 +72,13 @@ type journalHeader struct {
 	Shards      int64         `json:"shards"`
 	TimeLimit   time.Duration `json:"time_limit_ns,omitempty"`
 	Concurrency int           `json:"concurrency,omitempty"`
+	Swarm       string        `json:"swarm,omitempty"`
 	Build       Build         `json:"build"`
 }
 
 func (h journalHeader) sameHunt(o journalHeader) bool {
 	return h.Scenario == o.Scenario && h.From == o.From && h.To == o.To && h.Shards == o.Shards &&
-		h.TimeLimit == o.TimeLimit && h.Concurrency == o.Concurrency
+		h.TimeLimit == o.TimeLimit && h.Concurrency == o.Concurrency && h.Swarm == o.Swarm
 }
 
 // JournalFile is the file in a hunt's directory that records it: a JSON
@@ -177,7 +178,7 @@ func huntDirName(p HuntPlan) string {
 // it with the outcomes it already holds.
 func openJournal(sc Scenario, p HuntPlan, opts Options) (*journal, string, map[int64]journalEntry, error) {
 	h := journalHeader{Scenario: sc.Name, From: p.From, To: p.To, Shard: p.Shard, Shards: p.shards(),
-		TimeLimit: opts.TimeLimit, Concurrency: opts.Concurrency, Build: CurrentBuild()}
+		TimeLimit: opts.TimeLimit, Concurrency: opts.Concurrency, Swarm: opts.Swarm, Build: CurrentBuild()}
 	parent := filepath.Join(p.Store, "hunts", filepath.FromSlash(sc.Name))
 	if p.Resume {
 		dir, done, err := newestJournal(parent, h)
@@ -268,7 +269,7 @@ func HuntSeeds(sc Scenario, p HuntPlan, opts Options, progress func(HuntProgress
 		return HuntReport{}, err
 	}
 	workers := max(p.Workers, 1)
-	if _, _, err := SimConfig(sc, Options{Seed: p.From, HasSeed: true, TimeLimit: opts.TimeLimit, Concurrency: opts.Concurrency}); err != nil {
+	if _, _, err := SimConfig(sc, Options{Seed: p.From, HasSeed: true, TimeLimit: opts.TimeLimit, Concurrency: opts.Concurrency, Swarm: opts.Swarm}); err != nil {
 		return HuntReport{}, err
 	}
 	rep := HuntReport{Scenario: sc.Name, From: p.From, To: p.To, Shard: p.Shard, Shards: p.shards()}
@@ -305,7 +306,7 @@ func HuntSeeds(sc Scenario, p HuntPlan, opts Options, progress func(HuntProgress
 	for range workers {
 		wg.Go(func() {
 			for seed := range queue {
-				cfg, _, err := SimConfig(sc, Options{Seed: seed, HasSeed: true, TimeLimit: opts.TimeLimit, Concurrency: opts.Concurrency})
+				cfg, _, err := SimConfig(sc, Options{Seed: seed, HasSeed: true, TimeLimit: opts.TimeLimit, Concurrency: opts.Concurrency, Swarm: opts.Swarm})
 				var out SimOutcome
 				if err == nil {
 					out, err = Simulate(sc, cfg)

@@ -44,6 +44,10 @@ type Options struct {
 	Out io.Writer
 	// Verbose sends the nodes' logs to Out.
 	Verbose bool
+	// Swarm, when set (SwarmScenario or SwarmAll), makes each seed of the
+	// simulator also draw the run's faults, their pace, and the client
+	// mix (see SwarmDraw).
+	Swarm string
 	// Context, when done, ends a run early (what was recorded so far is
 	// checked, and the run is marked interrupted) and stops a hunt from
 	// taking new seeds. Nil never ends.

@@ -35,6 +35,8 @@ const PlanFile = "plan.json"
 type SimPlan struct {
 	sim.Config
 	rrConfig
+	// Swarm, in a swarm run, is what the seed drew.
+	Swarm *SwarmDraw `json:"swarm,omitempty"`
 }
 
 type rrConfig = rrsim.Config
@@ -88,11 +90,15 @@ func SimConfig(sc Scenario, opts Options) (SimPlan, int64, error) {
 		},
 		rrConfig: rrsim.Config{
 			R: c.R, W: c.W, WriteRule: c.WriteRule, Persist: c.Persist == Disk, AckBeforeSync: c.AckBeforeSync,
-			TrustCache: c.Planted.TrustCache, LateJoin: c.Planted.LateJoin, ReadFirst: c.ReadFirst,
+			TrustCache: c.Planted.TrustCache, LateJoin: c.Planted.LateJoin, RejoinEmpty: c.Planted.RejoinEmpty, ReadFirst: c.ReadFirst,
 			PeerTimeout: w.OpTimeout / 4, NoBootstrapOnRestart: c.NoBootstrapOnRestart,
 		},
 	}
 	p = p.WithDefaults()
+	if opts.Swarm != "" {
+		p, err = swarm(sc, seed, p, opts.Swarm)
+		return p, seed, err
+	}
 	return p, seed, p.Validate()
 }
 

@@ -34,9 +34,11 @@ func huntCmd(args []string, stdout, stderr io.Writer) int {
 	store := fs.String("store", "store", "directory that keeps the hunt's journal (under hunts/) and the first hit's run directory")
 	shard := fs.String("shard", "", "run only shard I of N (I from 0): the seeds whose position in --seeds is I modulo N")
 	maxFailures := fs.Int("max-failures", 0, "stop after this many failing seeds (0: no limit)")
+	var swarm swarmFlag
+	fs.Var(&swarm, "swarm", "swarm testing: each seed also draws which of the scenario's faults run, how often and how long, and the client mix; --swarm=all draws from every registered fault")
 	resume := fs.Bool("resume", false, "continue the newest hunt of the same scenario, seeds, shard and options in --store, if any: run only the seeds it lacks (none if it finished)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: seqlab hunt SCENARIO [--seeds FROM-TO] [--shard I/N] [--resume] [--max-failures K] [--workers N] [--time-limit D] [--store DIR]")
+		fmt.Fprintln(stderr, "usage: seqlab hunt SCENARIO [--seeds FROM-TO] [--swarm[=all]] [--shard I/N] [--resume] [--max-failures K] [--workers N] [--time-limit D] [--store DIR]")
 		fmt.Fprintln(stderr, "       seqlab hunt merge DIR...   (combine the shards of one hunt from their journals)")
 		fs.PrintDefaults()
 	}
@@ -76,7 +78,7 @@ func huntCmd(args []string, stdout, stderr io.Writer) int {
 	ctx, release := notify(stderr)
 	defer release()
 	bug := len(sc.Expect.Violates) > 0
-	opts := scenarios.Options{TimeLimit: *timeLimit, Concurrency: *concurrency, Store: *store, Out: stdout, Context: ctx}
+	opts := scenarios.Options{TimeLimit: *timeLimit, Concurrency: *concurrency, Store: *store, Out: stdout, Context: ctx, Swarm: string(swarm)}
 	rep, err := scenarios.HuntSeeds(sc, plan, opts, progressPrinter(stderr, bug, time.Now))
 	if err != nil {
 		fmt.Fprintf(stderr, "seqlab hunt: %v\n", err)
@@ -124,7 +126,7 @@ func huntCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "%d of %d seeds run %s; first: %d; seeds: %s\n", len(rep.Hits), rep.Done, what, rep.Hits[0], compactSeeds(rep.Hits))
 		fmt.Fprintln(stdout, "the first, recorded:")
 		first, err := scenarios.RunSim(sc, scenarios.Options{Seed: rep.Hits[0], HasSeed: true, TimeLimit: *timeLimit,
-			Concurrency: *concurrency, Store: *store, Out: stdout})
+			Concurrency: *concurrency, Store: *store, Out: stdout, Swarm: string(swarm)})
 		if err != nil {
 			fmt.Fprintf(stderr, "seqlab hunt: %v\n", err)
 			return 2
@@ -188,6 +190,25 @@ func compactSeeds(seeds []int64) string {
 		i = j + 1
 	}
 	return b.String()
+}
+
+// swarmFlag is --swarm (the scenario's faults) or --swarm=all.
+type swarmFlag string
+
+func (s *swarmFlag) String() string   { return string(*s) }
+func (s *swarmFlag) IsBoolFlag() bool { return true }
+func (s *swarmFlag) Set(v string) error {
+	switch v {
+	case "true":
+		*s = scenarios.SwarmScenario
+	case "false":
+		*s = ""
+	case scenarios.SwarmAll:
+		*s = scenarios.SwarmAll
+	default:
+		return fmt.Errorf("want --swarm or --swarm=all")
+	}
+	return nil
 }
 
 // shardFlag parses I/N.

@@ -24,6 +24,9 @@ type Config struct {
 	// rr_seq.Planted).
 	TrustCache bool `json:"trust_cache,omitempty"`
 	LateJoin   bool `json:"late_join,omitempty"`
+	// RejoinEmpty is the planted bug of a node that lost its state and
+	// acts as a replica without recovering (rr_seq.Planted.RejoinEmpty).
+	RejoinEmpty bool `json:"rejoin_empty,omitempty"`
 	// ReadFirst runs the protocol from before write-only rounds and
 	// coalescing (rr_seq.Limits.ReadFirst).
 	ReadFirst   bool          `json:"read_first,omitempty"`
@@ -108,7 +111,7 @@ func (s *System) Start(h *sim.Host, disk any, first bool) sim.Proc {
 		state = append(state, disk.([]nameValue)...)
 	}
 	n.state = state
-	n.boot(state, first || s.cfg.Persist)
+	n.boot(state, first || s.cfg.Persist || s.cfg.RejoinEmpty)
 	return n
 }
 
