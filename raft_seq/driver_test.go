@@ -37,6 +37,9 @@ type driver struct {
 	replies map[uint64]Reply
 	nextReq uint64
 	starts  uint64
+	// onDurable, if set, makes a node's writes durable for real (a WAL)
+	// before the core hears they are.
+	onDurable func(id uint64, ws []Write)
 }
 
 type dnode struct {
@@ -159,6 +162,9 @@ func (d *driver) step() {
 		}
 		ws := n.written
 		n.written = nil
+		if d.onDurable != nil {
+			d.onDurable(id, ws)
+		}
 		for _, w := range ws {
 			if err := applyWrite(&n.durable, w); err != nil {
 				d.t.Fatalf("n%d write %d: %v", id, w.Seq, err)

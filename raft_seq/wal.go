@@ -134,7 +134,7 @@ func OpenWAL(fsys FS, dir string, id Identity) (*WAL, State, error) {
 	if id.Node == 0 || id.Cluster == "" {
 		return nil, State{}, errors.Wrap(seq.ErrInvalidArgument, "wal: identity needs a cluster and a node ID")
 	}
-	if err := fsys.MkdirAll(dir, 0o755); err != nil {
+	if err := makeDir(fsys, dir); err != nil {
 		return nil, State{}, errors.Wrapf(err, "wal: create data dir %s", dir)
 	}
 	lock, err := fsys.Lock(filepath.Join(dir, walLockFile))
@@ -151,6 +151,28 @@ func OpenWAL(fsys FS, dir string, id Identity) (*WAL, State, error) {
 		return nil, State{}, err
 	}
 	return w, st, nil
+}
+
+// makeDir creates dir and its missing parents, syncing the parent of each
+// dir it creates, so that a power loss cannot take the dir away.
+func makeDir(fsys FS, dir string) error {
+	err := fsys.Mkdir(dir, 0o755)
+	switch {
+	case errors.Is(err, fs.ErrExist):
+		return nil
+	case errors.Is(err, fs.ErrNotExist) && filepath.Dir(dir) != dir:
+		if err := makeDir(fsys, filepath.Dir(dir)); err != nil {
+			return err
+		}
+		if err := fsys.Mkdir(dir, 0o755); errors.Is(err, fs.ErrExist) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+	case err != nil:
+		return err
+	}
+	return fsys.SyncDir(filepath.Dir(dir))
 }
 
 func (w *WAL) path(name string) string { return filepath.Join(w.dir, name) }
