@@ -193,8 +193,10 @@ func Prepare(sc Scenario, opts Options) (Scenario, int64, error) {
 }
 
 // Run plays sc inside a synctest bubble of t, checks the history, writes
-// the run directory and prints the block. It returns an error only when
-// the run could not be carried out; a violated property is a Report.
+// the run directory (report.html last) and prints the block. It returns
+// an error when the run could not be carried out, with a nil Report, or
+// when its report could not be written, with the Report of the run,
+// recorded whole; a violated property is a Report.
 func Run(t *testing.T, sc Scenario, opts Options) (*Report, error) {
 	sc, seed, err := Prepare(sc, opts)
 	if err != nil {
@@ -260,7 +262,7 @@ func Run(t *testing.T, sc Scenario, opts Options) (*Report, error) {
 	if err := os.WriteFile(filepath.Join(dir, "summary.txt"), []byte(block), 0o644); err != nil {
 		return nil, errors.Wrap(err, "write summary")
 	}
-	return rep, nil
+	return rep, writeReport(dir)
 }
 
 // play runs the cluster, the workload and the nemesis; inside the bubble.
