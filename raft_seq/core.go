@@ -848,15 +848,17 @@ func (c *Core) snapshot(out *Output) {
 
 // Status is what a core says of itself.
 type Status struct {
-	ID       uint64
-	Term     uint64
-	Leader   uint64 // 0: none known
-	State    string // follower, candidate, pre-candidate or leader
-	Commit   uint64
-	Applied  uint64
-	Pending  int // requests in progress
-	Inflight int // writes not yet durable
-	Broken   error
+	ID        uint64
+	Term      uint64
+	Vote      uint64
+	Leader    uint64 // 0: none known
+	State     string // follower, candidate, pre-candidate or leader
+	Commit    uint64
+	LastIndex uint64
+	Applied   uint64
+	Pending   int // requests in progress
+	Inflight  int // writes not yet durable
+	Broken    error
 }
 
 // Status returns the core's status.
@@ -865,7 +867,15 @@ func (c *Core) Status() Status {
 		Leader: c.lead, State: stateName(c.state)}
 	if c.rn != nil {
 		bs := c.rn.BasicStatus()
-		s.Term, s.Commit = bs.GetTerm(), bs.GetCommit()
+		s.Term, s.Vote, s.Commit = bs.GetTerm(), bs.GetVote(), bs.GetCommit()
+		s.LastIndex, _ = c.ms.LastIndex()
+		if len(c.inflight) > 0 {
+			for _, h := range c.inflight {
+				if n := len(h.w.Entries); n > 0 {
+					s.LastIndex = max(s.LastIndex, h.w.Entries[n-1].GetIndex())
+				}
+			}
+		}
 	}
 	return s
 }
@@ -883,6 +893,10 @@ func stateName(s raft.StateType) string {
 	}
 	return s.String()
 }
+
+// Fresh reports whether the node is still as Bootstrap left it, counting
+// what it has not yet made durable (see State.Fresh).
+func (s Status) Fresh() bool { return s.Term <= 1 && s.Vote == 0 && s.LastIndex <= 1 }
 
 // Values returns a copy of the applied state: each name's next ID.
 func (c *Core) Values() map[string]uint64 {
