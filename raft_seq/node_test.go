@@ -26,7 +26,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // lcluster is a cluster of in-process nodes on loopback.
 type lcluster struct {
-	t          *testing.T
+	t          testing.TB
 	peers      []string
 	clientLis  []net.Listener
 	peerLis    []net.Listener
@@ -37,7 +37,7 @@ type lcluster struct {
 	tweak      func(*NodeConfig)
 }
 
-func newLCluster(t *testing.T, n int, durable bool, tweak func(*NodeConfig)) *lcluster {
+func newLCluster(t testing.TB, n int, durable bool, tweak func(*NodeConfig)) *lcluster {
 	c := &lcluster{t: t, tweak: tweak, nodes: make([]*Node, n), errs: make([]chan error, n),
 		clientLis: make([]net.Listener, n), peerLis: make([]net.Listener, n)}
 	for i := range n {
