@@ -58,6 +58,7 @@ type FS struct {
 	cfg    Config
 	dev    uint64
 	server *fuse.Server
+	conn   uint64 // the mount's device number: its FUSE connection
 
 	mu     sync.Mutex
 	rng    *rand.Rand
@@ -170,6 +171,11 @@ func (f *FS) mount() error {
 		return errors.Wrapf(err, "faultfs: mount %s", f.cfg.Mountpoint)
 	}
 	f.server = server
+	var st syscall.Stat_t
+	if err := syscall.Stat(f.cfg.Mountpoint, &st); err != nil {
+		return errors.Wrap(err, "faultfs: stat the mount")
+	}
+	f.conn = uint64(st.Dev)
 	return closeOnExecFUSE()
 }
 
@@ -268,7 +274,9 @@ func (f *FS) Close() error {
 func (f *FS) unmount() error {
 	var err error
 	for deadline := time.Now().Add(time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if err = f.server.Unmount(); err == nil {
+		done := make(chan error, 1)
+		go func() { done <- f.server.Unmount() }()
+		if err = f.awaitUnmount(done); err == nil {
 			f.server.Wait()
 			return nil
 		}
@@ -276,6 +284,54 @@ func (f *FS) unmount() error {
 			return errors.Wrapf(err, "faultfs: unmount %s (is a process still using it?)", f.cfg.Mountpoint)
 		}
 	}
+}
+
+// awaitUnmount waits for go-fuse's Unmount. Once the mount is gone from
+// this namespace, Unmount waits for the kernel to end the connection,
+// which it does only when no mount namespace holds the filesystem any
+// more, and a namespace copied from this one while the disk was mounted
+// (anyone's unshare -m, a service's PrivateTmp, an isolated lab started
+// beside a test) holds it until that namespace dies: a power loss would
+// wait for it. So once the mount is gone here, the connection is
+// aborted, as echo 1 > /sys/fs/fuse/connections/N/abort does; the copies
+// are left a dead mount, as a disk that lost power.
+func (f *FS) awaitUnmount(done <-chan error) error {
+	for {
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(50 * time.Millisecond):
+		}
+		var st syscall.Stat_t
+		if syscall.Stat(f.cfg.Mountpoint, &st) == nil && uint64(st.Dev) != f.conn {
+			if err := abortConnection(f.conn); err != nil {
+				return errors.Wrapf(err, "faultfs: unmount %s: its connection lives on in another mount namespace", f.cfg.Mountpoint)
+			}
+			return <-done
+		}
+	}
+}
+
+// abortConnection aborts the FUSE connection of device dev through the
+// fusectl filesystem, mounted for the purpose in a directory of its own.
+func abortConnection(dev uint64) error {
+	dir, err := os.MkdirTemp("", "faultfs-fusectl")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(dir)
+	if err := syscall.Mount("fusectl", dir, "fusectl", 0, ""); err != nil {
+		return errors.Wrap(err, "mount fusectl")
+	}
+	defer syscall.Unmount(dir, 0)
+	// fusectl names a connection by the device's number in the kernel's
+	// encoding, which for FUSE's anonymous devices (major 0) is the minor.
+	minor := (dev & 0xff) | ((dev >> 12) & 0xfff00)
+	err = os.WriteFile(filepath.Join(dir, fmt.Sprint(minor), "abort"), []byte("1"), 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil // ended meanwhile
+	}
+	return err
 }
 
 // scan takes the real directory as it is now as the durable state.

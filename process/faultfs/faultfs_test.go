@@ -281,3 +281,24 @@ func TestNodesInheritNoConnection(t *testing.T) {
 	require.NoError(t, err, "%s", out)
 	require.NotContains(t, string(out), "/dev/fuse")
 }
+
+// A mount namespace copied from ours while the disk is mounted (here a
+// child's; anyone's unshare -m does the same) keeps the filesystem alive
+// after our unmount, and a power loss used to wait until it died.
+func TestAPowerLossIgnoresACopyOfTheMount(t *testing.T) {
+	f, mp := mount(t)
+	write(t, filepath.Join(mp, "a"), "x", false)
+	copyHolder := exec.Command("sleep", "30")
+	copyHolder.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS}
+	require.NoError(t, copyHolder.Start())
+	defer func() { copyHolder.Process.Kill(); copyHolder.Wait() }()
+	start := time.Now()
+	require.NoError(t, f.PowerLoss(LoseUnsynced))
+	require.Less(t, time.Since(start), 2*time.Second, "the power loss waited for the other namespace")
+	_, ok := content(t, filepath.Join(mp, "a"))
+	require.False(t, ok, "the unsynced file survived")
+	write(t, filepath.Join(mp, "b"), "y", true)
+	got, ok := content(t, filepath.Join(mp, "b"))
+	require.True(t, ok)
+	require.Equal(t, "y", got, "the disk works after the power loss")
+}
