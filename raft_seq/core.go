@@ -177,6 +177,12 @@ func (s State) LastIndex() uint64 {
 	return s.Snapshot.GetMetadata().GetIndex()
 }
 
+// Apply applies a durable write to s, as the WAL does: a driver that
+// models a disk in memory keeps each node's State this way, and starts
+// the node from it after a crash. It checks the write first and changes
+// nothing if it does not fit.
+func (s *State) Apply(w Write) error { return applyWrite(s, w) }
+
 // Fresh reports whether the state is still Bootstrap's: no vote cast, no
 // term past the first, no entry after the bootstrap snapshot. Nothing can
 // depend on a fresh node's past, so a node with no state may start a new
