@@ -264,3 +264,36 @@ func TestProcessRefusals(t *testing.T) {
 	}
 	assert.Empty(t, runDirs(t, store), "a refused run records nothing")
 }
+
+// TestProcessReadme runs the README's process-mode commands as a reader
+// would, each cut to 10 s: a partition, a crash, a pause and a power
+// loss that rrseq-node survives, and ack-before-sync caught. This is
+// the short process-mode set CI runs.
+func TestProcessReadme(t *testing.T) {
+	needProcessMode(t)
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	require.NoError(t, err)
+	sec := readmeSection(string(readme), "### The process mode: real processes, real faults")
+	_, block, ok := strings.Cut(sec, "<!-- walkthrough: process -->\n```\n")
+	require.True(t, ok, "the README's process-mode section marks its commands with <!-- walkthrough: process -->")
+	block, _, _ = strings.Cut(block, "```")
+	store := t.TempDir()
+	ran := 0
+	for _, line := range strings.Split(strings.TrimSpace(block), "\n") {
+		line, _, _ = strings.Cut(line, "#")
+		f := strings.Fields(line)
+		require.Greater(t, len(f), 2, "%q", line)
+		require.Equal(t, []string{"seqlab", "run"}, f[:2], "each line of the block is a seqlab run: %q", line)
+		cmd, out := labProcess(t, append(f[1:], "--time-limit", "10s", "--store", store)...)
+		code := statusOf(cmd.Wait())
+		t.Log("\n" + out.String())
+		require.Equal(t, 0, code, "%q", line)
+		want := "verdict   held"
+		if strings.HasPrefix(f[2], "Bug/") {
+			want = "verdict   CAUGHT"
+		}
+		assert.Contains(t, out.String(), want, "%q", line)
+		ran++
+	}
+	require.Equal(t, 5, ran, "a partition, a crash, a pause, a power loss, ack-before-sync")
+}
