@@ -84,6 +84,10 @@ type Expect struct {
 	// LostBuffers: the run must show IDs lost in crashed clients'
 	// buffers (the client-crash fault did its work).
 	LostBuffers bool
+	// Rare says the planted bug shows on few seeds: one run that misses
+	// it meets the expectation if it keeps every promise, and only a
+	// hunt, which must catch it on some seed, tests it.
+	Rare bool
 }
 
 // Scenario is one experiment.
