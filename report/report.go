@@ -139,7 +139,11 @@ func (r *run) page() (pageData, error) {
 		if i.Interrupted {
 			sim += ", interrupted"
 		}
-		p.Facts = append(p.Facts, fact{"time simulated", sim}, fact{"range clients", fmt.Sprint(i.Concurrency)})
+		label := "time simulated"
+		if i.Mode == "process" {
+			label = "time (wall clock)"
+		}
+		p.Facts = append(p.Facts, fact{label, sim}, fact{"range clients", fmt.Sprint(i.Concurrency)})
 		if len(i.Faults) > 0 {
 			p.Facts = append(p.Facts, fact{"faults", strings.Join(i.Faults, ", ")})
 		}
@@ -285,6 +289,8 @@ func modeName(m string) string {
 		return "grpc (real gRPC nodes on a simulated network, virtual time)"
 	case "sim":
 		return "sim (the deterministic simulator: bit-exact by seed)"
+	case "process":
+		return "process (node processes under real faults, wall-clock time)"
 	}
 	return m
 }
