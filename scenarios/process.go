@@ -206,6 +206,17 @@ func PrepareProcess(sc Scenario, opts Options, p Process) (Scenario, int64, erro
 	if p.Command == "" && p.Bin == "" {
 		return sc, 0, errors.New("process mode: no node command and no rrseq-node binary")
 	}
+	if p.Command != "" {
+		tmpl, err := supervisor.ParseTemplate(p.Command)
+		switch {
+		case err != nil:
+			return sc, 0, errors.Wrap(err, "node command")
+		case !tmpl.Uses("listen"):
+			return sc, 0, errors.New("node command: it must take {listen}, where the lab's clients call it")
+		case sc.Cluster.Persist == Disk && !tmpl.Uses("data_dir"):
+			return sc, 0, errors.Errorf("node command: %s keeps its nodes on disk, and the command must take {data_dir}", sc.Name)
+		}
+	}
 	return sc, seed, nil
 }
 

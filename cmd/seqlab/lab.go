@@ -147,6 +147,14 @@ func runCmd(t *testing.T, args []string, stdout, stderr io.Writer) int {
 		}
 		if lf.mode == scenarios.ModeProcess && runsInProcessMode(sc, proc) == "" {
 			disk = disk || sc.Cluster.Persist == scenarios.Disk
+			check := proc
+			if check.Command == "" {
+				check.Bin = "rrseq-node" // built once the run is sure to go ahead
+			}
+			if _, _, err := scenarios.PrepareProcess(sc, opts, check); err != nil {
+				fmt.Fprintf(stderr, "seqlab run: %v\n", err)
+				return 2
+			}
 		}
 	}
 	if lf.mode == scenarios.ModeProcess {

@@ -253,6 +253,8 @@ func TestProcessRefusals(t *testing.T) {
 		{[]string{"run", "Partition/halves-n3", "--mode", "process", "--promise", "unique,fast"}, `--promise: unknown property "fast"`},
 		{[]string{"run", "Partition/halves-n3", "--mode", "process", "--node-cmd", " "}, "--node-cmd is empty"},
 		{[]string{"run", "Partition/halves-n3", "--mode", "fast"}, `--mode "fast" is not grpc, sim or process`},
+		{[]string{"run", "Partition/halves-n3", "--mode", "process", "--node-cmd", "prog {port}"}, `node command: supervisor: template "prog {port}": unknown placeholder {port} (known: {listen}`},
+		{[]string{"run", "Disk/lose-unsynced-n3", "--mode", "process", "--node-cmd", "prog {listen}"}, "the command must take {data_dir}"},
 		// In a test binary run in process the lab cannot isolate itself;
 		// the same message says what a user without root lacks.
 		{[]string{"run", "Partition/halves-n3", "--mode", "process", "--store", store}, "--mode process needs root: CAP_SYS_ADMIN"},
