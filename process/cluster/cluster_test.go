@@ -51,6 +51,16 @@ var (
 	binPath = map[string]string{}
 )
 
+// TestMain removes the binaries build made: a test binary's, not the
+// machine's.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
 // build builds a command of the module (./cmd/rrseq-node, say) once per
 // test binary and returns its path.
 func build(t *testing.T, pkg string) string {
