@@ -106,6 +106,9 @@ const (
 	Linearizable = "linearizable"
 	Monotonic    = "monotonic"
 	GapFree      = "gap-free"
+	// Live: once the last fault has healed, the cluster serves again
+	// within Options.LiveWithin.
+	Live = "live"
 )
 
 // DefaultPromises hold a bare history to uniqueness, linearizability and
@@ -139,6 +142,10 @@ type Options struct {
 	// it to "STEM." for a bare history file STEM.jsonl, so that histories
 	// sharing a folder keep their own.
 	VisualizePrefix string
+	// LiveWithin is the time the live check gives the cluster, after the
+	// last fault event, to serve every operation again; default
+	// DefaultLiveWithin.
+	LiveWithin time.Duration
 }
 
 // WithDefaults fills unset fields.
@@ -154,6 +161,9 @@ func (o Options) WithDefaults() Options {
 	}
 	if o.PorcupineTimeout <= 0 {
 		o.PorcupineTimeout = 10 * time.Second
+	}
+	if o.LiveWithin <= 0 {
+		o.LiveWithin = DefaultLiveWithin
 	}
 	return o
 }
@@ -333,8 +343,11 @@ func Check(events []history.Event, opts Options) Results {
 		Visualizations: views,
 	}
 	for _, check := range Properties {
-		res.Checks[check] = merge(check, perName[check])
+		if check != Live {
+			res.Checks[check] = merge(check, perName[check])
+		}
 	}
+	res.Checks[Live] = checkLive(events, all, opts.LiveWithin)
 	res.Stats = stats(events, all)
 	res.Checks[StatsCheck] = Result{Valid: ValidTrue, Reason: res.Stats.line(), Details: res.Stats}
 	res.Valid = ValidTrue

@@ -14,7 +14,7 @@ import (
 
 // Properties are the checks a system can promise, in the order the lab
 // reports them. Each check is named after the property it decides.
-var Properties = []string{Unique, Linearizable, Monotonic, GapFree}
+var Properties = []string{Unique, Linearizable, Monotonic, GapFree, Live}
 
 // StatsCheck is the check that only counts: outcomes, latencies and
 // availability. It is never promised and never fails.
@@ -70,6 +70,9 @@ func (r Results) Vacuous(check string) bool {
 	case GapFree:
 		g, _ := r.Checks[GapFree].Details.(GapDetails)
 		return g.HighestID == 0
+	case Live:
+		l, _ := r.Checks[Live].Details.(LiveDetails)
+		return l.Judged == 0
 	}
 	return false
 }

@@ -54,6 +54,8 @@ type checkResult struct {
 	ExamplePairs [][2]int64 `json:"example_pairs"`
 	// gap-free
 	HighestID uint64 `json:"highest_id"`
+	// live
+	Judged int `json:"judged"`
 	// linearizable
 	VisualizationOf string `json:"visualization_of"`
 	// stats
@@ -336,6 +338,8 @@ func (r *run) vacuous(check string) bool {
 		return oks[history.NextID] == 0
 	case checker.GapFree:
 		return r.res.Checks[checker.GapFree].HighestID == 0
+	case checker.Live:
+		return r.res.Checks[checker.Live].Judged == 0
 	}
 	return false
 }

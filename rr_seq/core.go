@@ -387,6 +387,11 @@ type Planted struct {
 	// restart) act as a replica at once instead of recovering: the bug
 	// the lab found in rr_seq, which a plain hunt catches on few seeds.
 	RejoinEmpty bool
+	// ShunReset: a coordinator never asks a peer again once a connection
+	// to it was reset or refused, so a node whose peers crashed, or whose
+	// links were reset, stays unavailable after every fault healed. It
+	// breaks liveness, not safety.
+	ShunReset bool
 }
 
 // Coordinator runs the NextRange protocol for one node.
@@ -419,8 +424,9 @@ type Coordinator struct {
 	limits  Limits
 	planted Planted
 	next    OpID
-	ops     map[OpID]*op  // batches by their OpID
-	batchOf map[OpID]OpID // each request's batch
+	shunned map[string]bool // the ShunReset bug's peers
+	ops     map[OpID]*op    // batches by their OpID
+	batchOf map[OpID]OpID   // each request's batch
 	names   map[string]*nameState
 }
 
@@ -598,9 +604,10 @@ func (c *Coordinator) order(id OpID) []string {
 	out := make([]string, 0, len(c.peers))
 	var others []string
 	for _, p := range c.peers {
-		if p == c.self {
+		switch {
+		case p == c.self:
 			out = append(out, p)
-		} else {
+		case !c.shunned[p]:
 			others = append(others, p)
 		}
 	}
@@ -810,6 +817,12 @@ func (c *Coordinator) PeerFailed(now time.Duration, id OpID, round uint32, from,
 		o.failures = map[string]string{}
 	}
 	o.failures[from] = why
+	if c.planted.ShunReset && (strings.Contains(why, "reset") || strings.Contains(why, "refused")) {
+		if c.shunned == nil {
+			c.shunned = map[string]bool{}
+		}
+		c.shunned[from] = true // the planted bug
+	}
 	o.fail++
 	return c.checkLost(now, o, true)
 }
@@ -822,7 +835,7 @@ func (c *Coordinator) checkLost(now time.Duration, o *op, unreachable bool) Outp
 	if o.phase == phaseWrite {
 		need = c.q.W
 	}
-	if len(c.peers)-o.fail >= need {
+	if len(o.order)-o.fail >= need {
 		// Still possible: bring in one more peer for the one lost.
 		return Output{Msgs: c.send(o, o.kind(), 1)}
 	}

@@ -29,6 +29,8 @@ var catalogue = []Scenario{
 	{
 		Name: "Crash/all-in-memory-no-bootstrap-n3", Description: "every in-memory node crashes; restarted without --bootstrap, the cluster stays unavailable instead of starting over",
 		Cluster: Cluster{Nodes: 3, NoBootstrapOnRestart: true}, Faults: []string{"crash-all"},
+		// Safe by staying unavailable: it does not promise liveness.
+		Promises: []string{"unique", "linearizable"},
 	},
 	{
 		Name: "Crash/restart-one-n5-disk", Description: "one node crashes and restarts from its disk",
@@ -137,6 +139,11 @@ var catalogue = []Scenario{
 		// in the simulator, which alone replays a hit exactly).
 		Expect: Expect{Violates: []string{"unique"}, Rare: true},
 		Modes:  []string{ModeSim},
+	},
+	{
+		Name: "Bug/shun-reset", Description: "a coordinator never asks a peer again after a connection to it failed: safe, but nodes stay unavailable after the faults heal",
+		Cluster: Cluster{Nodes: 3, Planted: rr_seq.Planted{ShunReset: true}}, Faults: []string{"crash-one", "reset"},
+		Expect: Expect{Violates: []string{"live"}},
 	},
 	{
 		Name: "Bug/late-join", Description: "a request joins a batch after its write was sent: its IDs lie past what the write claimed",

@@ -43,7 +43,7 @@ func checkRun(dir string, sc Scenario) (Verdict, error) {
 	if len(problems) > 0 {
 		return Verdict{}, errors.Errorf("history has %d malformed lines, first: line %d: %s", len(problems), problems[0].Line, problems[0].Msg)
 	}
-	res, err := checker.CheckDir(dir, checker.Options{Promises: sc.Promises, Timeout: CheckTimeout, VisualizeDir: dir})
+	res, err := checker.CheckDir(dir, checker.Options{Promises: sc.Promises, Timeout: CheckTimeout, VisualizeDir: dir, LiveWithin: sc.LiveWithin()})
 	if err != nil {
 		return Verdict{}, errors.Wrap(err, "check history")
 	}
@@ -79,7 +79,7 @@ func checkRun(dir string, sc Scenario) (Verdict, error) {
 func evidence(dir string, sc Scenario, res checker.Results) []string {
 	for _, name := range checker.Properties {
 		r, ok := res.Checks[name]
-		if !ok || r.Valid != checker.ValidFalse || len(r.Ops) == 0 || (name == checker.GapFree && !promised(sc.Promises, name)) {
+		if !ok || r.Valid != checker.ValidFalse || len(r.Ops) == 0 || !promised(sc.Promises, name) {
 			continue
 		}
 		ops := r.Ops[:min(len(r.Ops), maxEvidence)]

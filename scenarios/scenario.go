@@ -10,6 +10,7 @@ import (
 
 	"github.com/pkg/errors"
 
+	"github.com/seqlab/seqlab/checker"
 	"github.com/seqlab/seqlab/nemesis"
 	"github.com/seqlab/seqlab/rr_seq"
 )
@@ -115,6 +116,16 @@ type Scenario struct {
 	Modes []string
 }
 
+// LiveWithin is the time the cluster has, after the last fault event, to
+// serve every operation again (the live check): checker.DefaultLiveWithin,
+// or half the healed end of the run when that is shorter.
+func (s Scenario) LiveWithin() time.Duration {
+	if s.Recovery > 0 {
+		return min(checker.DefaultLiveWithin, s.Recovery/2)
+	}
+	return checker.DefaultLiveWithin
+}
+
 // Supports reports whether the scenario runs in mode.
 func (s Scenario) Supports(mode string) bool {
 	if mode == ModeProcess && s.WhyNotProcess(false) != "" {
@@ -191,6 +202,9 @@ func (s Scenario) WithDefaults() Scenario {
 		if w.IDClients > 0 {
 			s.Promises = append(s.Promises, "monotonic")
 		}
+		// Liveness: once the last fault heals, the cluster serves again.
+		// A scenario where it cannot, by design, says its promises.
+		s.Promises = append(s.Promises, "live")
 	}
 	return s
 }

@@ -276,7 +276,7 @@ func TestBlockWords(t *testing.T) {
 		"\ncheck     unique        caught        ",
 		"\ncheck     monotonic     n/a           no IDs handed out one by one\n",
 		"\ncheck     gap-free      not promised  ",
-		"\nverdict   CAUGHT: the expected violation of unique (promised unique,linearizable)\n",
+		"\nverdict   CAUGHT: the expected violation of unique (promised unique,linearizable,live)\n",
 	} {
 		assert.Contains(t, b, want)
 	}
@@ -288,7 +288,7 @@ func TestBlockWords(t *testing.T) {
 	require.NoError(t, err)
 	rep, err = scenarios.RunSim(healthy, scenarios.Options{Seed: 1, HasSeed: true, TimeLimit: 2 * time.Second, Store: t.TempDir(), Out: io.Discard})
 	require.NoError(t, err)
-	assert.Contains(t, rep.Block(), "\nverdict   held (promised unique,linearizable)\n")
+	assert.Contains(t, rep.Block(), "\nverdict   held (promised unique,linearizable,live)\n")
 	assert.Contains(t, rep.Block(), "\ncheck     unique        held          ")
 	assert.NotContains(t, rep.Block(), "replay", "a healthy run that passes prints no replay command")
 }

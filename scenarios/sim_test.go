@@ -97,10 +97,11 @@ func TestSimVerdicts(t *testing.T) {
 	}
 }
 
-// rareBugs are planted bugs that a plain hunt catches on few seeds, only
-// in runs of the scenario's full length, each with a seed known to catch
-// it; TestSimBugs starts its search there.
-var rareBugs = map[string]int64{"Bug/rejoin-empty": 682}
+// fullLength are planted bugs that need runs of the scenario's full
+// length (the rare one, and the liveness one, whose check needs time
+// after the last fault), each with a seed known to catch it, where
+// TestSimBugs starts its search.
+var fullLength = map[string]int64{"Bug/rejoin-empty": 682, "Bug/shun-reset": 1}
 
 // TestSimBugs: the hunt finds each planted bug within 1,000 seeds;
 // shrinking reduces its plan; the shrunk run replays bit-exactly to the
@@ -114,7 +115,7 @@ func TestSimBugs(t *testing.T) {
 		t.Run(sc.Name, func(t *testing.T) {
 			var hit int64 = -1
 			start, limit := int64(1), simLimit
-			if s, ok := rareBugs[sc.Name]; ok {
+			if s, ok := fullLength[sc.Name]; ok {
 				start, limit = s, 0
 			}
 			for from := start; from < start+1000 && hit < 0; from += 50 {

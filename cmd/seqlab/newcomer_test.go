@@ -162,7 +162,8 @@ func TestShrinkGRPCRun(t *testing.T) {
 func TestRunGroupAndAll(t *testing.T) {
 	inTest(t)
 	store := t.TempDir()
-	code, out, errOut := seqlab("run", "Bug", "--mode", "sim", "--seed", "1", "--time-limit", "10s", "--store", store)
+	// Full-length runs: the liveness bug needs the healed end of a run.
+	code, out, errOut := seqlab("run", "Bug", "--mode", "sim", "--seed", "1", "--store", store)
 	require.Equal(t, 0, code, out+errOut)
 	bugs := 0
 	for _, sc := range scenarios.Catalogue() {
@@ -174,7 +175,7 @@ func TestRunGroupAndAll(t *testing.T) {
 	assert.Contains(t, out, "\nscenario                 sim\n")
 	assert.Contains(t, out, fmt.Sprintf("%d runs of %d scenarios", bugs, bugs))
 
-	code, out, errOut = seqlab("run", "--all", "--mode", "sim", "--time-limit", "10s", "--hunt", "2", "--store", store)
+	code, out, errOut = seqlab("run", "--all", "--mode", "sim", "--hunt", "2", "--store", store)
 	require.Equal(t, 0, code, out+errOut)
 	for _, sc := range scenarios.Catalogue() {
 		assert.Contains(t, out, "\n"+sc.Name+" ", sc.Name)

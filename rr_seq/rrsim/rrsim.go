@@ -27,6 +27,10 @@ type Config struct {
 	// RejoinEmpty is the planted bug of a node that lost its state and
 	// acts as a replica without recovering (rr_seq.Planted.RejoinEmpty).
 	RejoinEmpty bool `json:"rejoin_empty,omitempty"`
+	// ShunReset is the planted liveness bug of a coordinator that never
+	// asks a peer again after a connection to it was reset or refused
+	// (rr_seq.Planted.ShunReset).
+	ShunReset bool `json:"shun_reset,omitempty"`
 	// ReadFirst runs the protocol from before write-only rounds and
 	// coalescing (rr_seq.Limits.ReadFirst).
 	ReadFirst   bool          `json:"read_first,omitempty"`
@@ -160,7 +164,7 @@ func (n *node) boot(state []nameValue, ready bool) {
 	n.replica = rr_seq.NewReplica(cfg.WriteRule, values)
 	n.coord = rr_seq.NewCoordinator(n.h.Name(), n.h.Nodes(), cfg.R, cfg.W, rr_seq.FanoutQuorum)
 	n.coord.SetLimits(rr_seq.Limits{RoundLife: cfg.RoundLife, ReadFirst: cfg.ReadFirst})
-	n.coord.Plant(rr_seq.Planted{TrustCache: cfg.TrustCache, LateJoin: cfg.LateJoin})
+	n.coord.Plant(rr_seq.Planted{TrustCache: cfg.TrustCache, LateJoin: cfg.LateJoin, ShunReset: cfg.ShunReset})
 	n.waiters = map[rr_seq.OpID]*waiter{}
 	if ready {
 		return
@@ -302,7 +306,7 @@ func (n *node) Failed(r *sim.Request) {
 		}
 		return
 	}
-	n.dispatch(n.coord.PeerFailed(n.h.Now(), m.Op, m.Round, m.To, "no answer"))
+	n.dispatch(n.coord.PeerFailed(n.h.Now(), m.Op, m.Round, m.To, r.Why))
 }
 
 // Serve implements sim.Proc: a read at once, a write once it is durable

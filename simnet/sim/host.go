@@ -146,6 +146,9 @@ type Request struct {
 	Msg, Resp any
 	// Refused: the peer turned the message down (Request.Refuse).
 	Refused bool
+	// Why, when the request failed, says how: "timeout", "connection
+	// refused", "connection reset" or "refused by the peer".
+	Why string
 
 	n, peer *Host
 	epoch   int // the sender's process
@@ -203,9 +206,11 @@ func (r *Request) handle(op uint8) {
 		}
 	case reqTimeout:
 		if s.net.close(r.key) {
+			r.Why = "timeout"
 			r.n.proc.Failed(r)
 		}
 	case reqRefused:
+		r.Why = "connection refused"
 		r.n.proc.Failed(r)
 	}
 }
@@ -234,6 +239,7 @@ func (r *Request) answer() {
 
 func (r *Request) deliver() {
 	if r.Refused {
+		r.Why = "refused by the peer"
 		r.n.proc.Failed(r)
 		return
 	}
@@ -248,6 +254,7 @@ func (r *Request) broken() {
 		return
 	}
 	n.s.cancel(r.timeout)
+	r.Why = "connection reset"
 	if n.paused {
 		n.held = append(n.held, func() { n.proc.Failed(r) })
 		return
