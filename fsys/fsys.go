@@ -4,6 +4,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 
 	"github.com/pkg/errors"
 )
@@ -108,3 +109,27 @@ func (OSFS) SyncDir(dir string) error {
 // Lock, even from this process, fails: flock locks belong to the open
 // file, and the kernel drops them when the process dies.
 func (OSFS) Lock(name string) (io.Closer, error) { return flockFile(name) }
+
+// MakeDir creates dir and its missing parents on f, syncing the parent of
+// each dir it creates, so that a power loss cannot take the dir away. A
+// dir that exists already is left as it is.
+func MakeDir(f FS, dir string) error {
+	err := f.Mkdir(dir, 0o755)
+	switch {
+	case err == nil:
+	case errors.Is(err, fs.ErrExist):
+		return nil
+	case errors.Is(err, fs.ErrNotExist) && filepath.Dir(dir) != dir:
+		if err := MakeDir(f, filepath.Dir(dir)); err != nil {
+			return err
+		}
+		if err := f.Mkdir(dir, 0o755); errors.Is(err, fs.ErrExist) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+	default:
+		return err
+	}
+	return f.SyncDir(filepath.Dir(dir))
+}

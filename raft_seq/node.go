@@ -253,7 +253,7 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 		opts[0] = grpc.WithTransportCredentials(credentials.NewTLS(cfg.PeerClientTLS))
 	}
 	if cfg.PeerSecret != "" {
-		opts = append(opts, grpc.WithPerRPCCredentials(secretCreds{secret: cfg.PeerSecret, tls: cfg.PeerClientTLS != nil}))
+		opts = append(opts, grpc.WithPerRPCCredentials(peerSecret(cfg.PeerSecret).Creds(cfg.PeerClientTLS != nil)))
 	}
 	for i, addr := range cfg.Peers {
 		id := uint64(i + 1)
@@ -278,7 +278,7 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 	n.health = health.NewServer()
 	healthpb.RegisterHealthServer(n.server, n.health)
 	reflection.Register(n.server)
-	peerOpts := append([]grpc.ServerOption{grpc.MaxRecvMsgSize(peerMaxMsg)}, peerAuth(cfg.PeerSecret)...)
+	peerOpts := append([]grpc.ServerOption{grpc.MaxRecvMsgSize(peerMaxMsg)}, peerSecret(cfg.PeerSecret).ServerOptions()...)
 	if cfg.PeerServerTLS != nil {
 		peerOpts = append(peerOpts, grpc.Creds(credentials.NewTLS(cfg.PeerServerTLS)))
 	}

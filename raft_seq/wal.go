@@ -127,52 +127,30 @@ type WAL struct {
 // OpenWAL locks dir (creating it if needed) and loads its log. A dir with
 // no log is fresh: the State has no snapshot, and Init must write one. A
 // log of another identity is ErrIdentity; a damaged one ErrCorrupt.
-func OpenWAL(fsys FS, dir string, id Identity) (*WAL, State, error) {
-	if fsys == nil {
-		fsys = OSFS{}
+func OpenWAL(files FS, dir string, id Identity) (*WAL, State, error) {
+	if files == nil {
+		files = OSFS{}
 	}
 	if id.Node == 0 || id.Cluster == "" {
 		return nil, State{}, errors.Wrap(seq.ErrInvalidArgument, "wal: identity needs a cluster and a node ID")
 	}
-	if err := makeDir(fsys, dir); err != nil {
+	if err := fsys.MakeDir(files, dir); err != nil {
 		return nil, State{}, errors.Wrapf(err, "wal: create data dir %s", dir)
 	}
-	lock, err := fsys.Lock(filepath.Join(dir, walLockFile))
+	lock, err := files.Lock(filepath.Join(dir, walLockFile))
 	if err != nil {
 		if errors.Is(err, ErrLocked) {
 			return nil, State{}, errors.Wrapf(err, "wal: data dir %s is in use by another node", dir)
 		}
 		return nil, State{}, errors.Wrapf(err, "wal: lock data dir %s", dir)
 	}
-	w := &WAL{fs: fsys, dir: dir, id: id, lock: lock}
+	w := &WAL{fs: files, dir: dir, id: id, lock: lock}
 	st, err := w.load()
 	if err != nil {
 		lock.Close()
 		return nil, State{}, err
 	}
 	return w, st, nil
-}
-
-// makeDir creates dir and its missing parents, syncing the parent of each
-// dir it creates, so that a power loss cannot take the dir away.
-func makeDir(fsys FS, dir string) error {
-	err := fsys.Mkdir(dir, 0o755)
-	switch {
-	case errors.Is(err, fs.ErrExist):
-		return nil
-	case errors.Is(err, fs.ErrNotExist) && filepath.Dir(dir) != dir:
-		if err := makeDir(fsys, filepath.Dir(dir)); err != nil {
-			return err
-		}
-		if err := fsys.Mkdir(dir, 0o755); errors.Is(err, fs.ErrExist) {
-			return nil
-		} else if err != nil {
-			return err
-		}
-	case err != nil:
-		return err
-	}
-	return fsys.SyncDir(filepath.Dir(dir))
 }
 
 func (w *WAL) path(name string) string { return filepath.Join(w.dir, name) }

@@ -143,7 +143,7 @@ func rawNextRange(name string, n uint64) []byte {
 func invokeRaw(t testing.TB, addr, secret, method string, req []byte) error {
 	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
 	if secret != "" {
-		opts = append(opts, grpc.WithPerRPCCredentials(secretCreds{secret: secret}))
+		opts = append(opts, grpc.WithPerRPCCredentials(peerSecret(secret).Creds(false)))
 	}
 	cc, err := grpc.NewClient("passthrough:///"+addr, opts...)
 	require.NoError(t, err)
@@ -167,7 +167,7 @@ func (rawCodec) Name() string { return "proto" }
 // dialPeer dials a node's peer API with the cluster's secret.
 func dialPeer(t testing.TB, addr, secret string) pb.PeerClient {
 	cc, err := grpc.NewClient("passthrough:///"+addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithPerRPCCredentials(secretCreds{secret: secret}))
+		grpc.WithPerRPCCredentials(peerSecret(secret).Creds(false)))
 	require.NoError(t, err)
 	t.Cleanup(func() { cc.Close() })
 	return pb.NewPeerClient(cc)

@@ -59,7 +59,8 @@ func TestHealthTellsTheTruth(t *testing.T) {
 		r, err := n.health.Check(context.Background(), &healthpb.HealthCheckRequest{})
 		return err == nil && r.GetStatus().String() == "SERVING"
 	}
-	require.True(t, serving())
+	// Ready, then SERVING: health follows readiness a moment later.
+	require.Eventually(t, serving, 5*time.Second, time.Millisecond)
 	c := dial(t, tc.addrs[0])
 	_, err := c.NextRange(context.Background(), &pb.NextRangeRequest{Name: "s", N: 1})
 	require.NoError(t, err)

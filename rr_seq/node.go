@@ -157,7 +157,7 @@ func NewNode(cfg Config) (*Node, error) {
 		opts[0] = grpc.WithTransportCredentials(credentials.NewTLS(cfg.PeerClientTLS))
 	}
 	if cfg.PeerSecret != "" {
-		opts = append(opts, grpc.WithPerRPCCredentials(secretCreds{secret: cfg.PeerSecret, tls: cfg.PeerClientTLS != nil}))
+		opts = append(opts, grpc.WithPerRPCCredentials(peerSecret(cfg.PeerSecret).Creds(cfg.PeerClientTLS != nil)))
 	}
 	opts = append(opts, cfg.DialOptions...)
 	for _, p := range cfg.Peers {
@@ -199,7 +199,7 @@ func NewNode(cfg Config) (*Node, error) {
 	healthpb.RegisterHealthServer(n.server, n.health)
 	reflection.Register(n.server)
 
-	peerOpts := append(slices.Clone(serverOpts), peerAuth(cfg.PeerSecret)...)
+	peerOpts := append(slices.Clone(serverOpts), peerSecret(cfg.PeerSecret).ServerOptions()...)
 	if cfg.PeerServerTLS != nil {
 		peerOpts = append(peerOpts, grpc.Creds(credentials.NewTLS(cfg.PeerServerTLS)))
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/pkg/errors"
 
+	"github.com/seqlab/seqlab/fsys"
 	"github.com/seqlab/seqlab/seq"
 )
 
@@ -163,48 +164,25 @@ type StorageStats struct {
 // nil), creating it if needed, and locks it until Close. Creating it
 // fsyncs its parent, so that the dir survives a power loss. A dir that is
 // already open, in any process, is an error wrapping ErrLocked.
-func OpenStorage(fsys FS, dir string) (*Storage, error) {
-	if fsys == nil {
-		fsys = OSFS{}
+func OpenStorage(files FS, dir string) (*Storage, error) {
+	if files == nil {
+		files = OSFS{}
 	}
 	if dir == "" {
 		return nil, errors.New("rr_seq: storage needs a data dir")
 	}
 	dir = filepath.Clean(dir)
-	if err := makeDir(fsys, dir); err != nil {
+	if err := fsys.MakeDir(files, dir); err != nil {
 		return nil, errors.Wrapf(err, "create data dir %s", dir)
 	}
-	lock, err := fsys.Lock(filepath.Join(dir, lockFile))
+	lock, err := files.Lock(filepath.Join(dir, lockFile))
 	if errors.Is(err, ErrLocked) {
 		return nil, errors.Wrapf(err, "open data dir %s: another process holds the data dir (is the node running already?)", dir)
 	}
 	if err != nil {
 		return nil, errors.Wrapf(err, "lock data dir %s", dir)
 	}
-	return &Storage{fs: fsys, dir: dir, lock: lock}, nil
-}
-
-// makeDir creates dir and its missing parents, fsyncing the parent of
-// every dir it creates.
-func makeDir(fsys FS, dir string) error {
-	err := fsys.Mkdir(dir, 0o755)
-	switch {
-	case err == nil:
-	case errors.Is(err, fs.ErrExist):
-		return nil
-	case errors.Is(err, fs.ErrNotExist) && filepath.Dir(dir) != dir:
-		if err := makeDir(fsys, filepath.Dir(dir)); err != nil {
-			return err
-		}
-		if err := fsys.Mkdir(dir, 0o755); errors.Is(err, fs.ErrExist) {
-			return nil
-		} else if err != nil {
-			return err
-		}
-	default:
-		return err
-	}
-	return fsys.SyncDir(filepath.Dir(dir))
+	return &Storage{fs: files, dir: dir, lock: lock}, nil
 }
 
 // Dir returns the data dir.
