@@ -29,10 +29,10 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
+	"github.com/seqlab/seqlab/internal/nodeflags"
 	"github.com/seqlab/seqlab/raft_seq"
 	"github.com/seqlab/seqlab/rr_seq"
 )
@@ -98,27 +98,13 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 	if *self == "" {
 		*self = *peerListen
 	}
-	peerList := []string{*self}
-	if *peers != "" {
-		peerList = nil
-		for _, p := range strings.Split(*peers, ",") {
-			p = strings.TrimSpace(p)
-			if _, _, err := net.SplitHostPort(p); err != nil {
-				return usage("--peers: %q is not host:port: %v", p, err)
-			}
-			peerList = append(peerList, p)
-		}
+	peerList, err := nodeflags.Peers(*peers, *self)
+	if err != nil {
+		return usage("--peers: %v", err)
 	}
-	secret := os.Getenv("RRSEQ_PEER_SECRET")
-	if *secretFile != "" {
-		b, err := os.ReadFile(*secretFile)
-		if err != nil {
-			return usage("--peer-secret-file: %v", err)
-		}
-		secret = strings.TrimSpace(string(b))
-		if secret == "" {
-			return usage("--peer-secret-file: %s is empty", *secretFile)
-		}
+	secret, err := nodeflags.Secret(*secretFile)
+	if err != nil {
+		return usage("--peer-secret-file: %v", err)
 	}
 	if *seed == 0 {
 		*seed = uint64(time.Now().UnixNano())
@@ -130,7 +116,6 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 		Core: raft_seq.Config{TickInterval: *tick, ElectionTimeout: *election, RequestTimeout: *reqTimeout,
 			Redirect: *redirect, MaxRange: *maxRange, MaxNames: *maxNames},
 	}
-	var err error
 	switch {
 	case *tlsCert != "" || *tlsKey != "" || *tlsCA != "":
 		if *tlsCert == "" || *tlsKey == "" || *tlsCA == "" {

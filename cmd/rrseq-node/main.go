@@ -23,10 +23,10 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"strings"
 	"syscall"
 	"time"
 
+	"github.com/seqlab/seqlab/internal/nodeflags"
 	"github.com/seqlab/seqlab/rr_seq"
 )
 
@@ -114,27 +114,13 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 	if *self == "" {
 		*self = *peerListen
 	}
-	peerList := []string{*self}
-	if *peers != "" {
-		peerList = nil
-		for _, p := range strings.Split(*peers, ",") {
-			p = strings.TrimSpace(p)
-			if _, _, err := net.SplitHostPort(p); err != nil {
-				return usage("--peers: %q is not host:port: %v", p, err)
-			}
-			peerList = append(peerList, p)
-		}
+	peerList, err := nodeflags.Peers(*peers, *self)
+	if err != nil {
+		return usage("--peers: %v", err)
 	}
-	secret := os.Getenv("RRSEQ_PEER_SECRET")
-	if *secretFile != "" {
-		b, err := os.ReadFile(*secretFile)
-		if err != nil {
-			return usage("--peer-secret-file: %v", err)
-		}
-		secret = strings.TrimSpace(string(b))
-		if secret == "" {
-			return usage("--peer-secret-file: %s is empty", *secretFile)
-		}
+	secret, err := nodeflags.Secret(*secretFile)
+	if err != nil {
+		return usage("--peer-secret-file: %v", err)
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	cfg := rr_seq.Config{
