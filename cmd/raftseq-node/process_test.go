@@ -97,7 +97,7 @@ func startProc(t *testing.T, args []string) *proc {
 // IDs handed out stay unique throughout.
 func TestProcessClusterKillOne(t *testing.T) {
 	tmpl, err := supervisor.ParseTemplate(nodeBinary(t) + " --listen {listen} --peer-listen {peer_listen} --peers {peers} --name {name}" +
-		" --data-dir {data_dir} --bootstrap --election-timeout 300ms --tick 50ms")
+		" --data-dir {data_dir} --bootstrap --election-timeout 2s --tick 100ms")
 	require.NoError(t, err)
 	var client, peer, dirs []string
 	for range 3 {
