@@ -5,11 +5,20 @@ package nemesis
 // bridge keeps its links to both: it sees every node, while each half
 // sees only itself and the bridge. The shape is built from Cuts, because
 // Partition with the bridge in both groups would cut the bridge off from
-// both sides (see Network.Partition).
-type PartitionBridge struct{ healer }
+// both sides (see Network.Partition). Targets, if set, is every node
+// once: the bridge, then one side, then the other, the first side the
+// smaller when they cannot be equal.
+type PartitionBridge struct {
+	Targets []string
+	healer
+}
 
 func (p *PartitionBridge) Name() string { return "partition-bridge" }
 func (p *PartitionBridge) String() string {
+	if len(p.Targets) > 1 {
+		bridge, a, b := bridgeSides(p.Targets)
+		return "partition-bridge(" + join(a) + " | " + join(b) + ", joined only by bridge " + bridge + ")"
+	}
 	return "partition-bridge(half | half, joined only by 1 random bridge node)"
 }
 
@@ -18,11 +27,15 @@ func (p *PartitionBridge) Start(c Cluster) (any, error) {
 	if err := need(p, nodes, 3, "two sides and a bridge"); err != nil {
 		return nil, err
 	}
-	order := pick(c.Rand(), nodes, len(nodes))
-	c.Rand().Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
-	bridge := order[0]
-	rest := order[1:]
-	a, b := rest[:len(rest)/2], rest[len(rest)/2:]
+	order, err := spelt(p, c)
+	if err != nil {
+		return nil, err
+	}
+	if order == nil {
+		order = pick(c.Rand(), nodes, len(nodes))
+		c.Rand().Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+	}
+	bridge, a, b := bridgeSides(order)
 	for _, x := range a {
 		for _, y := range b {
 			p.cutLink(c, x, y)

@@ -9,13 +9,15 @@ import (
 // Crash stops nodes' processes and restarts them on Stop. With PowerLoss
 // their disks also lose what was not synced (Torn: unsynced files may keep
 // a random prefix). Count nodes are chosen at random, or a majority, or
-// all.
+// all; Targets, if set, names them, as many as that, in the order they
+// crash.
 type Crash struct {
 	Count     int
 	Majority  bool
 	All       bool
 	PowerLoss bool
 	Torn      bool
+	Targets   []string
 	down      []string
 }
 
@@ -42,6 +44,8 @@ func (f *Crash) Name() string {
 func (f *Crash) String() string {
 	who := "1 random node"
 	switch {
+	case len(f.Targets) > 0:
+		who = join(f.Targets)
 	case f.All:
 		who = "every node"
 	case f.Majority:
@@ -60,15 +64,15 @@ func (f *Crash) String() string {
 
 func (f *Crash) Start(c Cluster) (any, error) {
 	nodes := c.Nodes()
-	k := max(f.Count, 1)
-	switch {
-	case f.All:
-		k = len(nodes)
-	case f.Majority:
-		k = len(nodes)/2 + 1
+	targets, err := spelt(f, c)
+	if err != nil {
+		return nil, err
+	}
+	if targets == nil {
+		targets = pick(c.Rand(), nodes, f.crashCount(len(nodes)))
 	}
 	f.down = nil
-	for _, n := range pick(c.Rand(), nodes, k) {
+	for _, n := range targets {
 		if err := c.Crash(n, f.PowerLoss, f.Torn); err != nil {
 			return map[string]any{"nodes": f.down}, errors.Wrapf(err, "crash %s", n)
 		}

@@ -8,6 +8,12 @@
 // heal-and-recover phase in which every fault is stopped while clients
 // keep working.
 //
+// A fault draws its targets from the seeded source unless they are spelt
+// out: Targeted("partition-isolate", []string{"n1"}) cuts n1 off and
+// draws nothing, for a timeline that says which node (see targets.go for
+// what each fault takes, and CheckTargets to check them against a
+// cluster before a run).
+//
 // The package does not record anything itself: whoever runs a Schedule
 // gets every start and stop as an Event, to write into the history as a
 // "process":"nemesis" operation with its targets.

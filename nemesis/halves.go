@@ -1,18 +1,33 @@
 package nemesis
 
 // PartitionHalves splits the nodes at random into a minority and a
-// majority, cut off from each other both ways.
-type PartitionHalves struct{ healer }
+// majority, cut off from each other both ways. Targets, if set, is the
+// minority.
+type PartitionHalves struct {
+	Targets []string
+	healer
+}
 
-func (p *PartitionHalves) Name() string   { return "partition-halves" }
-func (p *PartitionHalves) String() string { return "partition-halves(random minority | majority)" }
+func (p *PartitionHalves) Name() string { return "partition-halves" }
+func (p *PartitionHalves) String() string {
+	if len(p.Targets) > 0 {
+		return "partition-halves(" + join(p.Targets) + " | the rest)"
+	}
+	return "partition-halves(random minority | majority)"
+}
 
 func (p *PartitionHalves) Start(c Cluster) (any, error) {
 	nodes := c.Nodes()
 	if err := need(p, nodes, 2, "two sides"); err != nil {
 		return nil, err
 	}
-	minority := pick(c.Rand(), nodes, len(nodes)/2)
+	minority, err := spelt(p, c)
+	if err != nil {
+		return nil, err
+	}
+	if minority == nil {
+		minority = pick(c.Rand(), nodes, len(nodes)/2)
+	}
 	return p.partition(c, [][]string{minority, without(nodes, minority...)}), nil
 }
 

@@ -1,17 +1,29 @@
 package nemesis
 
-// PartitionIsolate cuts one random node off from everyone else, both ways.
-type PartitionIsolate struct{ healer }
+// PartitionIsolate cuts one random node off from everyone else, both ways:
+// Targets[0] if set (see Targeted).
+type PartitionIsolate struct {
+	Targets []string
+	healer
+}
 
-func (p *PartitionIsolate) Name() string   { return "partition-isolate" }
-func (p *PartitionIsolate) String() string { return "partition-isolate(1 random node | the rest)" }
+func (p *PartitionIsolate) Name() string { return "partition-isolate" }
+func (p *PartitionIsolate) String() string {
+	return "partition-isolate(" + who(p.Targets, "1 random node") + " | the rest)"
+}
 
 func (p *PartitionIsolate) Start(c Cluster) (any, error) {
 	nodes := c.Nodes()
 	if err := need(p, nodes, 2, "one node and the rest"); err != nil {
 		return nil, err
 	}
-	lone := pick(c.Rand(), nodes, 1)
+	lone, err := spelt(p, c)
+	if err != nil {
+		return nil, err
+	}
+	if lone == nil {
+		lone = pick(c.Rand(), nodes, 1)
+	}
 	return p.partition(c, [][]string{lone, without(nodes, lone...)}), nil
 }
 

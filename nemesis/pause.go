@@ -1,17 +1,27 @@
 package nemesis
 
 // Pause freezes one random node (like SIGSTOP): its peers see silence, not
-// errors, until Stop resumes it.
-type Pause struct{ node string }
+// errors, until Stop resumes it. Targets, if set, names the node.
+type Pause struct {
+	Targets []string
+	node    string
+}
 
 func (f *Pause) Name() string   { return "pause" }
-func (f *Pause) String() string { return "pause(1 random node)" }
+func (f *Pause) String() string { return "pause(" + who(f.Targets, "1 random node") + ")" }
 
 func (f *Pause) Start(c Cluster) (any, error) {
 	if err := need(f, c.Nodes(), 1, "a node to pause"); err != nil {
 		return nil, err
 	}
-	f.node = pick(c.Rand(), c.Nodes(), 1)[0]
+	node, err := spelt(f, c)
+	if err != nil {
+		return nil, err
+	}
+	if node == nil {
+		node = pick(c.Rand(), c.Nodes(), 1)
+	}
+	f.node = node[0]
 	c.Net().Pause(f.node)
 	return map[string]any{"node": f.node}, nil
 }

@@ -2,17 +2,32 @@ package nemesis
 
 // Reset resets every open connection between two random nodes, whichever
 // side dialled: the peers see an error at once. It is one-shot: Stop has
-// nothing to undo.
-type Reset struct{ between []string }
+// nothing to undo. Targets, if set, names the two nodes.
+type Reset struct {
+	Targets []string
+	between []string
+}
 
-func (f *Reset) Name() string   { return "reset" }
-func (f *Reset) String() string { return "reset(every connection between 2 random nodes)" }
+func (f *Reset) Name() string { return "reset" }
+func (f *Reset) String() string {
+	if len(f.Targets) == 2 {
+		return "reset(every connection between " + f.Targets[0] + " and " + f.Targets[1] + ")"
+	}
+	return "reset(every connection between 2 random nodes)"
+}
 
 func (f *Reset) Start(c Cluster) (any, error) {
 	if err := need(f, c.Nodes(), 2, "two ends"); err != nil {
 		return nil, err
 	}
-	f.between = pick(c.Rand(), c.Nodes(), 2)
+	between, err := spelt(f, c)
+	if err != nil {
+		return nil, err
+	}
+	if between == nil {
+		between = pick(c.Rand(), c.Nodes(), 2)
+	}
+	f.between = between
 	c.Net().Reset(f.between[0], f.between[1]) // once: Reset works both ways
 	return map[string]any{"between": f.between}, nil
 }

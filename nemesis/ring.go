@@ -7,11 +7,18 @@ package nemesis
 // made of itself and its k nearest neighbours on each side, and no two
 // nodes see the same set: each can reach a majority, but no two agree on
 // which. That needs at least 4 nodes: on 3, a node's nearest majority is
-// every node and nothing would be cut, so Start fails instead.
-type PartitionRing struct{ healer }
+// every node and nothing would be cut, so Start fails instead. Targets,
+// if set, is the ring: every node once, in order.
+type PartitionRing struct {
+	Targets []string
+	healer
+}
 
 func (p *PartitionRing) Name() string { return "partition-ring" }
 func (p *PartitionRing) String() string {
+	if len(p.Targets) > 0 {
+		return "partition-ring(ring " + join(p.Targets) + ", each node sees its nearest majority)"
+	}
 	return "partition-ring(random ring, each node sees its nearest majority)"
 }
 
@@ -20,8 +27,14 @@ func (p *PartitionRing) Start(c Cluster) (any, error) {
 	if err := need(p, nodes, 4, "a ring of different majorities"); err != nil {
 		return nil, err
 	}
-	order := pick(c.Rand(), nodes, len(nodes))
-	c.Rand().Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+	order, err := spelt(p, c)
+	if err != nil {
+		return nil, err
+	}
+	if order == nil {
+		order = pick(c.Rand(), nodes, len(nodes))
+		c.Rand().Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+	}
 	n := len(order)
 	k := ringReach(n)
 	cuts := 0

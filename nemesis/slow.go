@@ -11,9 +11,11 @@ import (
 // holds its delay settings one per fault (see Network.AddHostDelay), so
 // Stop leaves a delay that another fault set, and slow+slow-node is
 // slow-node's host under the slower of the two until slow-node stops.
+// Targets, if set, names the one node (OneNode only).
 type Slow struct {
 	Link    Link
 	OneNode bool
+	Targets []string
 	hosts   []string
 }
 
@@ -29,12 +31,20 @@ func (f *Slow) String() string {
 	if f.OneNode {
 		who = "1 random node"
 	}
+	if len(f.Targets) > 0 {
+		who = join(f.Targets)
+	}
 	return fmt.Sprintf("%s(%s: %v±%v)", f.Name(), who, f.Link.Latency, f.Link.Jitter)
 }
 
 func (f *Slow) Start(c Cluster) (any, error) {
 	hosts := c.Nodes()
-	if f.OneNode {
+	if len(f.Targets) > 0 {
+		var err error
+		if hosts, err = spelt(f, c); err != nil {
+			return nil, err
+		}
+	} else if f.OneNode {
 		hosts = pick(c.Rand(), hosts, 1)
 	}
 	f.hosts = nil
