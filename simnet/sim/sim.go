@@ -56,16 +56,20 @@ type Config struct {
 
 	TimeLimit time.Duration `json:"time_limit_ns"`
 	// Faults is the plan: each a registered nemesis fault, started and
-	// stopped at fixed virtual times, its targets drawn from its own seed.
+	// stopped at fixed virtual times, on the targets it names or on
+	// targets drawn from its own seed.
 	Faults []FaultSpec `json:"faults"`
 }
 
-// FaultSpec is one fault of the plan.
+// FaultSpec is one fault of the plan. Targets, if any, are the nodes
+// (n1...) or buffering clients (k1...) it acts on, as nemesis.Targeted
+// takes them; without them it draws its targets from Seed.
 type FaultSpec struct {
-	Name string        `json:"name"`
-	At   time.Duration `json:"at_ns"`
-	For  time.Duration `json:"for_ns"`
-	Seed uint64        `json:"seed"`
+	Name    string        `json:"name"`
+	At      time.Duration `json:"at_ns"`
+	For     time.Duration `json:"for_ns"`
+	Seed    uint64        `json:"seed"`
+	Targets []string      `json:"targets,omitempty"`
 }
 
 // OpSpec is one client operation of an explicit workload. Client numbers
@@ -134,9 +138,20 @@ func (c Config) Validate(sys System) error {
 			return errors.Wrap(err, "sim: sequence name")
 		}
 	}
+	var nodes, clients []string
+	for i := range c.Nodes {
+		nodes = append(nodes, fmt.Sprintf("n%d", i+1))
+	}
+	for k := range c.IDClients {
+		clients = append(clients, fmt.Sprintf("k%d", k+1))
+	}
 	for _, f := range c.Faults {
-		if _, err := nemesis.Lookup(f.Name); err != nil {
+		fault, err := nemesis.Targeted(f.Name, f.Targets)
+		if err != nil {
 			return err
+		}
+		if err := nemesis.CheckTargets(fault, nodes, clients); err != nil {
+			return errors.Wrapf(err, "sim: fault %s at %v", f.Name, f.At)
 		}
 		if f.At < 0 || f.For < 0 {
 			return errors.Errorf("sim: fault %s at negative time", f.Name)
@@ -334,7 +349,7 @@ func (s *sim) start() {
 	}
 	cl := &cluster{s: s}
 	for i, f := range cfg.Faults {
-		fault, err := nemesis.Lookup(f.Name)
+		fault, err := nemesis.Targeted(f.Name, f.Targets)
 		if err != nil {
 			continue // Validate refused it already
 		}
