@@ -123,7 +123,10 @@ func (h *Host) Note(l Label) { h.s.note(l.label()) }
 func (h *Host) Written(v any) { h.written = v }
 
 // Durable says v is on the disk for good: a power loss keeps it.
-func (h *Host) Durable(v any) { h.durable = v }
+func (h *Host) Durable(v any) {
+	h.durable = v
+	h.s.syncs++
+}
 
 // Answer sends a call's outcome back to its client: typ is history.Ok
 // with [from, to), or history.Fail or history.Info with errText.

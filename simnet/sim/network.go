@@ -84,6 +84,7 @@ func (n *network) sendH(l label, owner *Host, h handler, op uint8) {
 }
 
 func (n *network) post(e event, owner *Host) {
+	n.s.msgs++
 	from, to := e.l.from, e.l.to
 	if n.cut[[2]string{from, to}] {
 		n.s.note(label{kind: "drop-cut", from: from, to: to, a: e.l.a, b: e.l.b})

@@ -220,6 +220,10 @@ type Result struct {
 	Events  int // simulator events processed
 	SimTime time.Duration
 	Ops     int // client completions
+	// Messages counts the messages sent, clients' and nodes', delivered
+	// or not; Syncs the writes the nodes made durable (Host.Durable: one
+	// fsync each).
+	Messages, Syncs int
 	// Workload is every operation the clients invoked, as an explicit
 	// workload: Config.Ops set to it runs the same operations again.
 	Workload []OpSpec
@@ -257,7 +261,7 @@ func Run(cfg Config, sys System, keepTrace bool) (*Result, error) {
 	h.Write(s.hist.Bytes())
 	binary.Write(h, binary.BigEndian, s.trh)
 	return &Result{Hash: hex.EncodeToString(h.Sum(nil)), History: s.hist.Bytes(), Events: s.events,
-		SimTime: s.now, Ops: s.ops, Workload: s.workload, Trace: s.trace}, nil
+		SimTime: s.now, Ops: s.ops, Messages: s.msgs, Syncs: s.syncs, Workload: s.workload, Trace: s.trace}, nil
 }
 
 func (l label) String() string { return fmt.Sprintf("%s %s->%s %d %d", l.kind, l.from, l.to, l.a, l.b) }
@@ -273,6 +277,8 @@ type sim struct {
 	tieSeed  uint64     // seeds the order of events due at the same time
 	events   int
 	ops      int
+	msgs     int
+	syncs    int
 	trh      uint64 // hash of the trace
 	trace    []string
 	keep     bool
