@@ -23,6 +23,18 @@
 // a partition's Stop heals the links its Start cut and no others (see
 // Network). Heal, which heals everything, is for the end of a run.
 //
+// Clock faults (clock-offset, clock-step-back, clock-strobe, clock-drift)
+// skew one node's clock, for systems that read time, such as flake_seq's
+// timestamps. They act through Clocks, an interface a Cluster implements
+// only if its nodes read a clock it controls: a node's clock is then the
+// true time plus the Shift of each Skew it holds (Reading, a pure
+// function, so the simulator replays clocks bit for bit). Skews are held
+// one per fault, so a clock fault's Stop removes its own skew and leaves
+// another's. The simulator implements Clocks with virtual time, and
+// SkewedClock gives in-process nodes that take a clock function theirs.
+// Real processes read the kernel's clock, which no fault here moves: on
+// such a cluster a clock fault's Start fails with ErrNoClocks.
+//
 // Adding a fault is writing one small type with Name, Start, Stop and
 // String, in a file of its own as each fault of the catalogue has, one
 // line in the catalogue (Registry) so scenarios and the command line can

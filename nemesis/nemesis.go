@@ -149,6 +149,7 @@ var _ = []interface {
 }{
 	(*PartitionIsolate)(nil), (*PartitionHalves)(nil), (*PartitionRing)(nil), (*PartitionBridge)(nil), (*OneWayCut)(nil),
 	(*Crash)(nil), (*Pause)(nil), (*Slow)(nil), (*Reset)(nil), (*Loss)(nil), (*ClientCrash)(nil), All(nil),
+	(*ClockOffset)(nil), (*ClockStepBack)(nil), (*ClockStrobe)(nil), (*ClockDrift)(nil),
 }
 
 // Event is one start or stop, for the history.
@@ -205,6 +206,12 @@ var Registry = map[string]func() Fault{
 	"reset":        func() Fault { return &Reset{} },
 	"loss":         func() Fault { return &Loss{DropDial: 0.3, ResetConn: 0.1} },
 	"client-crash": func() Fault { return &ClientCrash{} },
+
+	// Clock faults, on clusters that implement Clocks.
+	"clock-offset":    func() Fault { return &ClockOffset{Amount: 500 * time.Millisecond} },
+	"clock-step-back": func() Fault { return &ClockStepBack{Amount: 2 * time.Second} },
+	"clock-strobe":    func() Fault { return &ClockStrobe{Delta: 200 * time.Millisecond, Period: 10 * time.Millisecond} },
+	"clock-drift":     func() Fault { return &ClockDrift{Rate: 0.5} },
 }
 
 // Lookup returns the fault registered under name. A name made of

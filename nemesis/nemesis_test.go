@@ -296,6 +296,10 @@ func TestStopSaysWhatItUndid(t *testing.T) {
 		"loss":              {"stopped", "", "loss 0 0"},
 		"reset":             {"nothing_to_undo", "", ""},
 		"client-crash":      {"nothing_to_undo", "", ""},
+		"clock-offset":      {"restored", "node", "unskew "},
+		"clock-step-back":   {"restored", "node", "unskew "},
+		"clock-strobe":      {"restored", "node", "unskew "},
+		"clock-drift":       {"restored", "node", "unskew "},
 	}
 	require.ElementsMatch(t, nemesis.Names(), slices.Collect(maps.Keys(cases)), "a case for every registered fault")
 	for _, name := range nemesis.Names() {
