@@ -73,6 +73,8 @@ type Host struct {
 	proc   Proc
 	// written is what the process wrote to disk, durable what it synced.
 	written, durable any
+	// skews are what clock faults did to the node's clock (see Clock).
+	skews []nemesis.Applied
 }
 
 func newHost(s *sim, name string) *Host {
