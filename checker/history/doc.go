@@ -21,8 +21,10 @@
 //
 // A Recorder writes a history as it goes, a line per event, so a run that
 // dies leaves a readable file. Read parses one, reporting each malformed
-// line with its number and what is wrong, and keeps the others. It reads
-// lines in the exact shape a Recorder writes (and Write, too) by hand,
-// several times faster than encoding/json, which takes every other line;
-// the two give the same events and problems.
+// line with its number and what is wrong, and keeps the others; a Scanner
+// does the same an event at a time, for a reader that keeps only what it
+// needs of each. They read lines in the exact shape a Recorder writes
+// (and Write, too) by hand, several times faster than encoding/json,
+// which takes every other line; the two give the same events and
+// problems.
 package history

@@ -37,6 +37,9 @@ type fastReader struct {
 	// page bytes.
 	arena []byte
 	page  int
+	// borrow leaves values in the line they were read from, good until
+	// the next read, for a Scanner's caller that keeps none of them.
+	borrow bool
 }
 
 const (
@@ -149,7 +152,11 @@ func (fr *fastReader) parse(b []byte, e *Event) bool {
 		return false
 	}
 	if v := b[start:i]; string(v) != "null" {
-		out.Value = fr.keep(v)
+		if fr.borrow {
+			out.Value = v[:len(v):len(v)]
+		} else {
+			out.Value = fr.keep(v)
+		}
 	}
 	if j, ok := lit(b, i, `,"node":`); ok {
 		if s, i, ok = str(b, j); !ok {

@@ -236,6 +236,21 @@ func sameAsSlow(t *testing.T, b []byte) {
 			t.Fatalf("%s: event %d differs:\nfast %#v\nslow %#v", clipped(b), i, fe[i], se[i])
 		}
 	}
+	// A Scanner gives Read's events, one at a time, and its problems;
+	// each value, copied before the next Scan, is Read's.
+	sc := NewScanner(bytes.NewReader(b))
+	n := 0
+	for sc.Scan() {
+		e := sc.Event()
+		e.Value = bytes.Clone(e.Value)
+		if n >= len(fe) || !reflect.DeepEqual(e, fe[n]) {
+			t.Fatalf("%s: the Scanner's event %d differs from Read's", clipped(b), n)
+		}
+		n++
+	}
+	if sc.Err() != nil || n != len(fe) || !reflect.DeepEqual(sc.Problems(), fp) {
+		t.Fatalf("%s: the Scanner read %d events, %v, problems %v; Read %d, %v", clipped(b), n, sc.Err(), sc.Problems(), len(fe), fp)
+	}
 
 	var fr fastReader
 	for n, l := range bytes.Split(b, []byte("\n")) {

@@ -374,6 +374,9 @@ const MaxLine = 1 << 20
 // Indices must increase but may skip: a line lost to corruption is
 // reported once, and the lines after it, numbered by their place in the
 // file, still count.
+//
+// Read holds the whole history; a Scanner gives the same events one at a
+// time, to a reader that keeps only what it needs of them.
 func Read(r io.Reader) ([]Event, []LineError, error) {
 	return read(r, true)
 }
@@ -381,8 +384,61 @@ func Read(r io.Reader) ([]Event, []LineError, error) {
 // read is Read, with the fast path for the Recorder's lines on or off:
 // the tests hold the two to the same answers.
 func read(r io.Reader, fast bool) ([]Event, []LineError, error) {
-	// Make room for the events up front when the size is known: a
-	// million events are too many to grow into.
+	s := newScanner(r, fast, true)
+	var events []Event
+	if s.size > 0 {
+		// Make room for the events up front when the size is known: a
+		// million events are too many to grow into.
+		events = make([]Event, 0, min(s.size/bytesPerEvent+16, 1<<21))
+	}
+	for s.Scan() {
+		events = append(events, s.e)
+	}
+	return events, s.problems, s.err
+}
+
+// Scanner reads a history one event at a time, by Read's rules and with
+// Read's problems, for a reader that keeps only what it needs of each
+// event: checking ten million events need not hold ten million Events.
+//
+//	s := history.NewScanner(r)
+//	for s.Scan() {
+//		e := s.Event()
+//		...
+//	}
+//	problems, err := s.Problems(), s.Err()
+type Scanner struct {
+	br   *bufio.Reader
+	fr   fastReader
+	fast bool
+	size int64 // of the input, when known; 0 when not
+	line int   // the last line read, from 1
+	done bool
+	e    Event
+
+	problems  []LineError
+	err       error
+	lastTime  int64
+	lastIndex int64
+	inflight  map[int]pending // process -> its invoke
+	retired   map[int]bool    // processes that ended info
+}
+
+// pending is what the process rules need of an invoke.
+type pending struct {
+	index int64
+	f     string
+	name  string
+	n     uint64
+}
+
+// NewScanner reads a history from r.
+func NewScanner(r io.Reader) *Scanner { return newScanner(r, true, false) }
+
+// newScanner is NewScanner with the fast path on or off, and with the
+// events' values kept (for Read, which holds them all) or good only
+// until the next Scan.
+func newScanner(r io.Reader, fast, keep bool) *Scanner {
 	var size int64
 	switch r := r.(type) {
 	case interface{ Len() int }: // bytes.Buffer, bytes.Reader, strings.Reader
@@ -398,46 +454,50 @@ func read(r io.Reader, fast bool) ([]Event, []LineError, error) {
 	if size > 0 && size < int64(bufSize) {
 		bufSize = int(size) + 1
 	}
-	br := bufio.NewReaderSize(r, bufSize)
-	var (
-		events    []Event
-		problems  []LineError
-		lastTime  int64
-		lastIndex int64 = -1
-		inflight        = map[int]Event{} // process -> its invoke
-		retired         = map[int]bool{}  // processes that ended info
-		fr              = fastReader{page: bufSize}
-	)
-	if size > 0 {
-		events = make([]Event, 0, min(size/bytesPerEvent+16, 1<<21))
+	return &Scanner{
+		br:        bufio.NewReaderSize(r, bufSize),
+		fr:        fastReader{page: bufSize, borrow: !keep},
+		fast:      fast,
+		size:      size,
+		lastIndex: -1,
+		inflight:  map[int]pending{},
+		retired:   map[int]bool{},
 	}
-	for line := 1; ; line++ {
-		b, err := readLine(br)
+}
+
+// Scan reads up to the next usable event, noting each line it skips in
+// Problems; false at the end of the input or on an I/O error (see Err).
+func (s *Scanner) Scan() bool {
+	for !s.done {
+		s.line++
+		line := s.line
+		b, err := readLine(s.br)
 		if err == io.EOF {
+			s.done = true
 			break
 		}
-		last := false
 		switch {
 		case errors.Is(err, errTooLong):
-			problems = append(problems, LineError{line, fmt.Sprintf("longer than %d bytes", MaxLine)})
+			s.problem(line, fmt.Sprintf("longer than %d bytes", MaxLine))
 			continue
 		case err == io.ErrUnexpectedEOF:
-			last = true // no newline at the end
+			s.done = true // no newline at the end: the last line
 		case err != nil:
-			return events, problems, errors.Wrap(err, "read history")
+			s.done, s.err = true, errors.Wrap(err, "read history")
+			return false
 		}
+		last := s.done
 		if len(bytes.TrimSpace(b)) == 0 {
-			if last {
-				break
+			if !last {
+				s.problem(line, "empty line")
 			}
-			problems = append(problems, LineError{line, "empty line"})
 			continue
 		}
 		var e Event
 		// A line as the Recorder writes it is read by hand; any other
 		// goes through encoding/json, which says what is wrong with it.
 		var perr error
-		if !fast || !fr.parse(b, &e) {
+		if !s.fast || !s.fr.parse(b, &e) {
 			perr = e.UnmarshalJSON(b)
 		}
 		if perr != nil {
@@ -449,39 +509,55 @@ func read(r io.Reader, fast bool) ([]Event, []LineError, error) {
 			if last {
 				msg = Truncated + " (the run may have died while writing it): " + msg
 			}
-			problems = append(problems, LineError{line, msg})
+			s.problem(line, msg)
 			continue
 		}
 		if err := e.validate(); err != nil {
-			problems = append(problems, LineError{line, err.Error()})
+			s.problem(line, err.Error())
 			continue
 		}
-		if e.Index <= lastIndex {
-			problems = append(problems, LineError{line, fmt.Sprintf("index %d does not follow %d (events must be numbered in order)", e.Index, lastIndex)})
+		if e.Index <= s.lastIndex {
+			s.problem(line, fmt.Sprintf("index %d does not follow %d (events must be numbered in order)", e.Index, s.lastIndex))
 			continue
 		}
-		if e.Time < lastTime {
-			problems = append(problems, LineError{line, fmt.Sprintf("time %d goes back from %d", e.Time, lastTime)})
+		if e.Time < s.lastTime {
+			s.problem(line, fmt.Sprintf("time %d goes back from %d", e.Time, s.lastTime))
 			continue
 		}
 		if !e.Nemesis {
-			if msg := checkProcess(e, inflight, retired); msg != "" {
-				problems = append(problems, LineError{line, msg})
+			if msg := checkProcess(&e, s.inflight, s.retired); msg != "" {
+				s.problem(line, msg)
 				continue
 			}
 		}
-		lastTime, lastIndex = e.Time, e.Index
-		events = append(events, e)
-		if last {
-			break
-		}
+		s.lastTime, s.lastIndex = e.Time, e.Index
+		s.e = e
+		return true
 	}
-	return events, problems, nil
+	return false
 }
+
+func (s *Scanner) problem(line int, msg string) {
+	s.problems = append(s.problems, LineError{line, msg})
+}
+
+// Event is the event the last Scan read. Its Value may share memory with
+// the Scanner's buffer, and is good only until the next Scan: a caller
+// that keeps it keeps a copy (bytes.Clone).
+func (s *Scanner) Event() Event { return s.e }
+
+// Line is the line number of the event the last Scan read, from 1.
+func (s *Scanner) Line() int { return s.line }
+
+// Problems are the lines skipped so far.
+func (s *Scanner) Problems() []LineError { return s.problems }
+
+// Err is the I/O error that stopped the Scanner, if any.
+func (s *Scanner) Err() error { return s.err }
 
 // checkProcess applies the one-operation-at-a-time rule and updates the
 // process's state.
-func checkProcess(e Event, inflight map[int]Event, retired map[int]bool) string {
+func checkProcess(e *Event, inflight map[int]pending, retired map[int]bool) string {
 	p := e.Process
 	inv, busy := inflight[p]
 	if e.Type == Invoke {
@@ -489,19 +565,21 @@ func checkProcess(e Event, inflight map[int]Event, retired map[int]bool) string 
 		case retired[p]:
 			return fmt.Sprintf("process %d invokes after an info: it must never invoke again", p)
 		case busy:
-			return fmt.Sprintf("process %d invokes while its operation at index %d is in flight", p, inv.Index)
+			return fmt.Sprintf("process %d invokes while its operation at index %d is in flight", p, inv.index)
 		}
-		inflight[p] = e
+		inflight[p] = pendingOf(e)
 		return ""
 	}
 	switch {
 	case !busy:
 		return fmt.Sprintf("process %d completes (%s) with no operation in flight", p, e.Type)
-	case inv.F != e.F:
-		return fmt.Sprintf("process %d completes %s but invoked %s at index %d", p, e.F, inv.F, inv.Index)
+	case inv.f != e.F:
+		return fmt.Sprintf("process %d completes %s but invoked %s at index %d", p, e.F, inv.f, inv.index)
 	}
-	if err := sameName(inv, e); err != "" {
-		return err
+	// Hold a completion to its invoke's sequence and size.
+	if done := pendingOf(e); done.name != inv.name || done.n != inv.n {
+		return fmt.Sprintf("completion of process %d does not match its invoke at index %d (name %q n %d vs name %q n %d)",
+			p, inv.index, done.name, done.n, inv.name, inv.n)
 	}
 	delete(inflight, p)
 	if e.Type == Info {
@@ -510,18 +588,13 @@ func checkProcess(e Event, inflight map[int]Event, retired map[int]bool) string 
 	return ""
 }
 
-// sameName holds a completion to its invoke's sequence and size. Both
-// have been validated, so their values are decoded.
-func sameName(inv, done Event) string {
-	a, b := inv.rng, done.rng
-	if inv.F == NextID {
-		a, b = RangeValue{Name: inv.id.Name}, RangeValue{Name: done.id.Name}
+// pendingOf is what the process rules keep of a client event, which has
+// been validated, so its value is decoded.
+func pendingOf(e *Event) pending {
+	if e.F == NextID {
+		return pending{index: e.Index, f: e.F, name: e.id.Name}
 	}
-	if a.Name != b.Name || a.N != b.N {
-		return fmt.Sprintf("completion of process %d does not match its invoke at index %d (name %q n %d vs name %q n %d)",
-			done.Process, inv.Index, b.Name, b.N, a.Name, a.N)
-	}
-	return ""
+	return pending{index: e.Index, f: e.F, name: e.rng.Name, n: e.rng.N}
 }
 
 var errTooLong = errors.New("line too long")
