@@ -2,6 +2,7 @@ package checker
 
 import (
 	"bytes"
+	"io"
 	"math/rand/v2"
 	"time"
 
@@ -15,10 +16,23 @@ import (
 // (it happened or not; the process is then replaced). A share of the
 // processes are client libraries doing next-id from buffered ranges.
 func genHistory(seed uint64, procs, ops int, names []string) []history.Event {
-	rng := rand.New(rand.NewPCG(seed, 1))
 	var buf bytes.Buffer
+	if err := writeHistory(&buf, seed, procs, ops, names); err != nil {
+		panic(err)
+	}
+	events, problems, err := history.Read(&buf)
+	if err != nil || len(problems) > 0 {
+		panic("generated history does not read back")
+	}
+	return events
+}
+
+// writeHistory is genHistory's history as JSON Lines, written to w as it
+// is made: a history of ten million events need not fit in memory.
+func writeHistory(w io.Writer, seed uint64, procs, ops int, names []string) error {
+	rng := rand.New(rand.NewPCG(seed, 1))
 	var clock time.Duration
-	rec := history.NewRecorder(&buf, func() time.Duration { return clock })
+	rec := history.NewRecorder(w, func() time.Duration { return clock })
 	type proc struct {
 		id       int
 		name     string
@@ -117,11 +131,7 @@ func genHistory(seed uint64, procs, ops int, names []string) []history.Event {
 		}
 		done++
 	}
-	events, problems, err := history.Read(&buf)
-	if err != nil || len(problems) > 0 {
-		panic("generated history does not read back")
-	}
-	return events
+	return rec.Err()
 }
 
 // bytesBuffer is a buffer that can be read many times.
