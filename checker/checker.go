@@ -3,6 +3,7 @@ package checker
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 	"time"
@@ -109,7 +110,16 @@ const (
 	// Live: once the last fault has healed, the cluster serves again
 	// within Options.LiveWithin.
 	Live = "live"
+	// NodeOrder: each node that issues IDs issues them in real-time
+	// order: a range that completed at a node before another was invoked
+	// there holds only IDs below the other's. Flake IDs promise it, and
+	// not a global order.
+	NodeOrder = "node-order"
 )
+
+// SparseReason is the reason of the gap-free check when Options.Sparse
+// says the system's IDs are sparse by design.
+const SparseReason = "IDs are sparse by design"
 
 // DefaultPromises hold a bare history to uniqueness, linearizability and
 // monotonicity; gaps are reported but do not fail it.
@@ -146,6 +156,11 @@ type Options struct {
 	// last fault event, to serve every operation again; default
 	// DefaultLiveWithin.
 	LiveWithin time.Duration
+	// Sparse says that the system's IDs are sparse by design, as Flake
+	// IDs (a timestamp, a node and a counter) are: the gap-free check
+	// does not look for gaps, counts no ID lost, and is n/a with
+	// SparseReason. Such a system cannot promise gap-free.
+	Sparse bool
 }
 
 // WithDefaults fills unset fields.
@@ -173,6 +188,9 @@ func (o Options) Validate() error {
 	for _, p := range o.Promises {
 		if !contains(Properties, p) {
 			return errors.Errorf("unknown property %q (known: %s)", p, strings.Join(Properties, ", "))
+		}
+		if p == GapFree && o.Sparse {
+			return errors.Errorf("%s cannot be promised: %s", GapFree, SparseReason)
 		}
 	}
 	return nil
@@ -206,20 +224,64 @@ type Results struct {
 // no client operation: empty, or only the nemesis's events.
 const NothingToCheck = "no client operations: nothing to check"
 
-// op is one client operation: an invoke and its completion, if any.
+// op is one client operation: an invoke and its completion, if any. It
+// is all a check keeps of two events, and a history holds millions, so
+// it is small: no strings, no JSON.
 type op struct {
-	proc     int
-	f        string
-	name     string
-	n        uint64
-	inv, end int   // positions in the history; end -1 when it never completed
-	invIdx   int64 // event indices
+	from, to uint64 // next-range on ok: [from, to)
+	id       uint64 // next-id on ok
+	n        uint64 // next-range's size
+	inv, end int    // positions in the history; end -1 when it never completed
+	invIdx   int64  // event indices
 	endIdx   int64
-	typ      string // ok, fail, info; "" when it never completed (as info)
-	from, to uint64
-	id       uint64
+	invTime  int64 // ns, the history's clock
+	endTime  int64
+	proc     int
+	node     int32 // the completion's node, in stream.nodes; -1 for none
+	f        fn
+	typ      outcome
 	buffer   bool
-	latency  int64
+}
+
+// fn is a client operation: next-range or next-id.
+type fn uint8
+
+const (
+	fnRange fn = iota
+	fnID
+)
+
+func (f fn) String() string {
+	if f == fnID {
+		return history.NextID
+	}
+	return history.NextRange
+}
+
+// outcome is how an op completed.
+type outcome uint8
+
+const (
+	pending outcome = iota // never completed (counts as info)
+	okOutcome
+	failOutcome
+	infoOutcome
+)
+
+// outcomes are the history's completion types.
+var outcomes = map[string]outcome{history.Ok: okOutcome, history.Fail: failOutcome, history.Info: infoOutcome}
+
+// String is the history's type, "" for pending.
+func (t outcome) String() string {
+	switch t {
+	case okOutcome:
+		return history.Ok
+	case failOutcome:
+		return history.Fail
+	case infoOutcome:
+		return history.Info
+	}
+	return ""
 }
 
 // ref is the index to report for an op: its completion, else its invoke.
@@ -230,90 +292,223 @@ func (o *op) ref() int64 {
 	return o.invIdx
 }
 
+// ok reports whether the op happened, with its result.
+func (o *op) ok() bool { return o.typ == okOutcome }
+
 // unknown reports whether the op may or may not have happened.
-func (o *op) unknown() bool { return o.typ == history.Info || o.typ == "" }
+func (o *op) unknown() bool { return o.typ == infoOutcome || o.typ == pending }
 
 // seqOps are one sequence's operations.
 type seqOps struct {
 	name   string
 	ranges []*op // next-range, invoke order
 	ids    []*op // next-id, invoke order
+	sorted []*op // the ok ranges by from, once okRanges has sorted them
+}
+
+// opsChunk is how many ops are allocated at once: one allocation per op
+// would cost the garbage collector more than the ops themselves.
+const opsChunk = 4096
+
+// stream is the checks' state over a history read one event at a time:
+// the operations, in compact form, and what the stats, the live check and
+// porcupine's view need of the other events. Nothing of an event outlives
+// add but what it keeps here, so a history need not be held whole.
+type stream struct {
+	opts     Options
+	start    time.Time
+	seqs     map[string]*seqOps
+	inflight map[int]*op
+	chunks   [][]op // every op, in invoke order
+	nodes    []string
+	nodeIDs  map[string]int32
+	events   int // events added, the next one's position
+
+	heal    int64 // the time of the last fault event
+	faults  int
+	windows []Window
+	window  Window
+	// timeline is the fault windows for porcupine's view, when
+	// Options.VisualizeDir asks for one.
+	timeline *faultTimeline
+}
+
+func newStream(opts Options) *stream {
+	opts = opts.WithDefaults()
+	st := &stream{opts: opts, start: time.Now(), seqs: map[string]*seqOps{}, inflight: map[int]*op{},
+		nodeIDs: map[string]int32{}, window: Window{Availability: -1}}
+	if opts.VisualizeDir != "" {
+		st.timeline = &faultTimeline{open: map[string]int{}}
+	}
+	return st
+}
+
+// newOp returns a new op, in invoke order.
+func (st *stream) newOp() *op {
+	n := len(st.chunks)
+	if n == 0 || len(st.chunks[n-1]) == cap(st.chunks[n-1]) {
+		st.chunks = append(st.chunks, make([]op, 0, opsChunk))
+		n++
+	}
+	c := &st.chunks[n-1]
+	*c = append(*c, op{})
+	return &(*c)[len(*c)-1]
+}
+
+// each calls f on every op, in invoke order.
+func (st *stream) each(f func(*op)) {
+	for _, c := range st.chunks {
+		for i := range c {
+			f(&c[i])
+		}
+	}
+}
+
+func (st *stream) node(name string) int32 {
+	if name == "" {
+		return -1
+	}
+	id, ok := st.nodeIDs[name]
+	if !ok {
+		id = int32(len(st.nodes))
+		st.nodes = append(st.nodes, name)
+		st.nodeIDs[name] = id
+	}
+	return id
+}
+
+// add takes the next event: it pairs invokes with completions, splits
+// them by sequence, and counts what the stats need.
+func (st *stream) add(e *history.Event) {
+	pos := st.events
+	st.events++
+	if e.Nemesis {
+		st.heal = max(st.heal, e.Time)
+		st.faults++
+		st.windows = append(st.windows, st.window.done())
+		st.window = Window{After: e.F, Index: e.Index, Start: e.Time}
+		if st.timeline != nil {
+			st.timeline.add(pos, e)
+		}
+		return
+	}
+	if e.Type == history.Invoke {
+		var name string
+		var f fn
+		var n uint64
+		var buffer bool
+		switch e.F {
+		case history.NextRange:
+			v, err := e.Range()
+			if err != nil {
+				return
+			}
+			name, n, buffer, f = v.Name, v.N, v.Buffer, fnRange
+		case history.NextID:
+			v, err := e.ID()
+			if err != nil {
+				return
+			}
+			name, f = v.Name, fnID
+		default:
+			return
+		}
+		o := st.newOp()
+		*o = op{proc: e.Process, f: f, n: n, buffer: buffer, inv: pos, invIdx: e.Index, invTime: e.Time, end: -1, node: -1}
+		st.inflight[e.Process] = o
+		s := st.seqs[name]
+		if s == nil {
+			s = &seqOps{name: name}
+			st.seqs[name] = s
+		}
+		if f == fnRange {
+			s.ranges = append(s.ranges, o)
+		} else {
+			s.ids = append(s.ids, o)
+		}
+		return
+	}
+	st.window.Total++
+	if e.Type == history.Ok {
+		st.window.Ok++
+	}
+	o := st.inflight[e.Process]
+	if o == nil || o.f.String() != e.F {
+		return
+	}
+	delete(st.inflight, e.Process)
+	typ, known := outcomes[e.Type]
+	if !known && e.Type != "" {
+		// Not a type a read history has (Read refuses it): an op that
+		// ended so did not happen. One with no type never completed.
+		typ = failOutcome
+	}
+	o.end, o.endIdx, o.endTime, o.typ = pos, e.Index, e.Time, typ
+	o.node = st.node(e.Node)
+	if typ != okOutcome {
+		return
+	}
+	switch o.f {
+	case fnRange:
+		if v, err := e.Range(); err == nil {
+			o.from, o.to = v.From, v.To
+			o.buffer = o.buffer || v.Buffer
+		}
+	case fnID:
+		if v, err := e.ID(); err == nil {
+			o.id = v.ID
+		}
+	}
 }
 
 // collect pairs invokes with completions and splits them by sequence.
-func collect(events []history.Event) (map[string]*seqOps, []*op) {
-	seqs := map[string]*seqOps{}
-	inflight := map[int]*op{}
-	var all []*op
-	for pos, e := range events {
-		if e.Nemesis {
-			continue
-		}
-		if e.Type == history.Invoke {
-			o := &op{proc: e.Process, f: e.F, inv: pos, invIdx: e.Index, end: -1}
-			switch e.F {
-			case history.NextRange:
-				v, err := e.Range()
-				if err != nil {
-					continue
-				}
-				o.name, o.n, o.buffer = v.Name, v.N, v.Buffer
-			case history.NextID:
-				v, err := e.ID()
-				if err != nil {
-					continue
-				}
-				o.name = v.Name
-			default:
-				continue
-			}
-			inflight[e.Process] = o
-			s := seqs[o.name]
-			if s == nil {
-				s = &seqOps{name: o.name}
-				seqs[o.name] = s
-			}
-			if o.f == history.NextRange {
-				s.ranges = append(s.ranges, o)
-			} else {
-				s.ids = append(s.ids, o)
-			}
-			all = append(all, o)
-			continue
-		}
-		o := inflight[e.Process]
-		if o == nil || o.f != e.F {
-			continue
-		}
-		delete(inflight, e.Process)
-		o.end, o.endIdx, o.typ = pos, e.Index, e.Type
-		o.latency = e.Time - events[o.inv].Time
-		if e.Type != history.Ok {
-			continue
-		}
-		switch e.F {
-		case history.NextRange:
-			if v, err := e.Range(); err == nil {
-				o.from, o.to = v.From, v.To
-				o.buffer = o.buffer || v.Buffer
-			}
-		case history.NextID:
-			if v, err := e.ID(); err == nil {
-				o.id = v.ID
-			}
-		}
+func collect(events []history.Event) (map[string]*seqOps, *stream) {
+	st := newStream(Options{})
+	for i := range events {
+		st.add(&events[i])
 	}
-	return seqs, all
+	return st.seqs, st
 }
 
 // Check runs every check on a parsed history.
 func Check(events []history.Event, opts Options) Results {
-	start := time.Now()
-	opts = opts.WithDefaults()
-	deadline := start.Add(opts.Timeout)
-	seqs, all := collect(events)
-	names := make([]string, 0, len(seqs))
-	for n := range seqs {
+	st := newStream(opts)
+	for i := range events {
+		st.add(&events[i])
+	}
+	return st.results()
+}
+
+// CheckReader checks a history as it reads it, holding only the
+// operations, in compact form, never the events: the way to check a
+// history too big to hold. Malformed lines do not stop the check; they
+// are in Results.Malformed, and the error is for I/O, or for an input
+// with no usable line at all.
+func CheckReader(r io.Reader, opts Options) (Results, error) {
+	st := newStream(opts)
+	sc := history.NewScanner(r)
+	for sc.Scan() {
+		e := sc.Event()
+		st.add(&e)
+	}
+	if err := sc.Err(); err != nil {
+		return Results{}, err
+	}
+	problems := sc.Problems()
+	if st.events == 0 && len(problems) > 0 {
+		return Results{}, errors.Errorf("no usable line; first problem: %s", problems[0])
+	}
+	res := st.results()
+	res.withMalformed(problems)
+	return res, nil
+}
+
+// results runs the checks on what the stream has taken.
+func (st *stream) results() Results {
+	opts := st.opts
+	deadline := time.Now().Add(opts.Timeout)
+	names := make([]string, 0, len(st.seqs))
+	for n := range st.seqs {
 		names = append(names, n)
 	}
 	sort.Strings(names)
@@ -323,12 +518,12 @@ func Check(events []history.Event, opts Options) Results {
 		perName[check] = append(perName[check], namedResult{name, r})
 	}
 	var faults []porcupine.Annotation
-	if opts.VisualizeDir != "" {
-		faults = faultAnnotations(events)
+	if st.timeline != nil {
+		faults = st.timeline.done(st.events)
 	}
 	var views []string
 	for _, name := range names {
-		s := seqs[name]
+		s := st.seqs[name]
 		add(Unique, name, checkUnique(s))
 		lin := checkLinearizable(s, faults, opts, deadline)
 		if d, ok := lin.Details.(LinearizableDetails); ok && d.Visualization != "" {
@@ -336,10 +531,15 @@ func Check(events []history.Event, opts Options) Results {
 		}
 		add(Linearizable, name, lin)
 		add(Monotonic, name, checkMonotonic(s))
-		add(GapFree, name, checkGaps(s, opts))
+		if !opts.Sparse {
+			add(GapFree, name, checkGaps(s, opts))
+		}
+		add(NodeOrder, name, checkNodeOrder(s, st.nodes))
+		// The sequence's checks are done: let its sorted ops go.
+		s.sorted = nil
 	}
 	res := Results{
-		Promises: opts.Promises, Checks: map[string]Result{}, Names: names, Events: len(events),
+		Promises: opts.Promises, Checks: map[string]Result{}, Names: names, Events: st.events,
 		Visualizations: views,
 	}
 	for _, check := range Properties {
@@ -347,8 +547,11 @@ func Check(events []history.Event, opts Options) Results {
 			res.Checks[check] = merge(check, perName[check])
 		}
 	}
-	res.Checks[Live] = checkLive(events, all, opts.LiveWithin)
-	res.Stats = stats(events, all)
+	if opts.Sparse {
+		res.Checks[GapFree] = Result{Valid: ValidTrue, Reason: SparseReason, Details: GapDetails{Sparse: true}}
+	}
+	res.Checks[Live] = checkLive(st, opts.LiveWithin)
+	res.Stats = st.stats()
 	res.Checks[StatsCheck] = Result{Valid: ValidTrue, Reason: res.Stats.line(), Details: res.Stats}
 	res.Valid = ValidTrue
 	for _, p := range opts.Promises {
@@ -358,12 +561,12 @@ func Check(events []history.Event, opts Options) Results {
 		}
 		res.Valid = worse(res.Valid, r.Valid)
 	}
-	if len(all) == 0 {
+	if len(st.chunks) == 0 {
 		// Each check holds of nothing, vacuously; a verdict of valid
 		// would vouch for a run that tested nothing.
 		res.Valid, res.Reason = ValidUnknown, NothingToCheck
 	}
-	res.Duration = time.Since(start)
+	res.Duration = time.Since(st.start)
 	return res
 }
 
@@ -391,8 +594,11 @@ func merge(check string, rs []namedResult) Result {
 	out := Result{Valid: ValidTrue}
 	if len(rs) == 0 {
 		out.Reason = "no operations"
-		if check == GapFree {
+		switch check {
+		case GapFree:
 			out.Details = GapDetails{}
+		case NodeOrder:
+			out.Details = NodeOrderDetails{Nodes: []string{}}
 		}
 		return out
 	}
@@ -401,14 +607,18 @@ func merge(check string, rs []namedResult) Result {
 	}
 	var reasons []string
 	var gd GapDetails
+	nd := NodeOrderDetails{Nodes: []string{}}
 	for _, nr := range rs {
 		out.Valid = worse(out.Valid, nr.r.Valid)
 		out.Ops = append(out.Ops, nr.r.Ops...)
 		if nr.r.Valid != ValidTrue || check == GapFree {
 			reasons = append(reasons, nr.name+": "+nr.r.Reason)
 		}
-		if g, ok := nr.r.Details.(GapDetails); ok {
-			gd.add(g)
+		switch d := nr.r.Details.(type) {
+		case GapDetails:
+			gd.add(d)
+		case NodeOrderDetails:
+			nd.add(d)
 		}
 	}
 	sort.Slice(out.Ops, func(i, j int) bool { return out.Ops[i] < out.Ops[j] })
@@ -420,9 +630,12 @@ func merge(check string, rs []namedResult) Result {
 	} else {
 		out.Reason = strings.Join(reasons, "; ")
 	}
-	if check == GapFree {
+	switch check {
+	case GapFree:
 		out.Details = gd
-	} else {
+	case NodeOrder:
+		out.Details = nd
+	default:
 		details := map[string]any{}
 		for _, nr := range rs {
 			if nr.r.Details != nil {

@@ -114,6 +114,11 @@ func TestGoldenVerdicts(t *testing.T) {
 		// Nothing to check is not valid.
 		"empty":        {"": ValidUnknown},
 		"nemesis-only": {"": ValidUnknown},
+		// Two nodes whose clocks disagree: no global order, but each
+		// node's own holds.
+		"node-order-ok": {"": ValidFalse, "unique": ValidTrue, "linearizable": ValidFalse, NodeOrder: ValidTrue},
+		// n1's clock steps back: it hands out IDs below its earlier ones.
+		"node-order-bad": {"": ValidFalse, "unique": ValidTrue, NodeOrder: ValidFalse},
 	}
 	for name, want := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -207,7 +212,7 @@ func TestDirectAgreesWithPorcupine(t *testing.T) {
 		seqs, _ := collect(events)
 		var oks []*op
 		for _, o := range seqs["s"].ranges {
-			if o.typ == history.Ok {
+			if o.ok() {
 				oks = append(oks, o)
 			}
 		}

@@ -14,7 +14,7 @@ import (
 
 // Properties are the checks a system can promise, in the order the lab
 // reports them. Each check is named after the property it decides.
-var Properties = []string{Unique, Linearizable, Monotonic, GapFree, Live}
+var Properties = []string{Unique, Linearizable, Monotonic, NodeOrder, GapFree, Live}
 
 // StatsCheck is the check that only counts: outcomes, latencies and
 // availability. It is never promised and never fails.
@@ -57,7 +57,8 @@ func (v Valid) Word() Word {
 
 // Vacuous reports whether the history has nothing that check reads: no
 // ok operation for unique, no ok range for linearizable, no ok next-id
-// for monotonic, no ID handed out for gap-free.
+// for monotonic, no ok range from a named node for node-order, no ID
+// handed out, or IDs sparse by design (Options.Sparse), for gap-free.
 func (r Results) Vacuous(check string) bool {
 	ok := func(f string) int { return r.Stats.Ops[f][history.Ok] }
 	switch check {
@@ -67,9 +68,12 @@ func (r Results) Vacuous(check string) bool {
 		return ok(history.NextRange) == 0
 	case Monotonic:
 		return ok(history.NextID) == 0
+	case NodeOrder:
+		n, _ := r.Checks[NodeOrder].Details.(NodeOrderDetails)
+		return n.Judged == 0
 	case GapFree:
 		g, _ := r.Checks[GapFree].Details.(GapDetails)
-		return g.HighestID == 0
+		return g.HighestID == 0 || g.Sparse
 	case Live:
 		l, _ := r.Checks[Live].Details.(LiveDetails)
 		return l.Judged == 0
@@ -90,11 +94,15 @@ func (r Results) Word(check string) Word {
 	return r.Checks[check].Valid.Word()
 }
 
-// okRanges returns the sequence's ok next-range operations sorted by from.
+// okRanges returns the sequence's ok next-range operations sorted by from,
+// sorted once and shared by the checks, which must not change it.
 func okRanges(s *seqOps) []*op {
-	var rs []*op
+	if s.sorted != nil {
+		return s.sorted
+	}
+	rs := []*op{}
 	for _, o := range s.ranges {
-		if o.typ == history.Ok {
+		if o.ok() {
 			rs = append(rs, o)
 		}
 	}
@@ -104,6 +112,7 @@ func okRanges(s *seqOps) []*op {
 		}
 		return rs[i].end < rs[j].end
 	})
+	s.sorted = rs
 	return rs
 }
 
@@ -181,7 +190,7 @@ func checkUnique(s *seqOps) Result {
 	}
 	var ids []*op
 	for _, o := range s.ids {
-		if o.typ == history.Ok {
+		if o.ok() {
 			ids = append(ids, o)
 		}
 	}
@@ -268,36 +277,33 @@ func directLinearizable(s *seqOps) (Valid, string, []int64, [2]*op) {
 			dup, p[0].from, p[0].to, p[0].ref(), p[1].from, p[1].to, p[1].ref()), capOps(ops), p
 	}
 	// Sweep in line order: at each ok op's invoke, every ok op completed
-	// so far must end at or below its start.
-	type mark struct {
-		pos int
-		o   *op
-		inv bool
-	}
-	var marks []mark
+	// so far must end at or below its start. The invokes come in line
+	// order already; the completions are sorted into it.
+	var invs []*op
 	for _, o := range s.ranges {
-		if o.typ == history.Ok {
-			marks = append(marks, mark{o.inv, o, true}, mark{o.end, o, false})
+		if o.ok() {
+			invs = append(invs, o)
 		}
 	}
-	sort.Slice(marks, func(i, j int) bool { return marks[i].pos < marks[j].pos })
+	ends := slices.Clone(invs)
+	sort.Slice(ends, func(i, j int) bool { return ends[i].end < ends[j].end })
 	var top *op // completed op with the highest end
 	var ops []int64
 	var first string
 	var pair [2]*op
-	for _, m := range marks {
-		if !m.inv {
-			if top == nil || m.o.to > top.to {
-				top = m.o
+	next := 0 // into ends
+	for _, o := range invs {
+		for ; next < len(ends) && ends[next].end < o.inv; next++ {
+			if top == nil || ends[next].to > top.to {
+				top = ends[next]
 			}
-			continue
 		}
-		if top != nil && m.o.from < top.to {
-			ops = append(ops, top.ref(), m.o.ref())
+		if top != nil && o.from < top.to {
+			ops = append(ops, top.ref(), o.ref())
 			if first == "" {
 				first = fmt.Sprintf("[%d,%d) completed at %d before the op invoked at %d, which got [%d,%d): a later allocation went back",
-					top.from, top.to, top.ref(), m.o.invIdx, m.o.from, m.o.to)
-				pair = [2]*op{top, m.o}
+					top.from, top.to, top.ref(), o.invIdx, o.from, o.to)
+				pair = [2]*op{top, o}
 			}
 		}
 	}
@@ -406,7 +412,7 @@ func checkMonotonic(s *seqOps) Result {
 	var first string
 	n := 0
 	for _, o := range s.ids {
-		if o.typ != history.Ok {
+		if !o.ok() {
 			continue
 		}
 		n++

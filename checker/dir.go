@@ -8,8 +8,6 @@ import (
 	"strings"
 
 	"github.com/pkg/errors"
-
-	"github.com/seqlab/seqlab/checker/history"
 )
 
 // HistoryFile and ResultsFile are the names of a run directory's history
@@ -23,7 +21,8 @@ const (
 // CheckDir checks a history file, or the history of a run directory. It
 // writes nothing there: checking again never changes a recording.
 // When opts.Promises is nil and a run.json beside the history lists
-// promises, those are used. opts.VisualizeDir, when set, receives
+// promises, those are used; a run.json that says "sparse": true sets
+// opts.Sparse. The history streams through the checks (CheckReader). opts.VisualizeDir, when set, receives
 // porcupine's HTML view of each non-linearizable sequence, as for Check.
 // Malformed lines do not stop the check; they are in Results.Malformed.
 func CheckDir(path string, opts Options) (Results, error) {
@@ -35,25 +34,28 @@ func CheckDir(path string, opts Options) (Results, error) {
 	if !fi.IsDir() {
 		dir, hist = filepath.Dir(path), path
 	}
-	if opts.Promises == nil {
-		p, err := runPromises(filepath.Join(dir, RunFile))
-		if err != nil {
-			return Results{}, err
-		}
-		opts.Promises = p
-	}
-	if err := opts.Validate(); err != nil {
-		return Results{}, err
-	}
-	events, problems, err := history.ReadFile(hist)
+	info, err := readRunInfo(filepath.Join(dir, RunFile))
 	if err != nil {
 		return Results{}, err
 	}
-	if len(events) == 0 && len(problems) > 0 {
-		return Results{}, errors.Errorf("%s: no usable line; first problem: %s", hist, problems[0])
+	if opts.Promises == nil {
+		opts.Promises = info.Promises
 	}
-	res := Check(events, opts)
-	res.withMalformed(problems)
+	opts.Sparse = opts.Sparse || info.Sparse
+	if err := opts.Validate(); err != nil {
+		return Results{}, err
+	}
+	f, err := os.Open(hist)
+	if err != nil {
+		return Results{}, errors.Wrap(err, "open history")
+	}
+	defer f.Close()
+	// The history streams through the checks: only its operations, in
+	// compact form, are held.
+	res, err := CheckReader(f, opts)
+	if err != nil {
+		return Results{}, errors.Wrapf(err, "%s", hist)
+	}
 	return res, nil
 }
 
@@ -75,22 +77,27 @@ func WriteResults(path string, res Results) error {
 	return errors.Wrapf(f.Close(), "write %s", path)
 }
 
-// runPromises reads the promises of a run.json; nil when there is none.
-func runPromises(path string) ([]string, error) {
+// runInfo is what the checks read of a run.json.
+type runInfo struct {
+	Promises []string `json:"promises"`
+	// Sparse: the system's IDs are sparse by design (Options.Sparse).
+	Sparse bool `json:"sparse"`
+}
+
+// readRunInfo reads a run.json; the zero runInfo when there is none.
+func readRunInfo(path string) (runInfo, error) {
+	var info runInfo
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
+		return info, nil
 	}
 	if err != nil {
-		return nil, errors.Wrap(err, "read run info")
-	}
-	var info struct {
-		Promises []string `json:"promises"`
+		return info, errors.Wrap(err, "read run info")
 	}
 	if err := json.Unmarshal(b, &info); err != nil {
-		return nil, errors.Wrapf(err, "%s", path)
+		return info, errors.Wrapf(err, "%s", path)
 	}
-	return info.Promises, nil
+	return info, nil
 }
 
 // Summary is the verdict for a terminal: one line per check, each with

@@ -17,12 +17,18 @@
 //     direct checker decides alone when porcupine runs out of time, which
 //     it does with a few dozen operations in flight at once.
 //   - monotonic (next-id): each process's IDs strictly increase.
+//   - node-order (next-range): each node that issues IDs (the node an ok
+//     completion names) issues them in real-time order: a range that
+//     completed at a node before another was invoked there holds only
+//     IDs below the other's. It is what Flake IDs promise in place of a
+//     global order; ranges that name no node are left out.
 //   - gap-free: every ID between 1 and the highest handed out went to
 //     someone. The check finds the gaps and explains what it can: IDs in
 //     a client library's buffer (fetched, never handed out), and IDs that
 //     next-range operations of unknown outcome, invoked before the first
 //     range above the gap completed, may have taken. It fails on what is
-//     left unexplained.
+//     left unexplained. With Options.Sparse, for IDs sparse by design
+//     (Flake IDs), it does not look: n/a, with SparseReason.
 //   - stats: outcomes per operation, latency percentiles, and availability
 //     in each window between faults.
 //
@@ -36,7 +42,11 @@
 // caught for a planted bug's expected violation.
 //
 // CheckDir checks a history file or run directory and writes nothing;
-// WriteResults writes results.json to a new file. With
+// WriteResults writes results.json to a new file. CheckDir, like
+// CheckReader, streams the history through the checks: it holds the
+// operations in a compact form (about a hundred bytes each, no strings,
+// no JSON) and the fault events, never the events themselves, so ten
+// million events check in well under two gigabytes. With
 // Options.VisualizeDir, a non-linearizable sequence also gets porcupine's
 // HTML view with the fault windows drawn on it: of the whole sequence,
 // or of its first violation and the operations nearest it when porcupine

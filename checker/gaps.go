@@ -3,8 +3,6 @@ package checker
 import (
 	"fmt"
 	"sort"
-
-	"github.com/seqlab/seqlab/checker/history"
 )
 
 // GapDetails are the figures of the gaps check.
@@ -24,6 +22,9 @@ type GapDetails struct {
 	UnexplainedIDs    uint64 `json:"unexplained_ids"`
 	// Gaps lists the first gaps.
 	Gaps []Gap `json:"gaps,omitempty"`
+	// Sparse says the check did not look, as Options.Sparse asked: the
+	// IDs are sparse by design, and every figure above is zero.
+	Sparse bool `json:"sparse,omitempty"`
 }
 
 // Gap is one run of IDs nobody received: [From, To).
@@ -101,7 +102,7 @@ func minus(from, to uint64, spans []span) []span {
 func checkGaps(s *seqOps, opts Options) Result {
 	var handed, allocated []span
 	for _, o := range s.ranges {
-		if o.typ != history.Ok {
+		if !o.ok() {
 			continue
 		}
 		allocated = append(allocated, span{o.from, o.to})
@@ -110,7 +111,7 @@ func checkGaps(s *seqOps, opts Options) Result {
 		}
 	}
 	for _, o := range s.ids {
-		if o.typ == history.Ok {
+		if o.ok() {
 			handed = append(handed, span{o.id, o.id + 1})
 		}
 	}

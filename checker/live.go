@@ -3,8 +3,6 @@ package checker
 import (
 	"fmt"
 	"time"
-
-	"github.com/seqlab/seqlab/checker/history"
 )
 
 // DefaultLiveWithin is the default of Options.LiveWithin.
@@ -33,32 +31,27 @@ type LiveDetails struct {
 // cluster must serve again within the bound, so every client operation
 // invoked from Heal+bound on must succeed. An operation still pending
 // when the history ends is not judged: the run cut it off.
-func checkLive(events []history.Event, all []*op, bound time.Duration) Result {
-	var heal int64
-	for _, e := range events {
-		if e.Nemesis {
-			heal = max(heal, e.Time)
-		}
-	}
+func checkLive(st *stream, bound time.Duration) Result {
+	heal := st.heal
 	from := heal + int64(bound)
 	d := LiveDetails{Heal: time.Duration(heal), Bound: bound, Unavailable: -1}
 	var bad []int64
 	seen := map[int]bool{}
 	var firstOk, lastBad int64 = -1, -1
-	for _, o := range all {
+	st.each(func(o *op) {
 		if o.end < 0 {
-			continue
+			return
 		}
-		inv, end := events[o.inv].Time, events[o.end].Time
-		if o.typ == history.Ok && inv >= heal && (firstOk < 0 || end < firstOk) {
+		inv, end := o.invTime, o.endTime
+		if o.ok() && inv >= heal && (firstOk < 0 || end < firstOk) {
 			firstOk = end
 		}
 		if inv < from {
-			continue
+			return
 		}
 		d.Judged++
-		if o.typ == history.Ok {
-			continue
+		if o.ok() {
+			return
 		}
 		d.Failed++
 		lastBad = max(lastBad, end)
@@ -67,7 +60,7 @@ func checkLive(events []history.Event, all []*op, bound time.Duration) Result {
 			seen[o.proc] = true
 			d.Processes = append(d.Processes, o.proc)
 		}
-	}
+	})
 	switch {
 	case lastBad >= 0:
 		d.Unavailable = time.Duration(lastBad - heal)

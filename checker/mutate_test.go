@@ -155,7 +155,7 @@ func rangeOps(events []history.Event, typ string) []*op {
 	var out []*op
 	for _, s := range seqs {
 		for _, o := range s.ranges {
-			if o.typ == typ {
+			if o.typ.String() == typ {
 				out = append(out, o)
 			}
 		}

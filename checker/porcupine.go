@@ -79,31 +79,53 @@ func porcupineCheck(oks []*op, timeout time.Duration, path string, notes []porcu
 // (to the end of the history when it never stops); any other fault event
 // is a point. Times are positions in the history, porcupine's clock here.
 func faultAnnotations(events []history.Event) []porcupine.Annotation {
-	var out []porcupine.Annotation
-	open := map[string]int{} // fault -> its window in out
-	for pos, e := range events {
-		if !e.Nemesis {
-			continue
+	t := faultTimeline{open: map[string]int{}}
+	for pos := range events {
+		if events[pos].Nemesis {
+			t.add(pos, &events[pos])
 		}
-		a := porcupine.Annotation{Tag: "nemesis", Start: int64(pos), End: int64(pos),
-			Description: e.F, Details: describeFault(e), BackgroundColor: "#fde2c4"}
-		if name, ok := strings.CutPrefix(e.F, "start-"); ok {
-			a.Description, a.End = name, int64(len(events))
-			open[name] = len(out)
-			out = append(out, a)
-			continue
-		}
-		if name, ok := strings.CutPrefix(e.F, "stop-"); ok {
-			if i, ok := open[name]; ok {
-				delete(open, name)
-				out[i].End = int64(pos)
-				out[i].Details += "; " + describeFault(e)
-				continue
-			}
-		}
-		out = append(out, a)
 	}
-	return out
+	return t.done(len(events))
+}
+
+// faultTimeline builds faultAnnotations a fault event at a time.
+type faultTimeline struct {
+	out  []porcupine.Annotation
+	open map[string]int // fault -> its window in out
+}
+
+// toEnd marks a window that runs to the end of the history, until done
+// knows where that is.
+const toEnd = -1
+
+func (t *faultTimeline) add(pos int, e *history.Event) {
+	a := porcupine.Annotation{Tag: "nemesis", Start: int64(pos), End: int64(pos),
+		Description: e.F, Details: describeFault(*e), BackgroundColor: "#fde2c4"}
+	if name, ok := strings.CutPrefix(e.F, "start-"); ok {
+		a.Description, a.End = name, toEnd
+		t.open[name] = len(t.out)
+		t.out = append(t.out, a)
+		return
+	}
+	if name, ok := strings.CutPrefix(e.F, "stop-"); ok {
+		if i, ok := t.open[name]; ok {
+			delete(t.open, name)
+			t.out[i].End = int64(pos)
+			t.out[i].Details += "; " + describeFault(*e)
+			return
+		}
+	}
+	t.out = append(t.out, a)
+}
+
+// done returns the annotations of a history of n events.
+func (t *faultTimeline) done(n int) []porcupine.Annotation {
+	for i := range t.out {
+		if t.out[i].End == toEnd {
+			t.out[i].End = int64(n)
+		}
+	}
+	return t.out
 }
 
 func describeFault(e history.Event) string {

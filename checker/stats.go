@@ -2,11 +2,10 @@ package checker
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
-
-	"github.com/seqlab/seqlab/checker/history"
 )
 
 // Stats describe what the clients saw.
@@ -43,47 +42,34 @@ type Window struct {
 	Availability float64 `json:"availability"`
 }
 
-func stats(events []history.Event, all []*op) Stats {
-	st := Stats{Ops: map[string]map[string]int{}, Latency: map[string]Latency{}}
+// stats counts the stream's ops; the windows it counted as it went.
+func (st *stream) stats() Stats {
+	s := Stats{Ops: map[string]map[string]int{}, Latency: map[string]Latency{}}
 	lat := map[string][]time.Duration{}
-	for _, o := range all {
-		m := st.Ops[o.f]
+	st.each(func(o *op) {
+		f := o.f.String()
+		m := s.Ops[f]
 		if m == nil {
 			m = map[string]int{}
-			st.Ops[o.f] = m
+			s.Ops[f] = m
 		}
-		typ := o.typ
+		typ := o.typ.String()
 		if typ == "" {
 			typ = "pending"
 		}
 		m[typ]++
-		if o.typ == history.Ok {
-			lat[o.f] = append(lat[o.f], time.Duration(o.latency))
+		if o.ok() {
+			lat[f] = append(lat[f], time.Duration(o.endTime-o.invTime))
 		}
-	}
+	})
 	for f, ls := range lat {
-		sort.Slice(ls, func(i, j int) bool { return ls[i] < ls[j] })
+		slices.Sort(ls)
 		q := func(p float64) time.Duration { return ls[min(len(ls)-1, int(p*float64(len(ls))))] }
-		st.Latency[f] = Latency{P50: q(0.50), P95: q(0.95), P99: q(0.99), Max: ls[len(ls)-1]}
+		s.Latency[f] = Latency{P50: q(0.50), P95: q(0.95), P99: q(0.99), Max: ls[len(ls)-1]}
 	}
-	w := Window{Availability: -1}
-	for _, e := range events {
-		if e.Nemesis {
-			st.Faults++
-			st.Windows = append(st.Windows, w.done())
-			w = Window{After: e.F, Index: e.Index, Start: e.Time}
-			continue
-		}
-		if e.Type == history.Invoke {
-			continue
-		}
-		w.Total++
-		if e.Type == history.Ok {
-			w.Ok++
-		}
-	}
-	st.Windows = append(st.Windows, w.done())
-	return st
+	s.Faults = st.faults
+	s.Windows = append(slices.Clip(st.windows), st.window.done())
+	return s
 }
 
 func (w Window) done() Window {
