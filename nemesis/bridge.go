@@ -24,7 +24,7 @@ func (p *PartitionBridge) String() string {
 
 func (p *PartitionBridge) Start(c Cluster) (any, error) {
 	nodes := c.Nodes()
-	if err := need(p, nodes, 3, "two sides and a bridge"); err != nil {
+	if err := p.fits(nodes); err != nil {
 		return nil, err
 	}
 	order, err := spelt(p, c)
@@ -46,3 +46,7 @@ func (p *PartitionBridge) Start(c Cluster) (any, error) {
 }
 
 func (p *PartitionBridge) Stop(c Cluster) (any, error) { return p.heal(c), nil }
+
+func (p *PartitionBridge) fits(nodes []string) error {
+	return need(p, nodes, 3, "two sides and a bridge")
+}

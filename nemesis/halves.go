@@ -18,7 +18,7 @@ func (p *PartitionHalves) String() string {
 
 func (p *PartitionHalves) Start(c Cluster) (any, error) {
 	nodes := c.Nodes()
-	if err := need(p, nodes, 2, "two sides"); err != nil {
+	if err := p.fits(nodes); err != nil {
 		return nil, err
 	}
 	minority, err := spelt(p, c)
@@ -32,3 +32,5 @@ func (p *PartitionHalves) Start(c Cluster) (any, error) {
 }
 
 func (p *PartitionHalves) Stop(c Cluster) (any, error) { return p.heal(c), nil }
+
+func (p *PartitionHalves) fits(nodes []string) error { return need(p, nodes, 2, "two sides") }

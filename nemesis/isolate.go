@@ -14,7 +14,7 @@ func (p *PartitionIsolate) String() string {
 
 func (p *PartitionIsolate) Start(c Cluster) (any, error) {
 	nodes := c.Nodes()
-	if err := need(p, nodes, 2, "one node and the rest"); err != nil {
+	if err := p.fits(nodes); err != nil {
 		return nil, err
 	}
 	lone, err := spelt(p, c)
@@ -28,3 +28,7 @@ func (p *PartitionIsolate) Start(c Cluster) (any, error) {
 }
 
 func (p *PartitionIsolate) Stop(c Cluster) (any, error) { return p.heal(c), nil }
+
+func (p *PartitionIsolate) fits(nodes []string) error {
+	return need(p, nodes, 2, "one node and the rest")
+}

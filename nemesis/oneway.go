@@ -19,7 +19,7 @@ func (p *OneWayCut) String() string {
 
 func (p *OneWayCut) Start(c Cluster) (any, error) {
 	nodes := c.Nodes()
-	if err := need(p, nodes, 2, "two ends"); err != nil {
+	if err := p.fits(nodes); err != nil {
 		return nil, err
 	}
 	ends, err := spelt(p, c)
@@ -37,3 +37,5 @@ func (p *OneWayCut) Start(c Cluster) (any, error) {
 }
 
 func (p *OneWayCut) Stop(c Cluster) (any, error) { return p.heal(c), nil }
+
+func (p *OneWayCut) fits(nodes []string) error { return need(p, nodes, 2, "two ends") }

@@ -11,7 +11,7 @@ func (f *Pause) Name() string   { return "pause" }
 func (f *Pause) String() string { return "pause(" + who(f.Targets, "1 random node") + ")" }
 
 func (f *Pause) Start(c Cluster) (any, error) {
-	if err := need(f, c.Nodes(), 1, "a node to pause"); err != nil {
+	if err := f.fits(c.Nodes()); err != nil {
 		return nil, err
 	}
 	node, err := spelt(f, c)
@@ -35,3 +35,5 @@ func (f *Pause) Stop(c Cluster) (any, error) {
 	f.node = ""
 	return v, nil
 }
+
+func (f *Pause) fits(nodes []string) error { return need(f, nodes, 1, "a node to pause") }

@@ -17,7 +17,7 @@ func (f *Reset) String() string {
 }
 
 func (f *Reset) Start(c Cluster) (any, error) {
-	if err := need(f, c.Nodes(), 2, "two ends"); err != nil {
+	if err := f.fits(c.Nodes()); err != nil {
 		return nil, err
 	}
 	between, err := spelt(f, c)
@@ -40,3 +40,5 @@ func (f *Reset) Stop(c Cluster) (any, error) {
 	f.between = nil
 	return v, nil
 }
+
+func (f *Reset) fits(nodes []string) error { return need(f, nodes, 2, "two ends") }

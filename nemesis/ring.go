@@ -24,7 +24,7 @@ func (p *PartitionRing) String() string {
 
 func (p *PartitionRing) Start(c Cluster) (any, error) {
 	nodes := c.Nodes()
-	if err := need(p, nodes, 4, "a ring of different majorities"); err != nil {
+	if err := p.fits(nodes); err != nil {
 		return nil, err
 	}
 	order, err := spelt(p, c)
@@ -54,3 +54,7 @@ func (p *PartitionRing) Stop(c Cluster) (any, error) { return p.heal(c), nil }
 // ringReach is the fewest neighbours on each side of a node on a ring of n
 // that make a majority with the node itself.
 func ringReach(n int) int { return (n/2 + 1) / 2 }
+
+func (p *PartitionRing) fits(nodes []string) error {
+	return need(p, nodes, 4, "a ring of different majorities")
+}

@@ -119,6 +119,35 @@ func checkTargets(t targetable, nodes, clients []string) error {
 	return nil
 }
 
+// fitter is a fault with a shape that needs a least number of nodes.
+type fitter interface {
+	fits(nodes []string) error
+}
+
+// Fits returns an error unless a cluster of these nodes is big enough
+// for f's shape (a ring needs 4, a bridge 3), as f's Start would: so
+// that a script can refuse, before it runs, a fault that would only
+// fail.
+func Fits(f Fault, nodes []string) error {
+	if a, ok := f.(All); ok {
+		for _, part := range a {
+			if err := Fits(part, nodes); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if ft, ok := f.(fitter); ok {
+		return ft.fits(nodes)
+	}
+	return nil
+}
+
+var _ = []fitter{
+	(*PartitionIsolate)(nil), (*PartitionHalves)(nil), (*PartitionRing)(nil), (*PartitionBridge)(nil), (*OneWayCut)(nil),
+	(*Pause)(nil), (*Reset)(nil),
+}
+
 // spelt returns the fault's targets as checked against the cluster, or
 // nil if it has none and draws them.
 func spelt(t targetable, c Cluster) ([]string, error) {

@@ -127,3 +127,28 @@ func TestTargetedWithoutTargets(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "crash-one(1 random node)", f.(*nemesis.Crash).String())
 }
+
+// Fits refuses a cluster too small for a fault's shape, as Start would,
+// parts of a composite included.
+func TestFits(t *testing.T) {
+	three := []string{"n1", "n2", "n3"}
+	for name, want := range map[string]string{
+		"partition-ring":              "nemesis: partition-ring needs at least 4 nodes for a ring of different majorities, the cluster has 3",
+		"pause+partition-ring":        "nemesis: partition-ring needs at least 4 nodes for a ring of different majorities, the cluster has 3",
+		"partition-bridge":            "",
+		"crash-all":                   "",
+		"partition-isolate+crash-one": "",
+	} {
+		f, err := nemesis.Lookup(name)
+		require.NoError(t, err)
+		if want == "" {
+			require.NoError(t, nemesis.Fits(f, three), name)
+			continue
+		}
+		require.EqualError(t, nemesis.Fits(f, three), want, name)
+		_, err = f.Start(newFake(3, 1))
+		require.ErrorContains(t, err, want, "Start says the same")
+	}
+	f, _ := nemesis.Lookup("reset")
+	require.EqualError(t, nemesis.Fits(f, []string{"n1"}), "nemesis: reset needs at least 2 nodes for two ends, the cluster has 1")
+}
