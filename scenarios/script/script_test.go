@@ -35,7 +35,7 @@ func parseFile(t *testing.T, path string) (*Script, error) {
 	return Parse(filepath.Base(path), f)
 }
 
-// Each good script parses, prints as its golden .out, and reads back
+// Each good script parses, prints as its .golden file, and reads back
 // from that to the same Script.
 func TestGoodScripts(t *testing.T) {
 	paths, _ := filepath.Glob("testdata/ok/*.scn")
@@ -45,7 +45,7 @@ func TestGoodScripts(t *testing.T) {
 			s, err := parseFile(t, path)
 			require.NoError(t, err)
 			out := s.Format()
-			golden(t, strings.TrimSuffix(path, ".scn")+".out", out)
+			golden(t, strings.TrimSuffix(path, ".scn")+".golden", out)
 			back, err := Parse("formatted", bytes.NewReader(out))
 			require.NoError(t, err)
 			require.Equal(t, s, back)
