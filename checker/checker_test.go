@@ -354,7 +354,7 @@ func TestCheckDirRunPromisesAndVisualization(t *testing.T) {
 	assert.Error(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "junk.jsonl"), []byte("junk\n"), 0o644))
 	_, err = CheckDir(filepath.Join(dir, "junk.jsonl"), Options{})
-	assert.ErrorContains(t, err, "no usable line")
+	assert.ErrorContains(t, err, "junk.jsonl: no usable line; first problem: line 1: not valid JSON")
 }
 
 // TestCheckDirFileNames: CheckDir writes nothing of its own; porcupine's

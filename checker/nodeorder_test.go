@@ -235,3 +235,31 @@ func TestSparse(t *testing.T) {
 	assert.Equal(t, SparseReason, res.Checks[GapFree].Reason)
 	assert.Equal(t, []string{Unique, NodeOrder}, res.Promises)
 }
+
+// TestCheckReaderSameAsCheck: checking a history as it is read gives the
+// results of checking it whole, malformed lines and all.
+func TestCheckReaderSameAsCheck(t *testing.T) {
+	for seed := uint64(1); seed <= 6; seed++ {
+		var buf bytes.Buffer
+		h := genHistory(seed, 12, 2000, []string{"a", "b"})
+		if seed%2 == 0 {
+			h = flakeHistory(t, seed, 6, 3, 1000)
+		}
+		require.NoError(t, history.Write(&buf, h))
+		b := buf.Bytes()
+		// A corrupt line in the middle, and a last line cut short.
+		mid := bytes.IndexByte(b[len(b)/2:], '\n') + len(b)/2 + 1
+		b = append(append(append([]byte(nil), b[:mid]...), "{junk\n"...), b[mid:len(b)-20]...)
+
+		events, problems, err := history.Read(bytes.NewReader(b))
+		require.NoError(t, err)
+		require.NotEmpty(t, problems)
+		opts := Options{Promises: []string{Unique, Linearizable, NodeOrder}, VisualizeDir: t.TempDir()}
+		want := Check(events, opts)
+		want.withMalformed(problems)
+		got, err := CheckReader(bytes.NewReader(b), opts)
+		require.NoError(t, err)
+		want.Duration, got.Duration = 0, 0
+		require.Equal(t, want, got, "seed %d", seed)
+	}
+}
