@@ -213,6 +213,16 @@ func (p *node) Crashed() {
 	p.waiting = nil
 }
 
+// RollbackSchedule is a schedule (one fault at a time, as a scenario
+// draws them) that catches the planted bug flake-clock-rollback: a clock
+// offset (500ms ahead or behind, for 200ms) and then, 100 to 150ms after
+// it ends, every node crashes for 200ms, in turn. A clock that was ahead
+// leaves its node with timestamps ahead of the clock when it steps back;
+// the crash comes, and the restart, before the clock has caught up. The
+// real system keeps its promises under it.
+var RollbackSchedule = sim.Schedule{Faults: []string{"clock-offset", "crash-all"}, InTurn: true,
+	Interval: 100 * time.Millisecond, Duration: 200 * time.Millisecond, Jitter: 50 * time.Millisecond}
+
 // RollbackPlan is a fault plan that catches the planted bug
 // flake-clock-rollback, up to until: from 1s on, every 3.5s, one random
 // node's clock steps back (clock-step-back: 2s, for 2.5s), and half a

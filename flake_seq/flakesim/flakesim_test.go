@@ -53,6 +53,14 @@ func rollback(seed int64, bug bool) plan {
 		Flake: flakesim.Config{ClockRollback: bug}}
 }
 
+// scheduled is a run of seed under the schedule that catches the planted
+// bug.
+func scheduled(seed int64, bug bool) plan {
+	p := rollback(seed, bug)
+	p.Faults = sim.Plan(seed, flakesim.RollbackSchedule, 4*time.Second)
+	return p
+}
+
 func check(t testing.TB, r *sim.Result) ([]history.Event, checker.Results) {
 	t.Helper()
 	events, problems, err := history.Read(bytes.NewReader(r.History))
@@ -103,8 +111,8 @@ func TestDeterministic(t *testing.T) {
 }
 
 // TestUniqueUnderFaults: over 200 seeds of mixed faults (crashes, power
-// losses, each clock fault, and clock faults with crashes), and 30 of the
-// plan that catches the planted bug, no ID is handed out twice, and each
+// losses, each clock fault, and clock faults with crashes), and 20 each of
+// the plan and the schedule that catch the planted bug, no ID is handed out twice, and each
 // node's IDs increase (the checker's unique and node-order).
 func TestUniqueUnderFaults(t *testing.T) {
 	seeds := 200
@@ -114,8 +122,8 @@ func TestUniqueUnderFaults(t *testing.T) {
 	ok, fail := 0, 0
 	for seed := int64(1); seed <= int64(seeds); seed++ {
 		plans := []plan{mixed(seed)}
-		if seed <= 30 {
-			plans = append(plans, rollback(seed, false))
+		if seed <= 20 {
+			plans = append(plans, rollback(seed, false), scheduled(seed, false))
 		}
 		for _, p := range plans {
 			_, res := check(t, run(t, p, false))
@@ -128,21 +136,24 @@ func TestUniqueUnderFaults(t *testing.T) {
 	assert.Greater(t, ok, 300*seeds)
 }
 
-// TestPlantedClockRollback: with the planted bug, the rollback plan finds
-// duplicates on nearly every seed; the plan needs the bug, and the bug
-// needs a clock behind at a restart (crashes alone, or a clock stepped
-// back without a restart, find nothing).
+// TestPlantedClockRollback: with the planted bug, the rollback plan and
+// the rollback schedule find duplicates on nearly every seed; they need
+// the bug (TestUniqueUnderFaults), and the bug needs a clock behind at a
+// restart (crashes alone, or a clock stepped back without a restart, find
+// nothing).
 func TestPlantedClockRollback(t *testing.T) {
-	const seeds = 40
-	found := 0
-	for seed := int64(1); seed <= seeds; seed++ {
-		_, res := check(t, run(t, rollback(seed, true), false))
-		if res.Checks[checker.Unique].Valid == checker.ValidFalse {
-			found++
+	const seeds = 20
+	for name, p := range map[string]func(int64, bool) plan{"plan": rollback, "schedule": scheduled} {
+		found := 0
+		for seed := int64(1); seed <= seeds; seed++ {
+			_, res := check(t, run(t, p(seed, true), false))
+			if res.Checks[checker.Unique].Valid == checker.ValidFalse {
+				found++
+			}
 		}
+		t.Logf("flake-clock-rollback found by the %s on %d of %d seeds", name, found, seeds)
+		require.GreaterOrEqual(t, found, seeds*9/10, name)
 	}
-	t.Logf("flake-clock-rollback found on %d of %d seeds", found, seeds)
-	require.GreaterOrEqual(t, found, seeds*9/10)
 
 	for _, f := range []string{"crash-all", "clock-step-back"} {
 		for seed := int64(1); seed <= 10; seed++ {
