@@ -335,3 +335,28 @@ func TestNodeDiskFails(t *testing.T) {
 	assert.Equal(t, time.Hour.Milliseconds()+1100, tsOf(r.GetFrom()))
 	assert.Greater(t, node.Mark(), time.Hour.Milliseconds()+2000)
 }
+
+// FuzzNodeAPI feeds arbitrary requests to a node's NextRange: none may
+// panic; each is refused as InvalidArgument (and then was bad) or answered
+// with exactly n IDs of one millisecond and node.
+func FuzzNodeAPI(f *testing.F) {
+	f.Add("s", uint64(1))
+	f.Add("", uint64(0))
+	f.Add("x", ^uint64(0))
+	f.Add("a\x00b", uint64(3))
+	f.Add("\xff", uint64(4096))
+	node, err := flake_seq.NewNode(flake_seq.NodeConfig{Name: "f1", NodeID: 12})
+	require.NoError(f, err)
+	defer node.Close()
+	f.Fuzz(func(t *testing.T, name string, n uint64) {
+		r, err := node.NextRange(context.Background(), &pb.NextRangeRequest{Name: name, N: n})
+		if err != nil {
+			require.Equal(t, codes.InvalidArgument, codeOf(err), "%v", err)
+			require.True(t, flake_seq.ValidateName(name) != nil || n == 0 || n > flake_seq.PerMilli)
+			return
+		}
+		require.Equal(t, n, r.GetTo()-r.GetFrom())
+		require.Equal(t, 12, nodeOf(r.GetFrom()))
+		require.Equal(t, tsOf(r.GetFrom()), tsOf(r.GetTo()-1))
+	})
+}
