@@ -28,6 +28,7 @@ var catalogue = []Scenario{
 	},
 	{
 		Name: "Crash/all-in-memory-no-bootstrap-n3", Description: "every in-memory node crashes; restarted without --bootstrap, the cluster stays unavailable instead of starting over",
+		Systems: []string{RRSeq},
 		Cluster: Cluster{Nodes: 3, NoBootstrapOnRestart: true}, Faults: []string{"crash-all"},
 		// Safe by staying unavailable: it does not promise liveness.
 		Promises: []string{"unique", "linearizable"},
@@ -107,33 +108,39 @@ var catalogue = []Scenario{
 	// Planted bugs: each must be caught.
 	{
 		Name: "Bug/set-if-greater", Description: "the original write rule: two coordinators with one base and different sizes both win",
+		Systems:  []string{RRSeq},
 		Cluster:  Cluster{Nodes: 3, WriteRule: rr_seq.SetIfGreater, Jitter: 2 * time.Millisecond},
 		Workload: Workload{RangeClients: 8, Sizes: []uint64{1, 2, 5, 13}, Rate: 20},
 		Expect:   Expect{Violates: []string{"unique"}},
 	},
 	{
 		Name: "Bug/r-plus-w-le-n", Description: "R=1, W=1 on 3 nodes: reads miss writes, writes do not meet",
+		Systems: []string{RRSeq},
 		Cluster: Cluster{Nodes: 3, R: 1, W: 1, Unsafe: true},
 		Expect:  Expect{Violates: []string{"unique"}},
 	},
 	{
 		Name: "Bug/crash-all-in-memory", Description: "total crash of in-memory nodes: every sequence restarts at 1",
+		Systems: []string{RRSeq},
 		Cluster: Cluster{Nodes: 3}, Faults: []string{"crash-all"},
 		Expect: Expect{Violates: []string{"unique"}},
 	},
 	{
 		Name: "Bug/ack-before-sync", Description: "nodes acknowledge writes they never fsynced; a power loss takes them back",
+		Systems: []string{RRSeq},
 		Cluster: Cluster{Nodes: 3, Persist: Disk, AckBeforeSync: true}, Faults: []string{"power-loss-all"},
 		Expect: Expect{Violates: []string{"unique"}},
 	},
 	{
 		Name: "Bug/trust-cache", Description: "a coordinator writes from its cached value and counts refusals as acceptances",
+		Systems:  []string{RRSeq},
 		Cluster:  Cluster{Nodes: 3, Planted: rr_seq.Planted{TrustCache: true}},
 		Workload: Workload{RangeClients: 4},
 		Expect:   Expect{Violates: []string{"unique"}},
 	},
 	{
 		Name: "Bug/rejoin-empty", Description: "an in-memory node restarts empty and votes at once, without recovering: rare, a few seeds in a thousand",
+		Systems: []string{RRSeq},
 		Cluster: Cluster{Nodes: 3, Planted: rr_seq.Planted{RejoinEmpty: true}}, Faults: []string{"crash-one"},
 		// Rare: one run would miss it; hunts catch it (12 of seeds 1-3000
 		// in the simulator, which alone replays a hit exactly).
@@ -142,6 +149,7 @@ var catalogue = []Scenario{
 	},
 	{
 		Name: "Bug/shun-reset", Description: "a coordinator never asks a peer again after a connection to it failed: safe, but nodes stay unavailable after the faults heal",
+		Systems: []string{RRSeq},
 		Cluster: Cluster{Nodes: 3, Planted: rr_seq.Planted{ShunReset: true}}, Faults: []string{"crash-one", "reset"},
 		Expect: Expect{Violates: []string{"live"}},
 		// The simulator tells the core a reset or refusal as such; over
@@ -150,6 +158,7 @@ var catalogue = []Scenario{
 	},
 	{
 		Name: "Bug/late-join", Description: "a request joins a batch after its write was sent: its IDs lie past what the write claimed",
+		Systems:  []string{RRSeq},
 		Cluster:  Cluster{Nodes: 3, Planted: rr_seq.Planted{LateJoin: true}},
 		Workload: Workload{RangeClients: 6, Rate: 20, Names: []string{"one"}},
 		Expect:   Expect{Violates: []string{"unique"}},

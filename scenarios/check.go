@@ -43,7 +43,11 @@ func checkRun(dir string, sc Scenario) (Verdict, error) {
 	if len(problems) > 0 {
 		return Verdict{}, errors.Errorf("history has %d malformed lines, first: line %d: %s", len(problems), problems[0].Line, problems[0].Msg)
 	}
-	res, err := checker.CheckDir(dir, checker.Options{Promises: sc.Promises, Timeout: CheckTimeout, VisualizeDir: dir, LiveWithin: sc.LiveWithin()})
+	sc, sys, err := resolve(sc, sc.System())
+	if err != nil {
+		return Verdict{}, err
+	}
+	res, err := checker.CheckDir(dir, sc.checkOptions(sys, checker.Options{Timeout: CheckTimeout, VisualizeDir: dir}))
 	if err != nil {
 		return Verdict{}, errors.Wrap(err, "check history")
 	}

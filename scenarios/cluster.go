@@ -5,19 +5,22 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"time"
 
 	"github.com/pkg/errors"
 
 	"github.com/seqlab/seqlab/nemesis"
-	"github.com/seqlab/seqlab/rr_seq"
+
 	"github.com/seqlab/seqlab/simnet"
 	"github.com/seqlab/seqlab/simnet/disk"
 )
 
-// cluster is a scenario's rr_seq nodes on the simulated network, with
-// their disks. It implements nemesis.Cluster.
+// cluster is a scenario's nodes of the system under test on the
+// simulated network, with their disks and clocks. It implements
+// nemesis.Cluster.
 type cluster struct {
 	sc    Scenario
+	sys   System
 	seed  int64
 	net   *simnet.Network
 	rng   *rand.Rand // the nemesis's choices
@@ -26,6 +29,7 @@ type cluster struct {
 
 	mu      sync.Mutex
 	slots   map[string]*nodeSlot
+	clocks  map[string]*nemesis.SkewedClock // each node's, kept across restarts
 	clients *clientSet
 }
 
@@ -33,7 +37,7 @@ type nodeSlot struct {
 	name    string
 	index   int
 	disk    *disk.Disk
-	node    *rr_seq.Node
+	node    Node
 	serving sync.WaitGroup
 	starts  int
 }
@@ -42,18 +46,22 @@ type nodeSlot struct {
 // host as its client listener, so that faults on the host hit both.
 func peerAddr(name string) string { return name + ":peer" }
 
-var _ nemesis.Cluster = (*cluster)(nil)
+var (
+	_ nemesis.Cluster = (*cluster)(nil)
+	_ nemesis.Clocks  = (*cluster)(nil)
+)
 
-func newCluster(sc Scenario, seed int64, net *simnet.Network, clients *clientSet, log *slog.Logger) (*cluster, error) {
+func newCluster(sc Scenario, sys System, seed int64, net *simnet.Network, clients *clientSet, log *slog.Logger) (*cluster, error) {
 	c := &cluster{
-		sc: sc, seed: seed, net: net, log: log, clients: clients,
+		sc: sc, sys: sys, seed: seed, net: net, log: log, clients: clients,
 		rng:   rand.New(rand.NewPCG(uint64(seed), 0x6e656d)),
-		slots: map[string]*nodeSlot{},
+		slots: map[string]*nodeSlot{}, clocks: map[string]*nemesis.SkewedClock{},
 	}
 	for i := range sc.Cluster.Nodes {
 		name := fmt.Sprintf("n%d", i+1)
 		c.names = append(c.names, name)
 		c.slots[name] = &nodeSlot{name: name, index: i, disk: disk.New(seed + int64(i) + 1)}
+		c.clocks[name] = nemesis.NewSkewedClock(time.Now)
 	}
 	for _, name := range c.names {
 		if err := c.start(name); err != nil {
@@ -68,33 +76,25 @@ func newCluster(sc Scenario, seed int64, net *simnet.Network, clients *clientSet
 // anyone else for this slot.
 func (c *cluster) start(name string) error {
 	s := c.slots[name]
-	cc := c.sc.Cluster
 	peers := make([]string, len(c.names))
 	for i, n := range c.names {
 		peers[i] = peerAddr(n)
 	}
-	peerTimeout := c.sc.Workload.OpTimeout / 4
-	cfg := rr_seq.Config{
-		Self: peerAddr(name), Name: name, Peers: peers, Cluster: "lab",
-		R: cc.R, W: cc.W, Unsafe: cc.Unsafe, WriteRule: cc.WriteRule,
-		UnsafeAckBeforeSync: cc.AckBeforeSync,
-		UnsafePlanted:       cc.Planted,
-		ReadFirst:           cc.ReadFirst,
-		Dialer:              c.net.Dialer(name),
-		PeerTimeout:         peerTimeout,
-		RoundLife:           2 * peerTimeout, // as in the simulator
-		PeerSecret:          "lab",
-		// A node restarts with the command line it started with, unless
-		// the scenario drops the bootstrap flag on restarts.
-		Bootstrap:  s.starts == 0 || !cc.NoBootstrapOnRestart,
-		FirstStart: s.starts == 0,
-		Seed:       c.seed ^ int64(s.starts+1)<<20 ^ int64(s.index+1)<<40,
-		Logger:     c.log,
+	env := NodeEnv{
+		Name: name, Index: s.index, Self: peerAddr(name), Peers: peers,
+		Dialer:      c.net.Dialer(name),
+		Starts:      s.starts,
+		Seed:        c.seed ^ int64(s.starts+1)<<20 ^ int64(s.index+1)<<40,
+		PeerTimeout: c.sc.Workload.OpTimeout / 4,
+		Clock:       c.clock(name),
+		Secret:      "lab",
+		Logger:      c.log,
+		Scenario:    c.sc,
 	}
-	if cc.Persist == Disk {
-		cfg.DataDir, cfg.FS = "data/"+name, s.disk.Mount()
+	if c.sc.Cluster.Persist == Disk {
+		env.DataDir, env.FS = "data/"+name, s.disk.Mount()
 	}
-	node, err := rr_seq.NewNode(cfg)
+	node, err := c.sys.NewNode(env)
 	if err != nil {
 		return errors.Wrapf(err, "start %s", name)
 	}
@@ -225,4 +225,25 @@ func (a netAdapter) RemoveHostDelay(host string, l nemesis.Link) {
 // linkConfig is the scenario's normal link.
 func linkConfig(c Cluster) simnet.LinkConfig {
 	return simnet.LinkConfig{Latency: c.Latency, Jitter: c.Jitter}
+}
+
+// clock is a node's own clock: the bubble's time plus the clock faults
+// on the node. The skews belong to the machine: a restart keeps them.
+func (c *cluster) clock(name string) func() time.Time { return c.clocks[name].Now }
+
+// SkewClock implements nemesis.Clocks.
+func (c *cluster) SkewClock(node string, s *nemesis.Skew) error {
+	clk := c.clocks[node]
+	if clk == nil {
+		return errors.Errorf("no node %q", node)
+	}
+	clk.Add(s)
+	return nil
+}
+
+// UnskewClock implements nemesis.Clocks.
+func (c *cluster) UnskewClock(node string, s *nemesis.Skew) {
+	if clk := c.clocks[node]; clk != nil {
+		clk.Remove(s)
+	}
 }

@@ -13,6 +13,7 @@ import (
 // HuntReport is a sweep of seeds in the simulator.
 type HuntReport struct {
 	Scenario string
+	System   string
 	From, To int64
 	// Shard of Shards is the part of From..To the hunt ran (see
 	// HuntPlan); Total counts its seeds.

@@ -66,6 +66,7 @@ func (p HuntPlan) seeds() []int64 {
 // Two shards merge only if their headers agree but for the shard.
 type journalHeader struct {
 	Scenario    string        `json:"scenario"`
+	System      string        `json:"system,omitempty"` // empty: rr_seq
 	From        int64         `json:"from"`
 	To          int64         `json:"to"`
 	Shard       int64         `json:"shard"`
@@ -77,7 +78,7 @@ type journalHeader struct {
 }
 
 func (h journalHeader) sameHunt(o journalHeader) bool {
-	return h.Scenario == o.Scenario && h.From == o.From && h.To == o.To && h.Shards == o.Shards &&
+	return h.Scenario == o.Scenario && orRR(h.System) == orRR(o.System) && h.From == o.From && h.To == o.To && h.Shards == o.Shards &&
 		h.TimeLimit == o.TimeLimit && h.Concurrency == o.Concurrency && h.Swarm == o.Swarm
 }
 
@@ -177,7 +178,7 @@ func huntDirName(p HuntPlan) string {
 // openJournal finds the journal to resume or makes a new one, and returns
 // it with the outcomes it already holds.
 func openJournal(sc Scenario, p HuntPlan, opts Options) (*journal, string, map[int64]journalEntry, error) {
-	h := journalHeader{Scenario: sc.Name, From: p.From, To: p.To, Shard: p.Shard, Shards: p.shards(),
+	h := journalHeader{Scenario: sc.Name, System: opts.System, From: p.From, To: p.To, Shard: p.Shard, Shards: p.shards(),
 		TimeLimit: opts.TimeLimit, Concurrency: opts.Concurrency, Swarm: opts.Swarm, Build: CurrentBuild()}
 	parent := filepath.Join(p.Store, "hunts", filepath.FromSlash(sc.Name))
 	if p.Resume {
@@ -269,10 +270,15 @@ func HuntSeeds(sc Scenario, p HuntPlan, opts Options, progress func(HuntProgress
 		return HuntReport{}, err
 	}
 	workers := max(p.Workers, 1)
-	if _, _, err := SimConfig(sc, Options{Seed: p.From, HasSeed: true, TimeLimit: opts.TimeLimit, Concurrency: opts.Concurrency, Swarm: opts.Swarm}); err != nil {
+	resolved, _, err := resolve(sc, opts.System)
+	if err != nil {
 		return HuntReport{}, err
 	}
-	rep := HuntReport{Scenario: sc.Name, From: p.From, To: p.To, Shard: p.Shard, Shards: p.shards()}
+	opts.System = resolved.System()
+	if _, _, err := SimConfig(sc, Options{System: opts.System, Seed: p.From, HasSeed: true, TimeLimit: opts.TimeLimit, Concurrency: opts.Concurrency, Swarm: opts.Swarm}); err != nil {
+		return HuntReport{}, err
+	}
+	rep := HuntReport{Scenario: sc.Name, System: opts.System, From: p.From, To: p.To, Shard: p.Shard, Shards: p.shards()}
 	seeds := p.seeds()
 	rep.Total = int64(len(seeds))
 	var j *journal
@@ -306,7 +312,7 @@ func HuntSeeds(sc Scenario, p HuntPlan, opts Options, progress func(HuntProgress
 	for range workers {
 		wg.Go(func() {
 			for seed := range queue {
-				cfg, _, err := SimConfig(sc, Options{Seed: seed, HasSeed: true, TimeLimit: opts.TimeLimit, Concurrency: opts.Concurrency, Swarm: opts.Swarm})
+				cfg, _, err := SimConfig(sc, Options{System: opts.System, Seed: seed, HasSeed: true, TimeLimit: opts.TimeLimit, Concurrency: opts.Concurrency, Swarm: opts.Swarm})
 				var out SimOutcome
 				if err == nil {
 					out, err = Simulate(sc, cfg)
@@ -470,4 +476,13 @@ func MergeHunts(dirs ...string) (*MergeReport, error) {
 	slices.Sort(rep.Hits)
 	slices.Sort(rep.Errors)
 	return rep, nil
+}
+
+// orRR names rr_seq where a record from before there were several
+// systems names none.
+func orRR(system string) string {
+	if system == "" {
+		return RRSeq
+	}
+	return system
 }

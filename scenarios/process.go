@@ -92,10 +92,15 @@ type ProcessRecord struct {
 // notInProcessMode are the faults the process mode does not offer, and
 // why.
 var notInProcessMode = map[string]string{
-	"loss": "has no loss fault (new connections dropped, open ones reset at random)",
+	"loss":            "has no loss fault (new connections dropped, open ones reset at random)",
+	"clock-offset":    "has " + NoClockFaults,
+	"clock-step-back": "has " + NoClockFaults,
+	"clock-strobe":    "has " + NoClockFaults,
+	"clock-drift":     "has " + NoClockFaults,
 }
 
-// NoClockFaults says why no scenario shifts a clock in process mode.
+// NoClockFaults says why no scenario shifts a clock in process mode: a
+// Go process reads its clock through the vDSO, which no preload reaches.
 const NoClockFaults = "no clock faults (a Go process's clock cannot be shifted from outside it)"
 
 // WhyNotProcess says why s cannot run in process mode, or "" when it

@@ -32,6 +32,9 @@ import (
 // Options are the knobs of one run; the zero value runs the scenario as
 // catalogued with its default seed.
 type Options struct {
+	// System is the system under test (RRSeq, RaftSeq, FlakeSeq or a
+	// registered one); empty means the scenario's first.
+	System string
 	// Seed, when HasSeed, replaces the scenario's default seed.
 	Seed    int64
 	HasSeed bool
@@ -66,7 +69,10 @@ const MaxClients = 200
 
 // RunInfo is run.json: what a replay needs, and what the run was.
 type RunInfo struct {
-	Scenario    string        `json:"scenario"`
+	Scenario string `json:"scenario"`
+	// System is the system under test; empty in runs from before there
+	// were several, all of rr_seq.
+	System      string        `json:"system,omitempty"`
 	Mode        string        `json:"mode"` // grpc, sim or process
 	Seed        int64         `json:"seed"`
 	TimeLimit   time.Duration `json:"time_limit_ns"`
@@ -92,6 +98,15 @@ type RunInfo struct {
 	// the run's own wall time.
 	Setup   time.Duration `json:"setup_ns,omitempty"`
 	Cleanup time.Duration `json:"cleanup_ns,omitempty"`
+}
+
+// SystemName is the run's system under test: rr_seq for runs from before
+// run.json named it.
+func (i RunInfo) SystemName() string {
+	if i.System == "" {
+		return RRSeq
+	}
+	return i.System
 }
 
 // Report is what a run found.
@@ -144,11 +159,11 @@ func (r *Report) VerdictLine() string {
 		expect, r.Verdict.Valid.Word(), promised)
 }
 
-// ReplayCommand is the go test command that replays a run of name with
-// seed and the settings of opts.
-func ReplayCommand(name string, seed int64, opts Options) string {
+// ReplayCommand is the go test command that replays a run of name on
+// system with seed and the settings of opts.
+func ReplayCommand(name, system string, seed int64, opts Options) string {
 	g, rest, _ := strings.Cut(name, "/")
-	cmd := fmt.Sprintf("go test ./scenarios -run '^Test%s$/^%s$' -seed %d", g, regexp.QuoteMeta(rest), seed)
+	cmd := fmt.Sprintf("go test ./scenarios -run '^Test%s$/^%s$/^%s$' -seed %d", g, regexp.QuoteMeta(rest), regexp.QuoteMeta(system), seed)
 	if opts.TimeLimit > 0 {
 		cmd += fmt.Sprintf(" -time-limit %v", opts.TimeLimit)
 	}
@@ -170,7 +185,10 @@ func Prepare(sc Scenario, opts Options) (Scenario, int64, error) {
 	case opts.Concurrency < 0:
 		return sc, 0, errors.Errorf("concurrency %d is negative", opts.Concurrency)
 	}
-	sc = sc.WithDefaults()
+	sc, _, err := resolve(sc, opts.System)
+	if err != nil {
+		return sc, 0, err
+	}
 	if ids := sc.Workload.IDClients; opts.Concurrency > MaxClients-ids {
 		if ids == 0 {
 			return sc, 0, errors.Errorf("concurrency %d is over %d, the most clients a run has", opts.Concurrency, MaxClients)
@@ -212,14 +230,14 @@ func Run(t *testing.T, sc Scenario, opts Options) (*Report, error) {
 		opts.Out = os.Stdout
 	}
 	started := time.Now()
-	dir, err := newRunDir(filepath.Join(opts.Store, filepath.FromSlash(sc.Name)), fmt.Sprintf("%s-seed%d", started.UTC().Format("20060102T150405.000"), seed))
+	dir, err := newRunDir(filepath.Join(opts.Store, filepath.FromSlash(sc.Name)), fmt.Sprintf("%s-%s-seed%d", started.UTC().Format("20060102T150405.000"), sc.System(), seed))
 	if err != nil {
 		return nil, err
 	}
 	info := RunInfo{
-		Scenario: sc.Name, Mode: ModeGRPC, Seed: seed, TimeLimit: sc.TimeLimit, Concurrency: sc.Workload.RangeClients,
+		Scenario: sc.Name, System: sc.System(), Mode: ModeGRPC, Seed: seed, TimeLimit: sc.TimeLimit, Concurrency: sc.Workload.RangeClients,
 		Promises: sc.Promises, Expect: sc.Expect.Violates, Faults: sc.Faults, Started: started.UTC(),
-		Replay: ReplayCommand(sc.Name, seed, opts), Build: CurrentBuild(),
+		Replay: ReplayCommand(sc.Name, sc.System(), seed, opts), Build: CurrentBuild(),
 	}
 	if err := writeJSON(filepath.Join(dir, "run.json"), info); err != nil {
 		return nil, err
@@ -277,7 +295,11 @@ func play(sc Scenario, seed int64, hf io.Writer, opts Options, rep *Report) erro
 	net := simnet.New(simnet.Config{Seed: seed, Default: linkConfig(sc.Cluster)})
 	defer net.Close()
 	clients := newClientSet()
-	cl, err := newCluster(sc, seed, net, clients, logger)
+	sys, err := LookupSystem(sc.System())
+	if err != nil {
+		return err
+	}
+	cl, err := newCluster(sc, sys, seed, net, clients, logger)
 	if err != nil {
 		return err
 	}
@@ -451,6 +473,7 @@ func (r *Report) Block() string {
 		status = "FAIL"
 	}
 	fmt.Fprintf(&b, "=== %s %s\n", status, i.Scenario)
+	fmt.Fprintf(&b, "system    %s\n", i.SystemName())
 	fmt.Fprintf(&b, "seed      %d (%s mode)\n", i.Seed, i.Mode)
 	if i.Hash != "" {
 		fmt.Fprintf(&b, "hash      %s\n", i.Hash)

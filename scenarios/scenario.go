@@ -44,6 +44,9 @@ type Cluster struct {
 	AckBeforeSync bool
 	// Planted plants coordinator bugs (rr_seq.Planted).
 	Planted rr_seq.Planted
+	// FlakeClockRollback plants flake_seq's bug of a node that keeps no
+	// high-water mark (flake_seq.Planted.ClockRollback).
+	FlakeClockRollback bool
 	// ReadFirst runs rr_seq's protocol from before write-only rounds and
 	// coalescing (rr_seq.Config.ReadFirst).
 	ReadFirst bool
@@ -108,8 +111,17 @@ type Scenario struct {
 	// part, with every fault healed.
 	TimeLimit time.Duration
 	Recovery  time.Duration
-	Promises  []string
-	Expect    Expect
+	// Promises, when set, cut what the system under test promises to
+	// these properties (a scenario that keeps a cluster unavailable by
+	// design drops "live"); empty leaves each system's own promises
+	// (System.Promises).
+	Promises []string
+	Expect   Expect
+	// Systems are the systems the scenario applies to (RRSeq, RaftSeq,
+	// FlakeSeq, or a registered one); empty means every system that
+	// takes it (System.WhyNot). A planted bug names its system. A
+	// prepared scenario (Prepare) names exactly the one it runs on.
+	Systems []string
 	// Modes are the modes the scenario runs in (ModeGRPC, ModeSim,
 	// ModeProcess); empty means every mode that can run it: grpc, sim,
 	// and process unless WhyNotProcess says why not.
@@ -133,10 +145,19 @@ func (s Scenario) Supports(mode string) bool {
 
 // supports returns an error unless the scenario runs in mode.
 func (s Scenario) supports(mode string) error {
-	if s.Supports(mode) {
-		return nil
+	if !s.Supports(mode) {
+		return errors.Errorf("scenario %s does not run in %s mode (its modes: %s)", s.Name, mode, strings.Join(s.Modes, ","))
 	}
-	return errors.Errorf("scenario %s does not run in %s mode (its modes: %s)", s.Name, mode, strings.Join(s.Modes, ","))
+	if name := s.System(); name != "" {
+		sys, err := LookupSystem(name)
+		if err != nil {
+			return err
+		}
+		if !sys.Supports(mode) {
+			return errors.Errorf("system %s does not run in %s mode (its modes: %s)", name, mode, strings.Join(sys.Modes(), ","))
+		}
+	}
+	return nil
 }
 
 // Group returns the first part of the name.
@@ -192,17 +213,6 @@ func (s Scenario) WithDefaults() Scenario {
 	if s.FaultFor == 0 {
 		s.FaultFor = 3 * time.Second
 	}
-	if len(s.Promises) == 0 {
-		// Monotonicity is a promise about IDs handed out one by one: only
-		// runs with ID clients have any to check.
-		s.Promises = []string{"unique", "linearizable"}
-		if w.IDClients > 0 {
-			s.Promises = append(s.Promises, "monotonic")
-		}
-		// Liveness: once the last fault heals, the cluster serves again.
-		// A scenario where it cannot, by design, says its promises.
-		s.Promises = append(s.Promises, "live")
-	}
 	return s
 }
 
@@ -251,6 +261,16 @@ func (s Scenario) Validate() error {
 			return errors.Wrapf(err, "scenario %s", s.Name)
 		}
 	}
+	for _, name := range s.Systems {
+		if _, err := LookupSystem(name); err != nil {
+			return errors.Wrapf(err, "scenario %s", s.Name)
+		}
+	}
+	for _, p := range s.Promises {
+		if !slices.Contains(checker.Properties, p) {
+			return errors.Errorf("scenario %s: promise %q is not a property (known: %s)", s.Name, p, strings.Join(checker.Properties, ", "))
+		}
+	}
 	return nil
 }
 
@@ -273,7 +293,8 @@ func (s Scenario) String() string {
 		}
 	}
 	modes := strings.Join(ms, ",")
-	return fmt.Sprintf("%-34s N=%d %s %s faults=%s expect=%s modes=%s", s.Name, c.Nodes, c.WriteRule, c.Persist, faults, expect, modes)
+	return fmt.Sprintf("%-34s N=%d %s %s faults=%s expect=%s modes=%s systems=%s", s.Name, c.Nodes, c.WriteRule, c.Persist, faults, expect, modes,
+		strings.Join(s.SystemNames(), ","))
 }
 
 // Catalogue returns every scenario, sorted by name.

@@ -144,25 +144,38 @@ func TestEveryGroupIsTested(t *testing.T) {
 	}
 }
 
+// runGroup runs each scenario of group in the gRPC mode on every system
+// it applies to, one subtest per system: TestPartition/isolate-n3/raft_seq.
 func runGroup(t *testing.T, group string) {
 	n := 0
 	for _, sc := range scenarios.Catalogue() {
 		if sc.Group() != group || !sc.Supports(scenarios.ModeGRPC) {
 			continue
 		}
-		n++
+		var systems []string
+		for _, system := range sc.SystemNames() {
+			if sc.RunsOn(system, scenarios.ModeGRPC) {
+				systems = append(systems, system)
+			}
+		}
+		n += len(systems)
 		_, rest, _ := strings.Cut(sc.Name, "/")
 		t.Run(rest, func(t *testing.T) {
 			t.Parallel()
-			opts := scenarios.Options{Seed: *seed, HasSeed: isSet("seed"), TimeLimit: *timeLimit, Concurrency: *concurrency,
-				Store: storeDir(), Out: io.Discard}
-			rep, err := scenarios.Run(t, sc, opts)
-			require.NoError(t, err)
-			track(t, rep.Dir)
-			if !rep.Met() {
-				t.Errorf("%s did not reach its expected verdict", sc.Name)
+			for _, system := range systems {
+				t.Run(system, func(t *testing.T) {
+					t.Parallel()
+					opts := scenarios.Options{System: system, Seed: *seed, HasSeed: isSet("seed"), TimeLimit: *timeLimit, Concurrency: *concurrency,
+						Store: storeDir(), Out: io.Discard}
+					rep, err := scenarios.Run(t, sc, opts)
+					require.NoError(t, err)
+					track(t, rep.Dir)
+					if !rep.Met() {
+						t.Errorf("%s on %s did not reach its expected verdict", sc.Name, system)
+					}
+					show(t, rep)
+				})
 			}
-			show(t, rep)
 		})
 	}
 	require.NotZero(t, n, "group %s has no scenarios", group)
@@ -235,7 +248,7 @@ func TestPrintedRunsSurvive(t *testing.T) {
 		return dirs
 	}
 	inner := func(args ...string) string {
-		cmd := exec.Command(os.Args[0], append([]string{"-test.run", "^TestBug$/^r-plus-w-le-n$", "-time-limit", "2s"}, args...)...)
+		cmd := exec.Command(os.Args[0], append([]string{"-test.run", "^TestBug$/^r-plus-w-le-n$/^rr_seq$", "-time-limit", "2s"}, args...)...)
 		cmd.Env = append(os.Environ(), "SEQLAB_INNER=1", "SEQLAB_TTY=")
 		out, err := cmd.CombinedOutput()
 		require.NoError(t, err, "%s", out)

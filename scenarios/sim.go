@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/pkg/errors"
@@ -31,24 +32,72 @@ const (
 const PlanFile = "plan.json"
 
 // SimPlan is a simulated run: the simulator's configuration and the
-// system's (rr_seq's), side by side, as plan.json records them.
+// system's, side by side, as plan.json records them. rr_seq's fields sit
+// inline (as in plans from before there were several systems); another
+// system's configuration is under "system_config".
 type SimPlan struct {
 	sim.Config
 	rrConfig
+	// SystemName is the system under test; empty means rr_seq.
+	SystemName string `json:"system,omitempty"`
+	// SystemConfig is the configuration of a system other than rr_seq,
+	// as its System.SimConfig gave it.
+	SystemConfig json.RawMessage `json:"system_config,omitempty"`
 	// Swarm, in a swarm run, is what the seed drew.
 	Swarm *SwarmDraw `json:"swarm,omitempty"`
 }
 
 type rrConfig = rrsim.Config
 
-// System returns the plan's system under test.
-func (p SimPlan) System() (*rrsim.System, error) { return rrsim.New(p.rrConfig, p.Nodes) }
+// Sys is the plan's system under test.
+func (p SimPlan) Sys() (System, error) {
+	name := p.SystemName
+	if name == "" {
+		name = RRSeq
+	}
+	sys, err := LookupSystem(name)
+	if err != nil {
+		return sys, err
+	}
+	if !sys.Supports(ModeSim) {
+		return sys, errors.Errorf("system %s does not run in the simulator (its modes: %s)", name, strings.Join(sys.Modes(), ","))
+	}
+	return sys, nil
+}
+
+// System returns the simulator's side of the plan's system under test.
+func (p SimPlan) System() (sim.System, error) {
+	sys, err := p.Sys()
+	if err != nil {
+		return nil, err
+	}
+	if sys.Name == RRSeq {
+		return rrsim.New(p.rrConfig, p.Nodes)
+	}
+	return sys.NewSim(p.SystemConfig, p.Nodes)
+}
 
 // WithDefaults fills the unset fields of both parts.
 func (p SimPlan) WithDefaults() SimPlan {
 	p.Config = p.Config.WithDefaults()
-	p.rrConfig = p.rrConfig.WithDefaults(p.Nodes)
+	if p.SystemName == "" || p.SystemName == RRSeq {
+		p.rrConfig = p.rrConfig.WithDefaults(p.Nodes)
+	}
 	return p
+}
+
+// MarshalJSON leaves rr_seq's inline fields out of another system's plan.
+func (p SimPlan) MarshalJSON() ([]byte, error) {
+	type plain SimPlan
+	if p.SystemName == "" || p.SystemName == RRSeq {
+		return json.Marshal(plain(p))
+	}
+	return json.Marshal(struct {
+		sim.Config
+		SystemName   string          `json:"system"`
+		SystemConfig json.RawMessage `json:"system_config,omitempty"`
+		Swarm        *SwarmDraw      `json:"swarm,omitempty"`
+	}{p.Config, p.SystemName, p.SystemConfig, p.Swarm})
 }
 
 // Validate reports a plan that cannot run.
@@ -88,11 +137,22 @@ func SimConfig(sc Scenario, opts Options) (SimPlan, int64, error) {
 			Faults: sim.Plan(seed, sim.Schedule{Faults: sc.Faults, Interval: sc.Interval, Duration: sc.FaultFor, Jitter: sc.Interval / 2,
 				InTurn: sc.InTurn}, sc.TimeLimit-sc.Recovery),
 		},
-		rrConfig: rrsim.Config{
-			R: c.R, W: c.W, WriteRule: c.WriteRule, Persist: c.Persist == Disk, AckBeforeSync: c.AckBeforeSync,
-			TrustCache: c.Planted.TrustCache, LateJoin: c.Planted.LateJoin, RejoinEmpty: c.Planted.RejoinEmpty, ShunReset: c.Planted.ShunReset, ReadFirst: c.ReadFirst,
-			PeerTimeout: w.OpTimeout / 4, NoBootstrapOnRestart: c.NoBootstrapOnRestart,
-		},
+	}
+	sys, err := LookupSystem(sc.System())
+	if err != nil {
+		return SimPlan{}, 0, err
+	}
+	sysCfg, err := sys.SimConfig(sc)
+	if err != nil {
+		return SimPlan{}, 0, err
+	}
+	if sys.Name == RRSeq {
+		p.rrConfig = sysCfg.(rrsim.Config)
+	} else {
+		p.SystemName = sys.Name
+		if p.SystemConfig, err = json.Marshal(sysCfg); err != nil {
+			return SimPlan{}, 0, errors.Wrapf(err, "%s's configuration", sys.Name)
+		}
 	}
 	p = p.WithDefaults()
 	if opts.Swarm != "" {
@@ -139,8 +199,11 @@ func Simulate(sc Scenario, cfg SimPlan) (SimOutcome, error) {
 	if len(problems) > 0 {
 		return SimOutcome{}, errors.Errorf("simulator wrote a malformed history: line %d: %s", problems[0].Line, problems[0].Msg)
 	}
-	sc = sc.WithDefaults()
-	res := checker.Check(events, checker.Options{Promises: sc.Promises, PorcupineLimit: -1, LiveWithin: sc.LiveWithin()})
+	sc, sys, err := resolve(sc, cfg.SystemName)
+	if err != nil {
+		return SimOutcome{}, err
+	}
+	res := checker.Check(events, sc.checkOptions(sys, checker.Options{PorcupineLimit: -1}))
 	v := Verdict{Valid: res.Valid, Results: res, Ops: map[string]int{}}
 	for _, e := range events {
 		if !e.Nemesis && e.Type != history.Invoke {
@@ -162,7 +225,7 @@ func RunSim(sc Scenario, opts Options) (*Report, error) {
 
 // runSimConfig runs an explicit configuration (a replay, a shrunk plan).
 func runSimConfig(sc Scenario, cfg SimPlan, seed int64, opts Options, note string) (*Report, error) {
-	sc, _, err := Prepare(sc, Options{})
+	sc, _, err := Prepare(sc, Options{System: cfg.SystemName})
 	if err != nil {
 		return nil, err
 	}
@@ -178,12 +241,12 @@ func runSimConfig(sc Scenario, cfg SimPlan, seed int64, opts Options, note strin
 		return nil, err
 	}
 	wall := time.Since(started)
-	dir := filepath.Join(opts.Store, filepath.FromSlash(sc.Name), fmt.Sprintf("%s-sim-seed%d", started.UTC().Format("20060102T150405.000000"), seed))
+	dir := filepath.Join(opts.Store, filepath.FromSlash(sc.Name), fmt.Sprintf("%s-%s-sim-seed%d", started.UTC().Format("20060102T150405.000000"), sc.System(), seed))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, errors.Wrap(err, "create run dir")
 	}
 	info := RunInfo{
-		Scenario: sc.Name, Mode: ModeSim, Seed: seed, TimeLimit: cfg.TimeLimit, Concurrency: cfg.Clients,
+		Scenario: sc.Name, System: sc.System(), Mode: ModeSim, Seed: seed, TimeLimit: cfg.TimeLimit, Concurrency: cfg.Clients,
 		Promises: sc.Promises, Expect: sc.Expect.Violates, Faults: sc.Faults, Started: started.UTC(),
 		SimTime: r.SimTime, WallTime: wall, Hash: r.Hash, Note: note,
 		Replay: fmt.Sprintf("seqlab replay %s", dir), Build: CurrentBuild(),

@@ -36,9 +36,10 @@ func huntCmd(args []string, stdout, stderr io.Writer) int {
 	maxFailures := fs.Int("max-failures", 0, "stop after this many failing seeds (0: no limit)")
 	var swarm swarmFlag
 	fs.Var(&swarm, "swarm", "swarm testing: each seed also draws which of the scenario's faults run, how often and how long, and the client mix; --swarm=all draws from every registered fault")
+	system := fs.String("system", "", "the system under test, of "+strings.Join(systemNames(), ", ")+" (default: the scenario's first)")
 	resume := fs.Bool("resume", false, "continue the newest hunt of the same scenario, seeds, shard and options in --store, if any: run only the seeds it lacks (none if it finished)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: seqlab hunt SCENARIO [--seeds FROM-TO] [--swarm[=all]] [--shard I/N] [--resume] [--max-failures K] [--workers N] [--time-limit D] [--store DIR]")
+		fmt.Fprintln(stderr, "usage: seqlab hunt SCENARIO [--seeds FROM-TO] [--swarm[=all]] [--system NAME] [--shard I/N] [--resume] [--max-failures K] [--workers N] [--time-limit D] [--store DIR]")
 		fmt.Fprintln(stderr, "       seqlab hunt merge DIR...   (combine the shards of one hunt from their journals)")
 		fs.PrintDefaults()
 	}
@@ -78,7 +79,7 @@ func huntCmd(args []string, stdout, stderr io.Writer) int {
 	ctx, release := notify(stderr)
 	defer release()
 	bug := len(sc.Expect.Violates) > 0
-	opts := scenarios.Options{TimeLimit: *timeLimit, Concurrency: *concurrency, Store: *store, Out: stdout, Context: ctx, Swarm: string(swarm)}
+	opts := scenarios.Options{System: *system, TimeLimit: *timeLimit, Concurrency: *concurrency, Store: *store, Out: stdout, Context: ctx, Swarm: string(swarm)}
 	rep, err := scenarios.HuntSeeds(sc, plan, opts, progressPrinter(stderr, bug, time.Now))
 	if err != nil {
 		fmt.Fprintf(stderr, "seqlab hunt: %v\n", err)
@@ -97,8 +98,8 @@ func huntCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "hunted %s: STOPPED at %d failing seeds (--max-failures) after %d of %s in %v on %d workers (%.0f seeds a minute)\n",
 			sc.Name, len(rep.Hits), rep.Done, seedsText, rep.Elapsed.Round(time.Millisecond), *workers, rep.SeedsPerMinute())
 	default:
-		fmt.Fprintf(stdout, "hunted %s: %s in %v on %d workers (%.0f seeds a minute)\n",
-			sc.Name, seedsText, rep.Elapsed.Round(time.Millisecond), *workers, rep.SeedsPerMinute())
+		fmt.Fprintf(stdout, "hunted %s on %s: %s in %v on %d workers (%.0f seeds a minute)\n",
+			sc.Name, rep.System, seedsText, rep.Elapsed.Round(time.Millisecond), *workers, rep.SeedsPerMinute())
 	}
 	defer func() {
 		if rep.Resumed > 0 {
@@ -125,7 +126,7 @@ func huntCmd(args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stdout, "%d of %d seeds run %s; first: %d; seeds: %s\n", len(rep.Hits), rep.Done, what, rep.Hits[0], compactSeeds(rep.Hits))
 		fmt.Fprintln(stdout, "the first, recorded:")
-		first, err := scenarios.RunSim(sc, scenarios.Options{Seed: rep.Hits[0], HasSeed: true, TimeLimit: *timeLimit,
+		first, err := scenarios.RunSim(sc, scenarios.Options{System: rep.System, Seed: rep.Hits[0], HasSeed: true, TimeLimit: *timeLimit,
 			Concurrency: *concurrency, Store: *store, Out: stdout, Swarm: string(swarm)})
 		if err != nil {
 			fmt.Fprintf(stderr, "seqlab hunt: %v\n", err)

@@ -53,6 +53,7 @@ type labFlags struct {
 	store       string
 	verbose     bool
 	mode        string
+	system      string
 	process     processFlags
 }
 
@@ -62,6 +63,7 @@ func (l *labFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&l.concurrency, "concurrency", 0, fmt.Sprintf("number of range clients, up to %d with the ID clients (default: the scenario's)", scenarios.MaxClients))
 	fs.StringVar(&l.store, "store", "store", "directory that keeps run directories")
 	fs.BoolVar(&l.verbose, "verbose", false, "print the nodes' logs")
+	fs.StringVar(&l.system, "system", "", "the system under test, of "+strings.Join(systemNames(), ", ")+" (default: the scenario's first; seqlab list shows each scenario's)")
 	fs.StringVar(&l.mode, "mode", scenarios.ModeGRPC, "grpc (real nodes over simnet), sim (the deterministic simulator) or process (node processes, real faults, wall time; needs root)")
 	fs.StringVar(&l.process.nodeCmd, "node-cmd", "", "process mode: the nodes' command template, with {listen} {peer_listen} {peers} {name} {index} {n} {data_dir} (default: rrseq-node, built by the lab)")
 	fs.StringVar(&l.process.promise, "promise", "", "process mode: comma-separated properties the nodes promise, of "+strings.Join(checker.Properties, ",")+" (default: the scenario's)")
@@ -137,8 +139,14 @@ func runCmd(t *testing.T, args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 	}
+	if lf.system != "" {
+		if _, err := scenarios.LookupSystem(lf.system); err != nil {
+			fmt.Fprintf(stderr, "seqlab run: --system: %v\n", err)
+			return 2
+		}
+	}
 	opts := scenarios.Options{Seed: lf.seed, HasSeed: isSet(fs, "seed"), TimeLimit: lf.timeLimit,
-		Concurrency: lf.concurrency, Store: lf.store, Out: stdout, Verbose: lf.verbose}
+		Concurrency: lf.concurrency, Store: lf.store, Out: stdout, Verbose: lf.verbose, System: lf.system}
 	disk := false
 	for _, sc := range scs { // bad settings fail before anything runs
 		if _, _, err := scenarios.Prepare(sc, opts); err != nil {
@@ -363,7 +371,7 @@ func replayCmd(t *testing.T, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	fmt.Fprintf(stdout, "replaying %s with seed %d\n", info.Scenario, info.Seed)
-	rep, code := play(t, "replay", sc, scenarios.Options{Seed: info.Seed, HasSeed: true, TimeLimit: info.TimeLimit,
+	rep, code := play(t, "replay", sc, scenarios.Options{System: info.SystemName(), Seed: info.Seed, HasSeed: true, TimeLimit: info.TimeLimit,
 		Concurrency: info.Concurrency, Store: *store, Out: stdout, Context: ctx}, stderr)
 	if rep != nil {
 		compareVerdicts(stdout, dir, rep.Dir)
@@ -400,19 +408,25 @@ func listCmd(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	all := scenarios.Catalogue()
-	width := 0
+	width, sysWidth := 0, 0
 	for _, sc := range all {
 		width = max(width, len(sc.Name))
+		sysWidth = max(sysWidth, len(strings.Join(sc.SystemNames(), ",")))
 	}
 	for _, sc := range all {
 		if !*long {
-			fmt.Fprintf(stdout, "%-*s  %s\n", width, sc.Name, shortLine(sc.Description, 120-width-2))
+			systems := strings.Join(sc.SystemNames(), ",")
+			fmt.Fprintf(stdout, "%-*s  %-*s  %s\n", width, sc.Name, sysWidth, systems, shortLine(sc.Description, 120-width-sysWidth-4))
 			continue
 		}
 		fmt.Fprintf(stdout, "%s\n    %s\n    %s\n", sc.Name, sc.Description, longLine(sc))
 	}
 	if !*long {
 		fmt.Fprintf(stdout, "%d scenarios in %d groups; seqlab list --long for their settings\n", len(all), len(scenarios.Groups()))
+		for _, s := range scenarios.Systems() {
+			head := fmt.Sprintf("system %-10s modes %-17s ", s.Name, strings.Join(s.Modes(), ","))
+			fmt.Fprintf(stdout, "%s%s\n", head, shortLine(s.Description, 120-len(head)))
+		}
 		fmt.Fprintf(stdout, "process mode: %s, no loss fault; see --long\n", scenarios.NoClockFaults)
 	}
 	return 0
@@ -436,11 +450,28 @@ func longLine(sc scenarios.Scenario) string {
 			modes = append(modes, m)
 		}
 	}
-	line := fmt.Sprintf("%d nodes, %s, %s; %d range and %d ID clients for %v; faults %s; promises %s; expects %s; modes %s",
+	var systems []string
+	for _, name := range sc.SystemNames() {
+		p, _, err := scenarios.Prepare(sc, scenarios.Options{System: name})
+		if err != nil {
+			continue
+		}
+		systems = append(systems, fmt.Sprintf("%s (promises %s)", name, strings.Join(p.Promises, ",")))
+	}
+	line := fmt.Sprintf("%d nodes, %s, %s; %d range and %d ID clients for %v; faults %s; expects %s; modes %s; systems %s",
 		c.Nodes, c.WriteRule, c.Persist, w.RangeClients, w.IDClients, sc.TimeLimit, faults,
-		strings.Join(sc.Promises, ","), expect, strings.Join(modes, ","))
+		expect, strings.Join(modes, ","), strings.Join(systems, ", "))
 	if why := sc.WhyNotProcess(false); why != "" {
 		line += "; not in process mode: " + why
 	}
 	return line
+}
+
+// systemNames lists the registered systems.
+func systemNames() []string {
+	var out []string
+	for _, s := range scenarios.Systems() {
+		out = append(out, s.Name)
+	}
+	return out
 }

@@ -1,0 +1,64 @@
+package scenarios
+
+import (
+	"encoding/json"
+
+	"github.com/seqlab/seqlab/checker"
+	"github.com/seqlab/seqlab/flake_seq"
+	"github.com/seqlab/seqlab/flake_seq/flakesim"
+	"github.com/seqlab/seqlab/simnet/sim"
+)
+
+// flake_seq: the design document's Flake model. Every node stamps IDs
+// from its own clock, with no coordination at all.
+func init() {
+	mustRegister(System{
+		Name:        FlakeSeq,
+		Description: "Flake IDs: a timestamp, a node ID and a counter, no coordination (the design document's Flake model)",
+		Promises:    flakePromises,
+		Sparse:      true,
+		WhyNot:      flakeWhyNot,
+		SimConfig: func(sc Scenario) (any, error) {
+			return flakesim.Config{ClockRollback: sc.Cluster.FlakeClockRollback}.WithDefaults(sc.Cluster.Nodes), nil
+		},
+		NewSim: func(config json.RawMessage, nodes int) (sim.System, error) {
+			var c flakesim.Config
+			if len(config) > 0 {
+				if err := json.Unmarshal(config, &c); err != nil {
+					return nil, err
+				}
+			}
+			return flakesim.New(c, nodes)
+		},
+		NewNode: newFlakeNode,
+	})
+}
+
+// flakePromises: Flake IDs are unique, and each node's increase with
+// time; there is no global order, so neither linearizability nor a
+// client's monotonic order (a client that moves to a node whose clock is
+// behind goes back) is promised, and they are sparse by design. With no
+// coordination, a node serves whenever it is up.
+func flakePromises(sc Scenario) []string {
+	return []string{checker.Unique, checker.NodeOrder, checker.Live}
+}
+
+func flakeWhyNot(sc Scenario) string {
+	if why := rrOptions(sc); why != "" {
+		return why
+	}
+	if sc.Expect.LostBuffers {
+		return "it expects the gap check to find IDs lost in buffers, and Flake IDs are sparse by design"
+	}
+	return ""
+}
+
+func newFlakeNode(env NodeEnv) (Node, error) {
+	return flake_seq.NewNode(flake_seq.NodeConfig{
+		Name: env.Name, NodeID: env.Index,
+		DataDir: env.DataDir, FS: env.FS,
+		Clock:   env.Clock,
+		Planted: flake_seq.Planted{ClockRollback: env.Scenario.Cluster.FlakeClockRollback},
+		Logger:  env.Logger,
+	})
+}
