@@ -3,9 +3,11 @@ package flake_seq_test
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/seqlab/seqlab/flake_seq"
+	"github.com/seqlab/seqlab/nemesis"
 )
 
 // The core's loop: reserve a mark (persist it, then say so), hand out
@@ -51,4 +53,50 @@ func ExampleNewNode() {
 	fmt.Println(r.Len(), "IDs at", time.Duration(ts)*time.Millisecond, "after the epoch, node", id, "counter", counter)
 	// Output:
 	// 3 IDs at 1h0m0s after the epoch, node 1 counter 0
+}
+
+// skewedCluster is the clock part of a lab's cluster of in-process nodes:
+// one nemesis.SkewedClock per node, which the node reads through
+// NodeConfig.Clock, makes it a nemesis.Clocks, so clock faults reach the
+// nodes' timestamps.
+type skewedCluster struct {
+	nemesis.Cluster // the network, crashes...: not used by clock faults
+	clocks          map[string]*nemesis.SkewedClock
+	rng             *rand.Rand
+}
+
+func (c *skewedCluster) Nodes() []string  { return []string{"n1"} }
+func (c *skewedCluster) Rand() *rand.Rand { return c.rng }
+func (c *skewedCluster) SkewClock(node string, s *nemesis.Skew) error {
+	c.clocks[node].Add(s)
+	return nil
+}
+func (c *skewedCluster) UnskewClock(node string, s *nemesis.Skew) { c.clocks[node].Remove(s) }
+
+// A clock fault on a node that reads a skewed clock: stepped back, the
+// node keeps its last timestamp.
+func ExampleNodeConfig_skewedClock() {
+	now := flake_seq.DefaultEpoch.Add(time.Hour) // the machine's clock, stopped for the example
+	clock := nemesis.NewSkewedClock(func() time.Time { return now })
+	c := &skewedCluster{clocks: map[string]*nemesis.SkewedClock{"n1": clock}, rng: rand.New(rand.NewPCG(1, 1))}
+	node, _ := flake_seq.NewNode(flake_seq.NodeConfig{Name: "n1", Clock: clock.Now})
+	defer node.Close()
+	ts := func() time.Duration {
+		r, _ := node.Allocate(context.Background(), "orders", 1)
+		t, _, _ := flake_seq.Unpack(r.From)
+		return time.Duration(t) * time.Millisecond
+	}
+	fmt.Println("before:", ts())
+	f, _ := nemesis.Lookup("clock-step-back")
+	v, _ := f.Start(c)
+	fmt.Println(v, "now reads", clock.Now().Sub(flake_seq.DefaultEpoch))
+	fmt.Println("stepped back:", ts())
+	f.Stop(c)
+	now = now.Add(time.Millisecond)
+	fmt.Println("restored:", ts())
+	// Output:
+	// before: 1h0m0s
+	// map[node:n1 skew:-2s] now reads 59m58s
+	// stepped back: 1h0m0s
+	// restored: 1h0m0.001s
 }
