@@ -132,6 +132,12 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.Name), durable: make(chan struct{}),
 		renew: make(chan int64, 1), stop: make(chan struct{})}
+	if now := cfg.Clock(); now.Before(cfg.Epoch) {
+		// A clock before the epoch would wait for it, and hand out nothing
+		// (a synctest bubble's clock starts in 2000).
+		return nil, errors.Errorf("flake_seq: the clock reads %v, before the epoch %v: set NodeConfig.Epoch at or before it",
+			now.UTC().Format(time.RFC3339), cfg.Epoch.UTC().Format(time.RFC3339))
+	}
 	var mark int64
 	if cfg.DataDir != "" && !cfg.Planted.ClockRollback {
 		s, m, err := openMarks(cfg.FS, cfg.DataDir, cfg.NodeID, cfg.Epoch.UnixMilli())

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -260,6 +261,12 @@ func TestNodeCloseEndsWaits(t *testing.T) {
 	require.ErrorContains(t, err, "needs a name")
 	_, err = flake_seq.NewNode(flake_seq.NodeConfig{Name: "x", NodeID: 2000})
 	require.ErrorContains(t, err, "node ID 2000")
+	y2k := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC) // where a synctest bubble's clock starts
+	_, err = flake_seq.NewNode(flake_seq.NodeConfig{Name: "x", Clock: func() time.Time { return y2k }})
+	require.ErrorContains(t, err, "the clock reads 2000-01-01T00:00:00Z, before the epoch 2025-01-01T00:00:00Z")
+	node, err = flake_seq.NewNode(flake_seq.NodeConfig{Name: "x", Clock: func() time.Time { return y2k }, Epoch: y2k})
+	require.NoError(t, err)
+	require.NoError(t, node.Close())
 }
 
 // TestNodeConcurrent: many callers at once get disjoint ranges. (A node
@@ -387,4 +394,26 @@ func TestNodePowerLoss(t *testing.T) {
 			c.Add(-2 * time.Second)
 		}
 	}
+}
+
+// TestNodeInBubble: in a synctest bubble, as the lab's gRPC mode runs
+// nodes, the node waits for the next millisecond on the bubble's clock,
+// and Close leaves no goroutine in the bubble.
+func TestNodeInBubble(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		node, err := flake_seq.NewNode(flake_seq.NodeConfig{Name: "f1", Epoch: start})
+		require.NoError(t, err)
+		var last seq.ID
+		for range 100 {
+			r, err := node.Allocate(context.Background(), "a", 3000) // one range a millisecond
+			require.NoError(t, err)
+			require.Greater(t, r.From, last)
+			last = r.To - 1
+		}
+		// Timestamp 0 is never used: the first range waits for 1ms.
+		assert.Equal(t, int64(100), tsOf(uint64(last)))
+		assert.Equal(t, 100*time.Millisecond, time.Since(start), "waited a millisecond a range")
+		require.NoError(t, node.Close())
+	})
 }
