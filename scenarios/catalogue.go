@@ -76,6 +76,22 @@ var catalogue = []Scenario{
 		Cluster: Cluster{Nodes: 3}, Faults: []string{"reset", "loss"}, Interval: time.Second, FaultFor: 2 * time.Second,
 	},
 
+	// Clocks: each node reads its own, and the faults skew it. Only a
+	// system that stamps IDs from its clock (flake_seq) meets them; the
+	// others time out by virtual time alone.
+	{
+		Name: "Clock/skew-n3", Description: "one node's clock jumps ahead, steps back, strobes or drifts",
+		Cluster:  Cluster{Nodes: 3},
+		Workload: Workload{RangeClients: 4, IDClients: 2},
+		Faults:   []string{"clock-offset", "clock-step-back", "clock-strobe", "clock-drift"},
+	},
+	{
+		Name: "Clock/step-back-crash-n3", Description: "clocks step back, and nodes crash and restart from disk",
+		Cluster:  Cluster{Nodes: 3, Persist: Disk},
+		Workload: Workload{RangeClients: 4, IDClients: 2},
+		Faults:   []string{"clock-step-back", "crash-one", "clock-step-back+crash-one"}, Interval: 2 * time.Second,
+	},
+
 	// Buffering clients that crash: gaps, all explained.
 	{
 		Name: "Client/crash-leaves-gaps-n3", Description: "buffering clients crash and lose their buffers: gaps, and the checker tells them apart",

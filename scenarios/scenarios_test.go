@@ -130,6 +130,7 @@ func TestNet(t *testing.T)       { runGroup(t, "Net") }
 func TestClient(t *testing.T)    { runGroup(t, "Client") }
 func TestMixed(t *testing.T)     { runGroup(t, "Mixed") }
 func TestSpeed(t *testing.T)     { runGroup(t, "Speed") }
+func TestClock(t *testing.T)     { runGroup(t, "Clock") }
 
 // TestBug runs the planted bugs: each must be caught, or the lab is blind.
 func TestBug(t *testing.T) { runGroup(t, "Bug") }
@@ -137,7 +138,7 @@ func TestBug(t *testing.T) { runGroup(t, "Bug") }
 func TestEveryGroupIsTested(t *testing.T) {
 	for _, g := range scenarios.Groups() {
 		switch g {
-		case "Partition", "Crash", "Disk", "Pause", "Slow", "Net", "Client", "Mixed", "Speed", "Bug":
+		case "Partition", "Crash", "Disk", "Pause", "Slow", "Net", "Client", "Mixed", "Speed", "Clock", "Bug":
 		default:
 			t.Errorf("group %s has no test function: add func Test%s", g, g)
 		}
