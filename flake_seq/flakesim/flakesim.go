@@ -138,10 +138,15 @@ func (p *node) NextRange(c *sim.Call, name string, n, after uint64) {
 
 // try serves w if the core can; it reports whether w is done.
 func (p *node) try(w *waiter) bool {
-	r, err := p.core.NextRange(p.h.Clock(), w.name, w.n)
+	clock := p.h.Clock()
+	r, err := p.core.NextRange(clock, w.name, w.n)
 	switch {
 	case err == nil:
-		p.h.Answer(w.c, sim.Label{Kind: "range", A: uint64(r.From), B: uint64(r.To)}, history.Ok, uint64(r.From), uint64(r.To), "")
+		kind := "range"
+		if ts, _, _ := flake_seq.Unpack(r.From); clock < time.Duration(ts)*time.Millisecond {
+			kind = "range-kept" // the clock is behind: the last timestamp, kept
+		}
+		p.h.Answer(w.c, sim.Label{Kind: kind, A: uint64(r.From), B: uint64(r.To)}, history.Ok, uint64(r.From), uint64(r.To), "")
 		return true
 	case errors.Is(err, seq.ErrInvalidArgument) || errors.Is(err, seq.ErrOverflow):
 		p.h.Answer(w.c, sim.Label{Kind: "fail"}, history.Fail, 0, 0, err.Error())
