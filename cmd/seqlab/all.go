@@ -52,13 +52,17 @@ func runMany(t *testing.T, scs []scenarios.Scenario, plan multiPlan, opts scenar
 	quiet := opts
 	quiet.Out = io.Discard
 	interrupted := func() bool { return opts.Context.Err() != nil }
-	for _, sc := range scs {
+	for _, run := range runsOf(scs, opts.System) {
+		sc, system := run.sc, run.system
 		if interrupted() {
 			break
 		}
-		r := row{name: sc.Name, cells: map[string]string{}}
+		quiet.System = system
+		opts := opts
+		opts.System = system
+		r := row{name: sc.Name + " " + system, cells: map[string]string{}}
 		for _, mode := range modes {
-			if !sc.Supports(mode) || (mode == scenarios.ModeProcess && runsInProcessMode(sc, plan.process) != "") {
+			if !sc.RunsOn(system, mode) || (mode == scenarios.ModeProcess && runsInProcessMode(sc, plan.process) != "") {
 				r.cells[mode] = "-"
 				continue
 			}
@@ -77,7 +81,7 @@ func runMany(t *testing.T, scs []scenarios.Scenario, plan multiPlan, opts scenar
 			}
 			runs++
 			if err != nil {
-				fmt.Fprintf(stdout, "ERROR   %-32s %-4s %v\n", sc.Name, mode, err)
+				fmt.Fprintf(stdout, "ERROR   %-42s %-4s %v\n", r.name, mode, err)
 				r.cells[mode], failed = "error", true
 				continue
 			}
@@ -88,10 +92,10 @@ func runMany(t *testing.T, scs []scenarios.Scenario, plan multiPlan, opts scenar
 				missed++
 				fmt.Fprint(stdout, rep.Block())
 			}
-			fmt.Fprintf(stdout, "%-7s %-32s %-4s %-12s %5.2fs  %s\n", status, sc.Name, mode, word, rep.Info.WallTime.Seconds(), rep.Dir)
+			fmt.Fprintf(stdout, "%-7s %-42s %-4s %-12s %5.2fs  %s\n", status, r.name, mode, word, rep.Info.WallTime.Seconds(), rep.Dir)
 			r.cells[mode] = word
 		}
-		if huntCol != "" && sc.Supports(scenarios.ModeSim) && !interrupted() {
+		if huntCol != "" && sc.RunsOn(system, scenarios.ModeSim) && !interrupted() {
 			word, met := huntCell(sc, plan.hunt, opts)
 			runs++
 			if !met {
@@ -100,7 +104,7 @@ func runMany(t *testing.T, scs []scenarios.Scenario, plan multiPlan, opts scenar
 			status, again := "ok", ""
 			if !met {
 				status = "MISSED"
-				again = fmt.Sprintf("seqlab hunt %s --seeds 1-%d", sc.Name, plan.hunt)
+				again = fmt.Sprintf("seqlab hunt %s --system %s --seeds 1-%d", sc.Name, system, plan.hunt)
 				if opts.TimeLimit > 0 {
 					again += fmt.Sprintf(" --time-limit %v", opts.TimeLimit)
 				}
@@ -109,7 +113,7 @@ func runMany(t *testing.T, scs []scenarios.Scenario, plan multiPlan, opts scenar
 				}
 				again = "   (" + again + " records the first)"
 			}
-			fmt.Fprintf(stdout, "%-7s %-32s hunt %s%s\n", status, sc.Name, word, again)
+			fmt.Fprintf(stdout, "%-7s %-42s hunt %s%s\n", status, r.name, word, again)
 			r.cells[huntCol] = word
 		} else if huntCol != "" {
 			r.cells[huntCol] = "-"
@@ -117,7 +121,7 @@ func runMany(t *testing.T, scs []scenarios.Scenario, plan multiPlan, opts scenar
 		rows = append(rows, r)
 	}
 	printTable(stdout, rows, cols)
-	what := fmt.Sprintf("%d runs of %d scenarios", runs, len(rows))
+	what := fmt.Sprintf("%d runs of %d scenarios and systems", runs, len(rows))
 	switch {
 	case interrupted():
 		fmt.Fprintf(stdout, "INTERRUPTED after %s in %v; the run directories above keep what ran\n", what, time.Since(start).Round(time.Second))
@@ -132,6 +136,28 @@ func runMany(t *testing.T, scs []scenarios.Scenario, plan multiPlan, opts scenar
 	}
 	fmt.Fprintf(stdout, "%s in %v: every one met its expected verdict\n", what, time.Since(start).Round(time.Second))
 	return 0
+}
+
+// scenarioRun is one scenario on one system.
+type scenarioRun struct {
+	sc     scenarios.Scenario
+	system string
+}
+
+// runsOf pairs each scenario with each system it applies to, or with
+// system alone when one is named.
+func runsOf(scs []scenarios.Scenario, system string) []scenarioRun {
+	var out []scenarioRun
+	for _, sc := range scs {
+		systems := sc.SystemNames()
+		if system != "" {
+			systems = []string{system}
+		}
+		for _, s := range systems {
+			out = append(out, scenarioRun{sc, s})
+		}
+	}
+	return out
 }
 
 // cell is a run's word in the table: caught, held, violated or unknown,
