@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -268,9 +269,6 @@ const (
 	infoOutcome
 )
 
-// outcomes are the history's completion types.
-var outcomes = map[string]outcome{history.Ok: okOutcome, history.Fail: failOutcome, history.Info: infoOutcome}
-
 // String is the history's type, "" for pending.
 func (t outcome) String() string {
 	switch t {
@@ -303,7 +301,12 @@ type seqOps struct {
 	name   string
 	ranges []*op // next-range, invoke order
 	ids    []*op // next-id, invoke order
+	// okDone are the ok ranges in completion order, as the sweeps in
+	// line order take them: kept as they complete, they need no sort.
+	okDone []*op
 	sorted []*op // the ok ranges by from, once okRanges has sorted them
+	// sortedIDs are the ok IDs by ID, once okIDs has sorted them.
+	sortedIDs []*op
 }
 
 // opsChunk is how many ops are allocated at once: one allocation per op
@@ -318,7 +321,7 @@ type stream struct {
 	opts     Options
 	start    time.Time
 	seqs     map[string]*seqOps
-	inflight map[int]*op
+	inflight map[int]flight
 	chunks   [][]op // every op, in invoke order
 	nodes    []string
 	nodeIDs  map[string]int32
@@ -335,12 +338,18 @@ type stream struct {
 
 func newStream(opts Options) *stream {
 	opts = opts.WithDefaults()
-	st := &stream{opts: opts, start: time.Now(), seqs: map[string]*seqOps{}, inflight: map[int]*op{},
+	st := &stream{opts: opts, start: time.Now(), seqs: map[string]*seqOps{}, inflight: map[int]flight{},
 		nodeIDs: map[string]int32{}, window: Window{Availability: -1}}
 	if opts.VisualizeDir != "" {
 		st.timeline = &faultTimeline{open: map[string]int{}}
 	}
 	return st
+}
+
+// flight is an op in flight, and its sequence.
+type flight struct {
+	o *op
+	s *seqOps
 }
 
 // newOp returns a new op, in invoke order.
@@ -367,6 +376,15 @@ func (st *stream) each(f func(*op)) {
 func (st *stream) node(name string) int32 {
 	if name == "" {
 		return -1
+	}
+	if len(st.nodes) <= 16 {
+		// A cluster has a handful of nodes: comparing is cheaper than
+		// hashing.
+		for i, n := range st.nodes {
+			if n == name {
+				return int32(i)
+			}
+		}
 	}
 	id, ok := st.nodeIDs[name]
 	if !ok {
@@ -415,12 +433,12 @@ func (st *stream) add(e *history.Event) {
 		}
 		o := st.newOp()
 		*o = op{proc: e.Process, f: f, n: n, buffer: buffer, inv: pos, invIdx: e.Index, invTime: e.Time, end: -1, node: -1}
-		st.inflight[e.Process] = o
 		s := st.seqs[name]
 		if s == nil {
 			s = &seqOps{name: name}
 			st.seqs[name] = s
 		}
+		st.inflight[e.Process] = flight{o, s}
 		if f == fnRange {
 			s.ranges = append(s.ranges, o)
 		} else {
@@ -432,15 +450,23 @@ func (st *stream) add(e *history.Event) {
 	if e.Type == history.Ok {
 		st.window.Ok++
 	}
-	o := st.inflight[e.Process]
+	fl := st.inflight[e.Process]
+	o := fl.o
 	if o == nil || o.f.String() != e.F {
 		return
 	}
 	delete(st.inflight, e.Process)
-	typ, known := outcomes[e.Type]
-	if !known && e.Type != "" {
-		// Not a type a read history has (Read refuses it): an op that
-		// ended so did not happen. One with no type never completed.
+	var typ outcome
+	switch e.Type {
+	case history.Ok:
+		typ = okOutcome
+	case history.Info:
+		typ = infoOutcome
+	case "":
+		typ = pending // no type: as if it never completed
+	default:
+		// Fail, or a type a read history cannot have (Read refuses it):
+		// the op did not happen.
 		typ = failOutcome
 	}
 	o.end, o.endIdx, o.endTime, o.typ = pos, e.Index, e.Time, typ
@@ -454,6 +480,7 @@ func (st *stream) add(e *history.Event) {
 			o.from, o.to = v.From, v.To
 			o.buffer = o.buffer || v.Buffer
 		}
+		fl.s.okDone = append(fl.s.okDone, o)
 	case fnID:
 		if v, err := e.ID(); err == nil {
 			o.id = v.ID
@@ -536,7 +563,7 @@ func (st *stream) results() Results {
 		}
 		add(NodeOrder, name, checkNodeOrder(s, st.nodes))
 		// The sequence's checks are done: let its sorted ops go.
-		s.sorted = nil
+		s.sorted, s.sortedIDs, s.okDone = nil, nil, nil
 	}
 	res := Results{
 		Promises: opts.Promises, Checks: map[string]Result{}, Names: names, Events: st.events,
@@ -621,7 +648,7 @@ func merge(check string, rs []namedResult) Result {
 			nd.add(d)
 		}
 	}
-	sort.Slice(out.Ops, func(i, j int) bool { return out.Ops[i] < out.Ops[j] })
+	slices.Sort(out.Ops)
 	if len(out.Ops) > MaxOps {
 		out.Ops = out.Ops[:MaxOps]
 	}
@@ -660,7 +687,7 @@ func contains(xs []string, x string) bool {
 
 // capOps sorts, dedups and caps indices.
 func capOps(ops []int64) []int64 {
-	sort.Slice(ops, func(i, j int) bool { return ops[i] < ops[j] })
+	slices.Sort(ops)
 	out := ops[:0]
 	for i, o := range ops {
 		if i == 0 || o != ops[i-1] {

@@ -1,6 +1,7 @@
 package checker
 
 import (
+	"cmp"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -106,14 +107,36 @@ func okRanges(s *seqOps) []*op {
 			rs = append(rs, o)
 		}
 	}
-	sort.Slice(rs, func(i, j int) bool {
-		if rs[i].from != rs[j].from {
-			return rs[i].from < rs[j].from
+	slices.SortFunc(rs, func(a, b *op) int {
+		if c := cmp.Compare(a.from, b.from); c != 0 {
+			return c
 		}
-		return rs[i].end < rs[j].end
+		return cmp.Compare(a.end, b.end)
 	})
 	s.sorted = rs
 	return rs
+}
+
+// okIDs returns the sequence's ok next-id operations sorted by ID, sorted
+// once and shared by the checks, which must not change it.
+func okIDs(s *seqOps) []*op {
+	if s.sortedIDs != nil {
+		return s.sortedIDs
+	}
+	ids := []*op{}
+	for _, o := range s.ids {
+		if o.ok() {
+			ids = append(ids, o)
+		}
+	}
+	slices.SortFunc(ids, func(a, b *op) int {
+		if c := cmp.Compare(a.id, b.id); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.end, b.end)
+	})
+	s.sortedIDs = ids
+	return ids
 }
 
 // overlaps finds ok ranges that share IDs: sorted by from, a range that
@@ -188,19 +211,20 @@ func checkUnique(s *seqOps) Result {
 			d.ExamplePairsOp = append(d.ExamplePairsOp, [2]int64{p[0].ref(), p[1].ref()})
 		}
 	}
-	var ids []*op
-	for _, o := range s.ids {
-		if o.ok() {
-			ids = append(ids, o)
-		}
-	}
 	// A client library hands out IDs from the ranges it fetched (marked
 	// buffer), so an ID that is in a range handed out whole went to two
 	// clients. One that is also in a fetched range is counted above, as
 	// the overlap of the two ranges.
-	whole := newCover(sorted, func(o *op) bool { return !o.buffer })
-	fetched := newCover(sorted, func(o *op) bool { return o.buffer })
-	for _, o := range ids {
+	ids := okIDs(s)
+	var whole, fetched cover
+	if len(ids) > 0 {
+		whole = newCover(sorted, func(o *op) bool { return !o.buffer })
+		fetched = newCover(sorted, func(o *op) bool { return o.buffer })
+	}
+	for _, o := range s.ids {
+		if !o.ok() {
+			continue
+		}
 		r := whole.find(o.id)
 		if r == nil || fetched.find(o.id) != nil {
 			continue
@@ -213,12 +237,6 @@ func checkUnique(s *seqOps) Result {
 			d.ExamplePairsOp = append(d.ExamplePairsOp, [2]int64{r.ref(), o.ref()})
 		}
 	}
-	sort.Slice(ids, func(i, j int) bool {
-		if ids[i].id != ids[j].id {
-			return ids[i].id < ids[j].id
-		}
-		return ids[i].end < ids[j].end
-	})
 	for i := 1; i < len(ids); i++ {
 		if ids[i].id == ids[i-1].id {
 			d.DuplicateIDs++
@@ -277,16 +295,15 @@ func directLinearizable(s *seqOps) (Valid, string, []int64, [2]*op) {
 			dup, p[0].from, p[0].to, p[0].ref(), p[1].from, p[1].to, p[1].ref()), capOps(ops), p
 	}
 	// Sweep in line order: at each ok op's invoke, every ok op completed
-	// so far must end at or below its start. The invokes come in line
-	// order already; the completions are sorted into it.
+	// so far must end at or below its start. The invokes and the
+	// completions each come in line order already.
 	var invs []*op
 	for _, o := range s.ranges {
 		if o.ok() {
 			invs = append(invs, o)
 		}
 	}
-	ends := slices.Clone(invs)
-	sort.Slice(ends, func(i, j int) bool { return ends[i].end < ends[j].end })
+	ends := s.okDone
 	var top *op // completed op with the highest end
 	var ops []int64
 	var first string

@@ -1,7 +1,9 @@
 package checker
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"sort"
 )
 
@@ -57,18 +59,16 @@ func (g *GapDetails) add(o GapDetails) {
 
 type span struct{ from, to uint64 } // [from, to)
 
-// union merges spans into sorted disjoint ones.
-func union(ss []span) []span {
-	sort.Slice(ss, func(i, j int) bool { return ss[i].from < ss[j].from })
-	var out []span
-	for _, s := range ss {
-		if n := len(out); n > 0 && s.from <= out[n-1].to {
-			out[n-1].to = max(out[n-1].to, s.to)
-			continue
-		}
-		out = append(out, s)
+// spans are sorted disjoint spans, made by adding spans in order of
+// their start: touching spans merge.
+type spans []span
+
+func (ss *spans) add(from, to uint64) {
+	if n := len(*ss); n > 0 && from <= (*ss)[n-1].to {
+		(*ss)[n-1].to = max((*ss)[n-1].to, to)
+		return
 	}
-	return out
+	*ss = append(*ss, span{from, to})
 }
 
 // minus returns the parts of [from, to) outside the sorted disjoint
@@ -100,22 +100,24 @@ func minus(from, to uint64, spans []span) []span {
 // not the lowest: an op invoked after any range above the gap completed
 // allocates above it); each op explains at most its size, once.
 func checkGaps(s *seqOps, opts Options) Result {
-	var handed, allocated []span
-	for _, o := range s.ranges {
-		if !o.ok() {
+	// The ranges and IDs come sorted by start, so their unions are made
+	// as they come, with no copy to sort.
+	var handed, allocated spans
+	oks, ids := okRanges(s), okIDs(s)
+	j := 0
+	for _, o := range oks {
+		allocated.add(o.from, o.to)
+		if o.buffer {
 			continue
 		}
-		allocated = append(allocated, span{o.from, o.to})
-		if !o.buffer {
-			handed = append(handed, span{o.from, o.to})
+		for ; j < len(ids) && ids[j].id < o.from; j++ {
+			handed.add(ids[j].id, ids[j].id+1)
 		}
+		handed.add(o.from, o.to)
 	}
-	for _, o := range s.ids {
-		if o.ok() {
-			handed = append(handed, span{o.id, o.id + 1})
-		}
+	for ; j < len(ids); j++ {
+		handed.add(ids[j].id, ids[j].id+1)
 	}
-	handed, allocated = union(handed), union(allocated)
 	var d GapDetails
 	if len(handed) == 0 {
 		return Result{Valid: ValidTrue, Reason: "nothing handed out", Details: d}
@@ -126,7 +128,6 @@ func checkGaps(s *seqOps, opts Options) Result {
 	// Ranges sorted by start, and firstDone[i] the earliest completion of
 	// oks[i:]: once any range above a gap has completed, an op invoked
 	// after it allocates above that range, not in the gap.
-	oks := okRanges(s)
 	firstDone := make([]int, len(oks)+1)
 	firstDone[len(oks)] = int(^uint(0) >> 1)
 	for i := len(oks) - 1; i >= 0; i-- {
@@ -139,7 +140,7 @@ func checkGaps(s *seqOps, opts Options) Result {
 			infos = append(infos, o)
 		}
 	}
-	sort.Slice(infos, func(i, j int) bool { return infos[i].inv < infos[j].inv })
+	slices.SortFunc(infos, func(a, b *op) int { return cmp.Compare(a.inv, b.inv) })
 
 	type hole struct {
 		span

@@ -48,14 +48,17 @@ func (d *NodeOrderDetails) add(o NodeOrderDetails) {
 // range's invoke, the ranges its node completed so far must all end at
 // or below its start, so only the one that ends highest matters.
 func checkNodeOrder(s *seqOps, nodes []string) Result {
-	var invs []*op
+	var invs, ends []*op // in line order, of invokes and of completions
 	for _, o := range s.ranges {
 		if o.ok() && o.node >= 0 {
 			invs = append(invs, o)
 		}
 	}
-	ends := slices.Clone(invs)
-	sort.Slice(ends, func(i, j int) bool { return ends[i].end < ends[j].end })
+	for _, o := range s.okDone {
+		if o.node >= 0 {
+			ends = append(ends, o)
+		}
+	}
 	top := make([]*op, len(nodes)) // by node: the completed range that ends highest
 	var d NodeOrderDetails
 	var ops []int64

@@ -493,11 +493,14 @@ func (s *Scanner) Scan() bool {
 			}
 			continue
 		}
-		var e Event
+		// The event is read in place: it is a few hundred bytes, and a
+		// history has millions.
+		e := &s.e
+		*e = Event{}
 		// A line as the Recorder writes it is read by hand; any other
 		// goes through encoding/json, which says what is wrong with it.
 		var perr error
-		if !s.fast || !s.fr.parse(b, &e) {
+		if !s.fast || !s.fr.parse(b, e) {
 			perr = e.UnmarshalJSON(b)
 		}
 		if perr != nil {
@@ -525,13 +528,12 @@ func (s *Scanner) Scan() bool {
 			continue
 		}
 		if !e.Nemesis {
-			if msg := checkProcess(&e, s.inflight, s.retired); msg != "" {
+			if msg := checkProcess(e, s.inflight, s.retired); msg != "" {
 				s.problem(line, msg)
 				continue
 			}
 		}
 		s.lastTime, s.lastIndex = e.Time, e.Index
-		s.e = e
 		return true
 	}
 	return false
