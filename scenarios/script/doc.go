@@ -39,16 +39,21 @@
 //	                              latency=D (1ms), jitter=D (0)
 //	plant BUG...                  planted bugs: ack-before-sync late-join
 //	                              rejoin-empty shun-reset trust-cache
+//	                              (rr_seq's), flake-clock-rollback (flake_seq's)
 //	workload KEY=VALUE...         range-clients=N id-clients=N (5 range
 //	                              clients if both are left out), sizes=1,3,10,
 //	                              id-range-size=N (8), rate=R (10 a second,
 //	                              up to 10000), op-timeout=D (1s),
 //	                              names=A,B (default)
 //	time-limit D                  the run's length, up to 1h (30s)
-//	recovery D                    its last part, every fault healed (a fifth)
-//	promises PROPERTY...          unique linearizable monotonic gap-free live
+//	recovery D                    its last part, every fault healed (a fifth);
+//	                              0s: faults may last to the end (a shrunk run)
+//	promises PROPERTY...          unique linearizable monotonic node-order
+//	                              gap-free live
 //	expect violates=P,Q|lost-buffers|rare...
 //	modes MODE...                 grpc sim process (default: all that can)
+//	seed N                        the run's seed when none is given (default:
+//	                              one fixed by the name)
 //
 // The timeline comes in time order: a step never goes back in time, and
 // every fault is over by the recovery (time-limit minus recovery).

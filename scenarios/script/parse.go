@@ -18,10 +18,10 @@ import (
 var (
 	KnownSystems    = []string{"rr_seq", "raft_seq", "flake_seq"}
 	KnownModes      = []string{"grpc", "sim", "process"}
-	KnownProperties = []string{"unique", "linearizable", "monotonic", "gap-free", "live"}
-	// KnownBugs are the planted bugs: ack-before-sync is the nodes', the
-	// others rr_seq.Planted's.
-	KnownBugs       = []string{"ack-before-sync", "late-join", "rejoin-empty", "shun-reset", "trust-cache"}
+	KnownProperties = []string{"unique", "linearizable", "monotonic", "node-order", "gap-free", "live"}
+	// KnownBugs are the planted bugs: ack-before-sync is rr_seq's nodes',
+	// flake-clock-rollback flake_seq's, the others rr_seq.Planted's.
+	KnownBugs       = []string{"ack-before-sync", "flake-clock-rollback", "late-join", "rejoin-empty", "shun-reset", "trust-cache"}
 	knownWriteRules = []string{"set-if-unchanged", "set-if-greater"}
 	knownPersist    = []string{"memory", "disk"}
 )
@@ -60,11 +60,18 @@ const maxErrors = 20
 // with anything wrong is refused whole: Parse returns Errors, every
 // problem it found with its line, and no script.
 func Parse(name string, r io.Reader) (*Script, error) {
+	return ParseFor(name, r, KnownSystems)
+}
+
+// ParseFor is Parse for a lab whose systems under test are systems
+// (KnownSystems and any registered since): a script may name any of
+// them.
+func ParseFor(name string, r io.Reader, systems []string) (*Script, error) {
 	data, err := io.ReadAll(r)
 	if err != nil {
 		return nil, Errors{{File: name, Msg: err.Error()}}
 	}
-	p := &parser{file: name, once: map[string]int{}}
+	p := &parser{file: name, once: map[string]int{}, systems: systems}
 	for i, line := range strings.Split(string(data), "\n") {
 		p.line = i + 1
 		p.command(line)
@@ -84,11 +91,12 @@ func Parse(name string, r io.Reader) (*Script, error) {
 }
 
 type parser struct {
-	file string
-	line int
-	s    Script
-	errs Errors
-	once map[string]int // command: the line that gave it
+	file    string
+	line    int
+	systems []string // the systems a script may name
+	s       Script
+	errs    Errors
+	once    map[string]int // command: the line that gave it
 	// Lines of what resolve checks once the whole script is read.
 	stepLines []int
 	ops       []rawOp
@@ -113,7 +121,7 @@ func (p *parser) errorAt(line int, format string, a ...any) {
 }
 
 var commands = []string{"name", "description", "systems", "cluster", "plant", "workload", "time-limit", "recovery",
-	"promises", "expect", "modes", "at", "random", "op"}
+	"promises", "expect", "modes", "seed", "at", "random", "op"}
 
 func (p *parser) command(line string) {
 	text := strings.TrimSpace(line)
@@ -150,7 +158,7 @@ func (p *parser) command(line string) {
 	case "description":
 		s.Description = strings.TrimSpace(text[len(cmd):])
 	case "systems":
-		s.Systems = p.words(cmd, args, KnownSystems)
+		s.Systems = p.words(cmd, args, p.systems)
 	case "modes":
 		s.Modes = p.words(cmd, args, KnownModes)
 	case "promises":
@@ -174,13 +182,25 @@ func (p *parser) command(line string) {
 		case cmd == "time-limit" && (d <= 0 || d > time.Hour):
 			p.errorf("time-limit %v outside (0s, 1h]", d)
 			p.badTimes = true
-		case cmd == "recovery" && d <= 0:
-			p.errorf("recovery %v must be positive (leave it out for a fifth of the time limit)", d)
+		case cmd == "recovery" && d < 0:
+			p.errorf("recovery %v is negative (leave it out for a fifth of the time limit)", d)
 			p.badTimes = true
+		case cmd == "recovery" && d == 0:
+			s.NoRecovery = true
 		case cmd == "time-limit":
 			s.TimeLimit = d
 		default:
 			s.Recovery = d
+		}
+	case "seed":
+		n, err := strconv.ParseInt(args[0], 10, 64)
+		switch {
+		case len(args) != 1:
+			p.errorf("seed takes one number, got %q", strings.Join(args, " "))
+		case err != nil || n < 0:
+			p.errorf("seed %s is not a number in 0..2^63-1", args[0])
+		default:
+			s.Seed = &n
 		}
 	case "expect":
 		p.keys(cmd, args, map[string]func(string){
@@ -200,7 +220,7 @@ var needs = map[string]string{
 	"cluster": "settings (nodes=N ...)", "plant": "a planted bug (" + strings.Join(KnownBugs, ", ") + ")",
 	"workload": "settings (range-clients=N ...)", "time-limit": "a duration", "recovery": "a duration",
 	"promises": "properties (" + strings.Join(KnownProperties, ", ") + ")", "expect": "violates=PROPERTY, lost-buffers or rare",
-	"modes": "modes (" + strings.Join(KnownModes, ", ") + ")",
+	"modes": "modes (" + strings.Join(KnownModes, ", ") + ")", "seed": "a number, the run's seed when none is given",
 }
 
 // words checks a list of words against the known ones.

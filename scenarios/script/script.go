@@ -22,11 +22,17 @@ type Script struct {
 	Workload Workload
 	// TimeLimit is the run's length (0: 30s), Recovery its final part,
 	// with every fault healed (0: a fifth of the time limit).
-	TimeLimit time.Duration
-	Recovery  time.Duration
-	Promises  []string // empty: the catalogue's default promises
-	Expect    Expect
-	Modes     []string // empty: every mode that can run it
+	// NoRecovery, "recovery 0s", lets faults last to the end: a shrunk
+	// run's, cut short where its violation was.
+	TimeLimit  time.Duration
+	Recovery   time.Duration
+	NoRecovery bool
+	// Seed, when not nil, is the run's seed when none is given (a shrunk
+	// run's); nil: one fixed by the name.
+	Seed     *int64
+	Promises []string // empty: the catalogue's default promises
+	Expect   Expect
+	Modes    []string // empty: every mode that can run it
 	// Steps is the timeline, in time order.
 	Steps []Step
 	// Ops, when not empty, is the workload spelt out: exactly these
@@ -121,6 +127,9 @@ func (s *Script) Times() (limit, recovery time.Duration) {
 	limit, recovery = s.TimeLimit, s.Recovery
 	if limit == 0 {
 		limit = DefaultTimeLimit
+	}
+	if s.NoRecovery {
+		return limit, 0
 	}
 	if recovery == 0 {
 		recovery = limit / 5
@@ -298,11 +307,18 @@ func (s *Script) Format() []byte {
 		kv("id-clients", w.IDClients), idRange, rate, dur("op-timeout", w.OpTimeout), str("names", strings.Join(w.Names, ",")))
 
 	line("time-limit", durWord(s.TimeLimit))
-	line("recovery", durWord(s.Recovery))
+	if s.NoRecovery {
+		line("recovery", "0s")
+	} else {
+		line("recovery", durWord(s.Recovery))
+	}
 	line("promises", strings.Join(s.Promises, " "))
 	e := s.Expect
 	line("expect", str("violates", strings.Join(e.Violates, ",")), onFlag("lost-buffers", e.LostBuffers), onFlag("rare", e.Rare))
 	line("modes", strings.Join(s.Modes, " "))
+	if s.Seed != nil {
+		line("seed", strconv.FormatInt(*s.Seed, 10))
+	}
 
 	if len(s.Steps) > 0 {
 		b.WriteByte('\n')

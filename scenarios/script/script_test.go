@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/seqlab/seqlab/checker"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -200,4 +202,9 @@ func TestDocSample(t *testing.T) {
 		}
 	}
 	require.Equal(t, strings.TrimSpace(strings.Join(noComments, "\n")), strings.TrimSpace(string(s.Format())))
+}
+
+// The properties a script may name are the checker's.
+func TestKnownProperties(t *testing.T) {
+	require.Equal(t, checker.Properties, KnownProperties)
 }
