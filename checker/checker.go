@@ -218,7 +218,9 @@ type Results struct {
 	// Malformed are the lines that could not be used.
 	Malformed []history.LineError `json:"malformed,omitempty"`
 	Events    int                 `json:"events"`
-	Duration  time.Duration       `json:"check_ns"`
+	// Duration is the time the check took: from the first event read
+	// when it streamed the history (CheckDir, CheckReader).
+	Duration time.Duration `json:"check_ns"`
 }
 
 // NothingToCheck is the reason of the unknown verdict on a history with
