@@ -30,6 +30,7 @@ type cluster struct {
 	mu      sync.Mutex
 	slots   map[string]*nodeSlot
 	clocks  map[string]*nemesis.SkewedClock // each node's, kept across restarts
+	began   time.Time
 	clients *clientSet
 }
 
@@ -55,7 +56,7 @@ func newCluster(sc Scenario, sys System, seed int64, net *simnet.Network, client
 	c := &cluster{
 		sc: sc, sys: sys, seed: seed, net: net, log: log, clients: clients,
 		rng:   rand.New(rand.NewPCG(uint64(seed), 0x6e656d)),
-		slots: map[string]*nodeSlot{}, clocks: map[string]*nemesis.SkewedClock{},
+		slots: map[string]*nodeSlot{}, clocks: map[string]*nemesis.SkewedClock{}, began: time.Now(),
 	}
 	for i := range sc.Cluster.Nodes {
 		name := fmt.Sprintf("n%d", i+1)
@@ -87,6 +88,7 @@ func (c *cluster) start(name string) error {
 		Seed:        c.seed ^ int64(s.starts+1)<<20 ^ int64(s.index+1)<<40,
 		PeerTimeout: c.sc.Workload.OpTimeout / 4,
 		Clock:       c.clock(name),
+		Began:       c.began,
 		Secret:      "lab",
 		Logger:      c.log,
 		Scenario:    c.sc,

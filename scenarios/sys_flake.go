@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"encoding/json"
+	"time"
 
 	"github.com/seqlab/seqlab/checker"
 	"github.com/seqlab/seqlab/flake_seq"
@@ -57,7 +58,11 @@ func newFlakeNode(env NodeEnv) (Node, error) {
 	return flake_seq.NewNode(flake_seq.NodeConfig{
 		Name: env.Name, NodeID: env.Index,
 		DataDir: env.DataDir, FS: env.FS,
-		Clock:   env.Clock,
+		Clock: env.Clock,
+		// Timestamps count from an hour before the run began (the
+		// bubble's clock starts before flake_seq's default epoch), so
+		// that a clock stepped back early in a run stays past it.
+		Epoch:   env.Began.Add(-time.Hour),
 		Planted: flake_seq.Planted{ClockRollback: env.Scenario.Cluster.FlakeClockRollback},
 		Logger:  env.Logger,
 	})

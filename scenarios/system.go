@@ -82,8 +82,11 @@ type NodeEnv struct {
 	// PeerTimeout bounds a call to a peer.
 	PeerTimeout time.Duration
 	// Clock is the node's own clock: the bubble's time plus the clock
-	// faults on the node.
+	// faults on the node. Began is when the run began by the bubble's
+	// clock, the same for every start: an epoch for timestamps (a
+	// bubble's clock starts in 2000).
 	Clock func() time.Time
+	Began time.Time
 	// Secret is the cluster's peer secret.
 	Secret string
 	Logger *slog.Logger
