@@ -375,6 +375,7 @@ func (st *stream) each(f func(*op)) {
 	}
 }
 
+// node is a node's number, its place in st.nodes; -1 for no node.
 func (st *stream) node(name string) int32 {
 	if name == "" {
 		return -1
