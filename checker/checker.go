@@ -311,8 +311,9 @@ type seqOps struct {
 	sortedIDs []*op
 }
 
-// opsChunk is how many ops are allocated at once: one allocation per op
-// would cost the garbage collector more than the ops themselves.
+// opsChunk is the most ops allocated at once: one allocation per op
+// would cost the garbage collector more than the ops themselves. The
+// first chunks are smaller, for the many short histories of a sweep.
 const opsChunk = 4096
 
 // stream is the checks' state over a history read one event at a time:
@@ -358,7 +359,11 @@ type flight struct {
 func (st *stream) newOp() *op {
 	n := len(st.chunks)
 	if n == 0 || len(st.chunks[n-1]) == cap(st.chunks[n-1]) {
-		st.chunks = append(st.chunks, make([]op, 0, opsChunk))
+		size := 16
+		if n > 0 {
+			size = min(2*cap(st.chunks[n-1]), opsChunk)
+		}
+		st.chunks = append(st.chunks, make([]op, 0, size))
 		n++
 	}
 	c := &st.chunks[n-1]
