@@ -3,6 +3,7 @@ package raft_seq
 import (
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"time"
@@ -235,6 +236,10 @@ type Write struct {
 	HardState *raftpb.HardState
 }
 
+// Never is the Wake of a core that has nothing left to tick: one that
+// stopped with ErrBroken.
+const Never = time.Duration(math.MaxInt64)
+
 // Output is what the driver carries out after a step:
 //   - send Msgs now, in order (each names its recipient in To); raft
 //     tolerates their loss, duplication and reordering;
@@ -449,8 +454,13 @@ func (c *Core) pendingIDs() []uint64 {
 }
 
 func (c *Core) wake() time.Duration {
+	if c.broken != nil {
+		// Nothing ticks in a broken core, so its tick time never moves:
+		// waking the driver at it would wake it again at once, forever.
+		return Never
+	}
 	w := c.nextTick
-	if c.broken == nil && c.state != raft.StateLeader {
+	if c.state != raft.StateLeader {
 		w = min(w, c.heard+c.timeout)
 	}
 	return w
@@ -521,7 +531,13 @@ func (c *Core) ValidateMessage(m *raftpb.Message) error {
 		return errors.Wrapf(seq.ErrInvalidArgument, "message type %v is not one peers send", m.GetType())
 	case m.GetTo() != c.cfg.ID:
 		return errors.Wrapf(seq.ErrInvalidArgument, "message for %d, this node is %d", m.GetTo(), c.cfg.ID)
-	case m.GetFrom() == c.cfg.ID || !slices.Contains(c.cfg.Peers, m.GetFrom()):
+	case m.GetFrom() == c.cfg.ID && m.GetType() != raftpb.MessageType_MsgProp:
+		// A proposal keeps its origin's From when raft forwards it, so
+		// during a leader change this node's own proposal can come back
+		// through a peer that took this node for the leader; raft takes it
+		// like any other.
+		return errors.Wrapf(seq.ErrInvalidArgument, "message from %d, this node", m.GetFrom())
+	case !slices.Contains(c.cfg.Peers, m.GetFrom()):
 		return errors.Wrapf(seq.ErrInvalidArgument, "message from %d, not a peer", m.GetFrom())
 	case m.GetType() != raftpb.MessageType_MsgProp && m.GetTerm() == 0:
 		return errors.Wrap(seq.ErrInvalidArgument, "message without a term")

@@ -327,3 +327,42 @@ func FuzzStep(f *testing.F) {
 		_ = c.Tick(d.now + time.Second)
 	})
 }
+
+// TestBouncedProposalIsTaken: raft forwards a proposal with its origin's
+// From, so during a leader change a node's own proposal can come back to
+// it through a peer that took it for the leader; the core steps it like
+// any other instead of refusing it.
+func TestBouncedProposalIsTaken(t *testing.T) {
+	d := newDriver(t, 4, 3, nil)
+	require.True(t, d.runUntil(5*time.Second, func() bool { return d.leader() != 0 }))
+	lead := d.leader()
+	c := d.nodes[lead].core
+	cmd := command{origin: lead, inc: 99, req: 1, n: 1, name: "x"}.encode()
+	_, err := c.Step(d.now, &raftpb.Message{Type: raftpb.MessageType_MsgProp.Enum(), To: new(lead), From: new(lead),
+		Entries: []*raftpb.Entry{{Data: cmd}}})
+	require.NoError(t, err)
+	_, err = c.Step(d.now, &raftpb.Message{Type: raftpb.MessageType_MsgHeartbeat.Enum(), To: new(lead), From: new(lead), Term: new(uint64(9))})
+	require.ErrorIs(t, err, seq.ErrInvalidArgument, "only proposals come back with this node's From")
+}
+
+// TestBrokenCoreSleeps: a core that stopped with ErrBroken asks for no
+// more ticks; its tick time never moves, and waking the driver at it
+// would wake it again at once, forever.
+func TestBrokenCoreSleeps(t *testing.T) {
+	d := newDriver(t, 4, 3, nil)
+	require.True(t, d.runUntil(5*time.Second, func() bool { return d.leader() != 0 }))
+	follower := d.ids[0]
+	if follower == d.leader() {
+		follower = d.ids[1]
+	}
+	c := d.nodes[follower].core
+	term := c.Status().Term
+	// A leader that believes this node holds far more than it does: what
+	// a node that lost its log hears, and raft stops on.
+	_, err := c.Step(d.now, &raftpb.Message{Type: raftpb.MessageType_MsgHeartbeat.Enum(), To: new(follower),
+		From: new(d.leader()), Term: new(term), Commit: new(uint64(1000))})
+	require.NoError(t, err)
+	require.ErrorIs(t, c.Status().Broken, ErrBroken)
+	out := c.Tick(d.now + time.Second)
+	require.Equal(t, Never, out.Wake)
+}
