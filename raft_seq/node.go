@@ -183,6 +183,7 @@ type Node struct {
 	waiters  map[uint64]chan Reply
 	nextReq  uint64
 	why      string // why the node does not serve, while it does not
+	lived    bool   // no state, but a peer showed the cluster lived: never fresh
 	serving  bool   // health as last published
 	writes   []Write
 	writec   chan struct{}
@@ -356,7 +357,9 @@ func (n *Node) bootstrap() {
 			n.log.Info("bootstrapped a new cluster: every peer is fresh")
 			return
 		case why != "" && !strings.HasPrefix(why, "unreachable"):
-			n.setWhy(why)
+			n.mu.Lock()
+			n.why, n.lived = why, true
+			n.mu.Unlock()
 			n.log.Error("not bootstrapping: " + why)
 			return
 		default:
@@ -674,7 +677,9 @@ func (s raftService) Send(stream pb.Raft_SendServer) error {
 			if err := proto.Unmarshal(raw, m); err != nil {
 				return status.Errorf(codes.InvalidArgument, "a message that does not decode: %v", err)
 			}
-			if m.GetFrom() != b.GetFrom() {
+			// A proposal raft forwards keeps its origin's From: only
+			// other messages must come from the peer that sent them.
+			if m.GetFrom() != b.GetFrom() && m.GetType() != raftpb.MessageType_MsgProp {
 				return status.Errorf(codes.InvalidArgument, "a message from %d in a batch from %d", m.GetFrom(), b.GetFrom())
 			}
 			var stepErr error
@@ -695,6 +700,10 @@ func (s raftService) Probe(ctx context.Context, req *pb.ProbeRequest) (*pb.Probe
 	n := s.n
 	resp := &pb.ProbeResponse{Cluster: n.cfg.Cluster, Fresh: true}
 	n.mu.Lock()
+	// A node that stays out because the cluster lived is no fresh node:
+	// else the last node with the cluster's state, restarting without it,
+	// would find every peer fresh and start the cluster over.
+	resp.Fresh = !n.lived
 	if n.core != nil {
 		st := n.core.Status()
 		resp.Fresh, resp.Term, resp.LastIndex = st.Fresh(), st.Term, st.LastIndex

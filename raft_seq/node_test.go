@@ -249,4 +249,18 @@ func TestNodeWithoutStateStaysOut(t *testing.T) {
 	defer done()
 	_, err = cl.NextRange(context.Background(), &rrpb.NextRangeRequest{Name: "x", N: 1})
 	require.Equal(t, codes.Unavailable, status.Code(err), "%v", err)
+
+	// The nodes that held the state lose it too. The node that stayed out
+	// knows the cluster lived, so they do not start it over (which would
+	// hand out x's IDs again): they stay out as well.
+	c.stop(0)
+	c.stop(1)
+	c.start(0)
+	c.start(1)
+	for _, i := range []int{0, 1} {
+		require.Eventually(t, func() bool {
+			_, why := c.nodes[i].Status()
+			return strings.Contains(why, "cannot rejoin safely")
+		}, 5*time.Second, 10*time.Millisecond, "n%d", i+1)
+	}
 }
