@@ -340,6 +340,8 @@ func (r *run) vacuous(check string) bool {
 		return r.res.Checks[checker.GapFree].HighestID == 0
 	case checker.Live:
 		return r.res.Checks[checker.Live].Judged == 0
+	case checker.NodeOrder:
+		return r.res.Checks[checker.NodeOrder].Judged == 0
 	}
 	return false
 }

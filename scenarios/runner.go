@@ -51,6 +51,10 @@ type Options struct {
 	// simulator also draw the run's faults, their pace, and the client
 	// mix (see SwarmDraw).
 	Swarm string
+	// Buggify, in the simulator, makes each seed also enable some of the
+	// system's seed-fired sites (rrsim.Sites), drawn from the seed and
+	// kept in the plan.
+	Buggify bool
 	// Context, when done, ends a run early (what was recorded so far is
 	// checked, and the run is marked interrupted) and stops a hunt from
 	// taking new seeds. Nil never ends.
@@ -71,8 +75,10 @@ const MaxClients = 200
 type RunInfo struct {
 	Scenario string `json:"scenario"`
 	// System is the system under test; empty in runs from before there
-	// were several, all of rr_seq.
+	// were several, all of rr_seq. Sparse says its IDs are sparse by
+	// design, so the checker judges no gaps (seqlab check reads it).
 	System      string        `json:"system,omitempty"`
+	Sparse      bool          `json:"sparse,omitempty"`
 	Mode        string        `json:"mode"` // grpc, sim or process
 	Seed        int64         `json:"seed"`
 	TimeLimit   time.Duration `json:"time_limit_ns"`
@@ -198,7 +204,9 @@ func Prepare(sc Scenario, opts Options) (Scenario, int64, error) {
 	}
 	if opts.TimeLimit > 0 {
 		sc.TimeLimit = opts.TimeLimit
-		sc.Recovery = sc.TimeLimit / 5
+		if !sc.NoRecovery {
+			sc.Recovery = sc.TimeLimit / 5
+		}
 	}
 	if opts.Concurrency > 0 {
 		sc.Workload.RangeClients = opts.Concurrency
@@ -235,11 +243,14 @@ func Run(t *testing.T, sc Scenario, opts Options) (*Report, error) {
 		return nil, err
 	}
 	info := RunInfo{
-		Scenario: sc.Name, System: sc.System(), Mode: ModeGRPC, Seed: seed, TimeLimit: sc.TimeLimit, Concurrency: sc.Workload.RangeClients,
-		Promises: sc.Promises, Expect: sc.Expect.Violates, Faults: sc.Faults, Started: started.UTC(),
+		Scenario: sc.Name, System: sc.System(), Sparse: sc.sparse(), Mode: ModeGRPC, Seed: seed, TimeLimit: sc.TimeLimit, Concurrency: sc.Workload.RangeClients,
+		Promises: sc.Promises, Expect: sc.Expect.Violates, Faults: sc.FaultNames(), Started: started.UTC(),
 		Replay: ReplayCommand(sc.Name, sc.System(), seed, opts), Build: CurrentBuild(),
 	}
 	if err := writeJSON(filepath.Join(dir, "run.json"), info); err != nil {
+		return nil, err
+	}
+	if err := writeScript(dir, sc); err != nil {
 		return nil, err
 	}
 	hf, err := os.Create(filepath.Join(dir, "history.jsonl"))
@@ -313,21 +324,36 @@ func play(sc Scenario, seed int64, hf io.Writer, opts Options, rep *Report) erro
 		}
 		faults = append(faults, f)
 	}
+	timeline, err := sc.nemesisTimeline(seed)
+	if err != nil {
+		return err
+	}
 	ctx, stop := context.WithCancel(context.Background())
 	w := &workload{sc: sc, seed: seed, dialer: net.Dialer, rec: rec, nodes: cl.Nodes(), set: clients}
 	w.run(ctx)
+	// The random schedule and the timeline run side by side, and record
+	// in one history.
+	var emitMu sync.Mutex
+	emit := func(e nemesis.Event) {
+		emitMu.Lock()
+		defer emitMu.Unlock()
+		v := e.Value
+		if e.Err != nil {
+			v = map[string]any{"value": e.Value, "error": e.Err.Error()}
+		}
+		rec.Nemesis(e.F, v)
+		rep.Faults = append(rep.Faults, fmt.Sprintf("%s %s", e.At.Round(time.Millisecond), e.F))
+	}
+	var nemesisRuns sync.WaitGroup
+	nemesisRuns.Go(func() {
+		s := nemesis.Schedule{Faults: faults, Interval: sc.Interval, Duration: sc.FaultFor, Jitter: sc.Interval / 2, InTurn: sc.InTurn}
+		s.Run(ctx, cl, now, sc.TimeLimit-sc.Recovery, emit)
+	})
+	nemesisRuns.Go(func() { timeline.Run(ctx, cl, now, sc.TimeLimit-sc.Recovery, emit) })
 	nemDone := make(chan struct{})
 	go func() {
-		defer close(nemDone)
-		s := nemesis.Schedule{Faults: faults, Interval: sc.Interval, Duration: sc.FaultFor, Jitter: sc.Interval / 2, InTurn: sc.InTurn}
-		s.Run(ctx, cl, now, sc.TimeLimit-sc.Recovery, func(e nemesis.Event) {
-			v := e.Value
-			if e.Err != nil {
-				v = map[string]any{"value": e.Value, "error": e.Err.Error()}
-			}
-			rec.Nemesis(e.F, v)
-			rep.Faults = append(rep.Faults, fmt.Sprintf("%s %s", e.At.Round(time.Millisecond), e.F))
-		})
+		nemesisRuns.Wait()
+		close(nemDone)
 	}()
 	// Sleep out the run in steps, so that an interrupt from outside the
 	// bubble (whose channels cannot wake it) is seen within one.

@@ -1,6 +1,7 @@
 package scenarios
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -109,13 +110,19 @@ func (p SimPlan) Validate() error {
 	return p.Config.Validate(sys)
 }
 
-// Run plays the plan in the simulator.
+// Run plays the plan in the simulator, its history in memory.
 func (p SimPlan) Run(keepTrace bool) (*sim.Result, error) {
+	return p.RunTo(sim.Output{Trace: keepTrace})
+}
+
+// RunTo plays the plan in the simulator, its history and trace where out
+// says.
+func (p SimPlan) RunTo(out sim.Output) (*sim.Result, error) {
 	sys, err := p.System()
 	if err != nil {
 		return nil, err
 	}
-	return sim.Run(p.Config, sys, keepTrace)
+	return sim.RunTo(p.Config, sys, out)
 }
 
 // SimConfig turns a scenario into a simulator plan for seed.
@@ -133,9 +140,7 @@ func SimConfig(sc Scenario, opts Options) (SimPlan, int64, error) {
 			Seed: seed, Nodes: c.Nodes, Latency: c.Latency, Jitter: c.Jitter, RoundRobin: c.ReadFirst,
 			Clients: w.RangeClients, Sizes: w.Sizes, IDClients: w.IDClients, IDRangeSize: w.IDRangeSize,
 			Rate: w.Rate, OpTimeout: w.OpTimeout, Names: w.Names,
-			TimeLimit: sc.TimeLimit,
-			Faults: sim.Plan(seed, sim.Schedule{Faults: sc.Faults, Interval: sc.Interval, Duration: sc.FaultFor, Jitter: sc.Interval / 2,
-				InTurn: sc.InTurn}, sc.TimeLimit-sc.Recovery),
+			TimeLimit: sc.TimeLimit, Faults: sc.FaultPlan(seed), Ops: sc.Ops,
 		},
 	}
 	sys, err := LookupSystem(sc.System())
@@ -155,6 +160,12 @@ func SimConfig(sc Scenario, opts Options) (SimPlan, int64, error) {
 		}
 	}
 	p = p.WithDefaults()
+	if opts.Buggify {
+		if sys.Name != RRSeq {
+			return SimPlan{}, 0, errors.Errorf("system %s has no seed-fired sites (--buggify is rr_seq's)", sys.Name)
+		}
+		p.Buggify = rrsim.DrawBuggify(seed)
+	}
 	if opts.Swarm != "" {
 		p, err = swarm(sc, seed, p, opts.Swarm)
 		return p, seed, err
@@ -236,18 +247,19 @@ func runSimConfig(sc Scenario, cfg SimPlan, seed int64, opts Options, note strin
 		opts.Out = os.Stdout
 	}
 	started := time.Now()
-	r, err := cfg.Run(false)
-	if err != nil {
-		return nil, err
-	}
-	wall := time.Since(started)
 	dir := filepath.Join(opts.Store, filepath.FromSlash(sc.Name), fmt.Sprintf("%s-%s-sim-seed%d", started.UTC().Format("20060102T150405.000000"), sc.System(), seed))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, errors.Wrap(err, "create run dir")
 	}
+	r, err := runToFile(cfg, filepath.Join(dir, "history.jsonl"))
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	wall := time.Since(started)
 	info := RunInfo{
-		Scenario: sc.Name, System: sc.System(), Mode: ModeSim, Seed: seed, TimeLimit: cfg.TimeLimit, Concurrency: cfg.Clients,
-		Promises: sc.Promises, Expect: sc.Expect.Violates, Faults: sc.Faults, Started: started.UTC(),
+		Scenario: sc.Name, System: sc.System(), Sparse: sc.sparse(), Mode: ModeSim, Seed: seed, TimeLimit: cfg.TimeLimit, Concurrency: cfg.Clients,
+		Promises: sc.Promises, Expect: sc.Expect.Violates, Faults: sc.FaultNames(), Started: started.UTC(),
 		SimTime: r.SimTime, WallTime: wall, Hash: r.Hash, Note: note,
 		Replay: fmt.Sprintf("seqlab replay %s", dir), Build: CurrentBuild(),
 	}
@@ -257,8 +269,8 @@ func runSimConfig(sc Scenario, cfg SimPlan, seed int64, opts Options, note strin
 	if err := writeJSON(filepath.Join(dir, PlanFile), cfg); err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "history.jsonl"), r.History, 0o644); err != nil {
-		return nil, errors.Wrap(err, "write history")
+	if err := writeScript(dir, sc); err != nil {
+		return nil, err
 	}
 	v, err := checkRun(dir, sc)
 	if err != nil {
@@ -274,6 +286,24 @@ func runSimConfig(sc Scenario, cfg SimPlan, seed int64, opts Options, note strin
 		return nil, errors.Wrap(err, "write summary")
 	}
 	return rep, writeReport(dir)
+}
+
+// runToFile plays cfg with its history going to path as it is made, so
+// that a long run holds only what is in flight.
+func runToFile(cfg SimPlan, path string) (*sim.Result, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, errors.Wrap(err, "create history")
+	}
+	w := bufio.NewWriterSize(f, 1<<16)
+	r, err := cfg.RunTo(sim.Output{History: w})
+	if err == nil {
+		err = errors.Wrap(w.Flush(), "write history")
+	}
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = errors.Wrap(cerr, "write history")
+	}
+	return r, err
 }
 
 // RunFile is a run directory's description.
@@ -316,7 +346,7 @@ func ReplaySim(dir string, opts Options) (*Report, bool, error) {
 	if cfg == nil {
 		return nil, false, errors.Errorf("%s is not a sim run", dir)
 	}
-	sc, err := Find(info.Scenario)
+	sc, err := RunScenario(dir, info.Scenario)
 	if err != nil {
 		return nil, false, err
 	}

@@ -326,3 +326,10 @@ func (s Scenario) checkOptions(sys System, o checker.Options) checker.Options {
 	o.Sparse = sys.Sparse
 	return o
 }
+
+// sparse reports whether a prepared scenario's system hands out IDs
+// sparse by design.
+func (s Scenario) sparse() bool {
+	sys, err := LookupSystem(s.System())
+	return err == nil && sys.Sparse
+}
