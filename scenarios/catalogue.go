@@ -1,10 +1,55 @@
 package scenarios
 
 import (
+	"embed"
+	"path"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/seqlab/seqlab/rr_seq"
 )
+
+// The catalogue's scenarios written as scripts (package script), one a
+// file: they join the Go-defined ones below.
+//
+//go:embed testdata/*.scn
+var scriptFiles embed.FS
+
+// scripted parses the catalogue's scripts once, on first use (after
+// every init has registered its system): the scenarios, and what is
+// wrong with any that do not parse, which TestCatalogueScripts reports.
+var scripted = sync.OnceValues(func() ([]Scenario, []error) {
+	var out []Scenario
+	var errs []error
+	files, _ := scriptFiles.ReadDir("testdata")
+	for _, f := range files {
+		name := path.Join("scenarios", "testdata", f.Name())
+		src, err := scriptFiles.ReadFile(path.Join("testdata", f.Name()))
+		if err == nil {
+			var sc Scenario
+			if sc, err = ParseScript(name, src); err == nil {
+				out = append(out, sc)
+				continue
+			}
+		}
+		errs = append(errs, err)
+	}
+	return out, errs
+})
+
+// ScriptErrors says what is wrong with the catalogue's scripts that do
+// not parse; they are left out of it.
+func ScriptErrors() []error {
+	_, errs := scripted()
+	return errs
+}
+
+// allScenarios is the Go-defined scenarios, then the scripted ones.
+func allScenarios() []Scenario {
+	sc, _ := scripted()
+	return append(slices.Clone(catalogue), sc...)
+}
 
 // The catalogue. Each entry is data; Run plays any of them. Names are
 // "Group/what": the tests run one group per test function, so that

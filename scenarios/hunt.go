@@ -2,6 +2,8 @@ package scenarios
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"time"
 
@@ -81,6 +83,10 @@ type ShrinkReport struct {
 	Runs                        int // simulations tried
 	Elapsed                     time.Duration
 	Report                      *Report
+	// Script is the shrunk run as a script (ShrunkFile in the shrunk
+	// run's directory), which replays it bit for bit; empty, with
+	// ScriptProblem saying why, when a script cannot say it.
+	Script, ScriptProblem string
 }
 
 // Shrink reduces the plan of a failing sim run while its violation still
@@ -104,7 +110,7 @@ func Shrink(dir string, opts Options) (*ShrinkReport, error) {
 		return nil, errors.Errorf("%s is a %s-mode run, and only sim runs can be shrunk: `%s` runs the same scenario and seed in the simulator, to shrink in turn (the same seed gives the simulator its own interleaving, so it may or may not fail there; `seqlab hunt %s` finds seeds that do)",
 			dir, info.Mode, cmd, info.Scenario)
 	}
-	sc, err := Find(info.Scenario)
+	sc, err := RunScenario(dir, info.Scenario)
 	if err != nil {
 		return nil, err
 	}
@@ -138,8 +144,48 @@ func Shrink(dir string, opts Options) (*ShrinkReport, error) {
 	}
 	s.rep.Report = r
 	s.rep.OpsAfter, s.rep.ClientsAfter = len(cur.Ops), activeClients(cur.Ops)
+	if s.rep.Script, err = writeShrunk(sc, cur, info.Seed, s.rep.Property, dir, r); err != nil {
+		s.rep.ScriptProblem = err.Error()
+	}
 	s.rep.Elapsed = time.Since(start)
 	return s.rep, nil
+}
+
+// writeShrunk writes the shrunk plan p as a script in the shrunk run's
+// directory, once it has made sure that the script replays the run bit
+// for bit, and returns its path.
+func writeShrunk(sc Scenario, p SimPlan, seed int64, property, from string, r *Report) (string, error) {
+	system := p.SystemName
+	if system == "" {
+		system = RRSeq
+	}
+	psc, _, err := Prepare(sc, Options{System: system})
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(r.Dir, ShrunkFile)
+	text := fmt.Appendf(nil, "# The shrunk run of %s\n"+
+		"# (seqlab shrink), its operations and faults spelt out. It replays bit\n"+
+		"# for bit with\n#   seqlab run %s --mode sim\n"+
+		"# Remove a step or an op to see what the violation needs; copy it to\n"+
+		"# scenarios/testdata/ to keep it as a regression scenario.\n", from, path)
+	text = append(text, shrunkScript(psc, p, seed, property).Format()...)
+	back, err := ParseScript(path, text)
+	if err != nil {
+		return "", errors.Wrap(err, "the shrunk run as a script does not parse (a lab bug)")
+	}
+	again, _, err := SimConfig(back, Options{System: psc.System()})
+	if err != nil {
+		return "", errors.Wrap(err, "the shrunk run as a script")
+	}
+	res, err := again.Run(false)
+	if err != nil {
+		return "", errors.Wrap(err, "the shrunk run as a script")
+	}
+	if res.Hash != r.Info.Hash {
+		return "", errors.Errorf("the shrunk run as a script runs otherwise (hash %s, the run's %s): a lab bug", res.Hash, r.Info.Hash)
+	}
+	return path, errors.Wrap(os.WriteFile(path, text, 0o644), "write the shrunk script")
 }
 
 type shrinker struct {
@@ -267,5 +313,13 @@ func (r *ShrinkReport) String() string {
 		"  faults      %d -> %d\n  clients     %d -> %d\n  operations  %d -> %d\n  time limit  %v -> %v\n",
 		r.Report.Info.Scenario, r.Property, r.Runs, r.Elapsed.Seconds(),
 		len(r.Before.Faults), len(r.After.Faults), r.ClientsBefore, r.ClientsAfter,
-		r.OpsBefore, r.OpsAfter, r.Before.TimeLimit, r.After.TimeLimit)
+		r.OpsBefore, r.OpsAfter, r.Before.TimeLimit, r.After.TimeLimit) + r.scriptLine()
+}
+
+// scriptLine says where the shrunk script is, or why there is none.
+func (r *ShrinkReport) scriptLine() string {
+	if r.Script == "" {
+		return fmt.Sprintf("  script      none: %s\n", r.ScriptProblem)
+	}
+	return fmt.Sprintf("  script      %s (seqlab run %s --mode sim replays it bit for bit)\n", r.Script, r.Script)
 }

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -107,7 +108,7 @@ const NoClockFaults = "no clock faults (a Go process's clock cannot be shifted f
 // can: with rrseq-node, or, when own, with a program of one's own given
 // as a command template, which takes no rrseq-node flag.
 func (s Scenario) WhyNotProcess(own bool) string {
-	for _, f := range s.Faults {
+	for _, f := range s.FaultNames() {
 		for _, part := range strings.Split(f, "+") {
 			if why, ok := notInProcessMode[part]; ok {
 				return fmt.Sprintf("fault %s: the process mode %s", part, why)
@@ -265,10 +266,13 @@ func RunProcess(sc Scenario, opts Options, p Process) (*Report, error) {
 	}
 	info := RunInfo{
 		Scenario: sc.Name, Mode: ModeProcess, Seed: seed, TimeLimit: sc.TimeLimit, Concurrency: sc.Workload.RangeClients,
-		Promises: sc.Promises, Expect: sc.Expect.Violates, Faults: sc.Faults, Started: started.UTC(),
+		Promises: sc.Promises, Expect: sc.Expect.Violates, Faults: sc.FaultNames(), Started: started.UTC(),
 		Replay: ProcessReplayCommand(sc.Name, seed, opts, p), Note: p.Note, Build: CurrentBuild(),
 	}
 	if err := writeJSON(filepath.Join(dir, RunFile), info); err != nil {
+		return nil, err
+	}
+	if err := writeScript(dir, sc); err != nil {
 		return nil, err
 	}
 	env := []string{"RRSEQ_PEER_SECRET=" + processPeerSecret}
@@ -404,30 +408,45 @@ func playProcess(ctx context.Context, sc Scenario, seed int64, c *pcluster.Clust
 	dial := func(host string) dialFunc {
 		return func(ctx context.Context, node string) (net.Conn, error) { return c.Dial(ctx, c.ClientAddr(node)) }
 	}
+	timeline, err := sc.nemesisTimeline(seed)
+	if err != nil {
+		return err
+	}
 	wctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	w := &workload{sc: sc, seed: seed, dialer: dial, rec: rec, nodes: c.Nodes(), set: clients}
 	w.run(wctx)
+	// The harness's network records the errors of its faults (a rule
+	// that could not be set) rather than return them: each event
+	// carries those its start or stop met. The random schedule and the
+	// timeline run side by side, and record in one history.
+	var emitMu sync.Mutex
+	seen := 0
+	emit := func(e nemesis.Event) {
+		emitMu.Lock()
+		defer emitMu.Unlock()
+		if errs := c.Errs(); len(errs) > seen {
+			e.Err = stderrors.Join(append([]error{e.Err}, errs[seen:]...)...)
+			seen = len(errs)
+		}
+		v := e.Value
+		if e.Err != nil {
+			v = map[string]any{"value": e.Value, "error": e.Err.Error()}
+		}
+		rec.Nemesis(e.F, v)
+		rep.Faults = append(rep.Faults, fmt.Sprintf("%s %s", e.At.Round(time.Millisecond), e.F))
+	}
+	pc := processCluster{c, clients}
+	var nemesisRuns sync.WaitGroup
+	nemesisRuns.Go(func() {
+		s := nemesis.Schedule{Faults: faults, Interval: sc.Interval, Duration: sc.FaultFor, Jitter: sc.Interval / 2, InTurn: sc.InTurn}
+		s.Run(wctx, pc, now, sc.TimeLimit-sc.Recovery, emit)
+	})
+	nemesisRuns.Go(func() { timeline.Run(wctx, pc, now, sc.TimeLimit-sc.Recovery, emit) })
 	nemDone := make(chan struct{})
 	go func() {
-		defer close(nemDone)
-		// The harness's network records the errors of its faults (a rule
-		// that could not be set) rather than return them: each event
-		// carries those its start or stop met.
-		seen := 0
-		s := nemesis.Schedule{Faults: faults, Interval: sc.Interval, Duration: sc.FaultFor, Jitter: sc.Interval / 2, InTurn: sc.InTurn}
-		s.Run(wctx, processCluster{c, clients}, now, sc.TimeLimit-sc.Recovery, func(e nemesis.Event) {
-			if errs := c.Errs(); len(errs) > seen {
-				e.Err = stderrors.Join(append([]error{e.Err}, errs[seen:]...)...)
-				seen = len(errs)
-			}
-			v := e.Value
-			if e.Err != nil {
-				v = map[string]any{"value": e.Value, "error": e.Err.Error()}
-			}
-			rec.Nemesis(e.F, v)
-			rep.Faults = append(rep.Faults, fmt.Sprintf("%s %s", e.At.Round(time.Millisecond), e.F))
-		})
+		nemesisRuns.Wait()
+		close(nemDone)
 	}()
 	t := time.NewTimer(sc.TimeLimit)
 	defer t.Stop()
@@ -520,7 +539,7 @@ func ReplayProcess(dir string, opts Options, bin string) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	sc, err := Find(info.Scenario)
+	sc, err := RunScenario(dir, info.Scenario)
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/seqlab/seqlab/checker"
 	"github.com/seqlab/seqlab/nemesis"
 	"github.com/seqlab/seqlab/rr_seq"
+	"github.com/seqlab/seqlab/simnet/sim"
 )
 
 // Persistence says where nodes keep their values.
@@ -107,10 +108,30 @@ type Scenario struct {
 	Interval time.Duration
 	FaultFor time.Duration
 	InTurn   bool
+	// Timeline is the explicit part of the faults: each started and
+	// stopped at an exact time, on the targets it names, and Windows are
+	// random schedules of their own over parts of the run. Both come
+	// beside the random schedule of Faults, which spans the run up to
+	// its recovery (see FaultPlan).
+	Timeline []TimedFault
+	Windows  []FaultWindow
 	// TimeLimit is the simulated length of the run, Recovery its final
-	// part, with every fault healed.
-	TimeLimit time.Duration
-	Recovery  time.Duration
+	// part, with every fault healed. NoRecovery lets faults last to the
+	// end (a shrunk run, cut short where its violation was).
+	TimeLimit  time.Duration
+	Recovery   time.Duration
+	NoRecovery bool
+	// Ops, when not nil, is the workload spelt out: exactly these client
+	// operations and no others (sim.Config.Ops), as a shrunk run has it.
+	// Only the simulator runs them.
+	Ops []sim.OpSpec
+	// Seed, when not nil, is the seed a run takes when none is given
+	// (DefaultSeed).
+	Seed *int64
+	// Source is the script the scenario was read from, if any
+	// (ParseScript): a run directory keeps it as script.scn, so that a
+	// replay needs no file.
+	Source []byte
 	// Promises, when set, cut what the system under test promises to
 	// these properties (a scenario that keeps a cluster unavailable by
 	// design drops "live"); empty leaves each system's own promises
@@ -137,6 +158,9 @@ func (s Scenario) LiveWithin() time.Duration { return checker.DefaultLiveWithin 
 
 // Supports reports whether the scenario runs in mode.
 func (s Scenario) Supports(mode string) bool {
+	if s.Ops != nil && mode != ModeSim {
+		return false
+	}
 	if mode == ModeProcess && s.WhyNotProcess(false) != "" {
 		return false
 	}
@@ -145,6 +169,9 @@ func (s Scenario) Supports(mode string) bool {
 
 // supports returns an error unless the scenario runs in mode.
 func (s Scenario) supports(mode string) error {
+	if s.Ops != nil && mode != ModeSim {
+		return errors.Errorf("scenario %s spells its operations out, which only the simulator runs (mode %s)", s.Name, ModeSim)
+	}
 	if !s.Supports(mode) {
 		return errors.Errorf("scenario %s does not run in %s mode (its modes: %s)", s.Name, mode, strings.Join(s.Modes, ","))
 	}
@@ -169,6 +196,9 @@ func (s Scenario) Group() string {
 // DefaultSeed is the seed a scenario runs with when none is given: fixed
 // per scenario, so a plain go test is repeatable.
 func (s Scenario) DefaultSeed() int64 {
+	if s.Seed != nil {
+		return *s.Seed
+	}
 	h := fnv.New64a()
 	h.Write([]byte(s.Name))
 	return int64(h.Sum64() & (1<<53 - 1))
@@ -204,7 +234,7 @@ func (s Scenario) WithDefaults() Scenario {
 	if s.TimeLimit == 0 {
 		s.TimeLimit = 30 * time.Second
 	}
-	if s.Recovery == 0 {
+	if s.Recovery == 0 && !s.NoRecovery {
 		s.Recovery = s.TimeLimit / 5
 	}
 	if s.Interval == 0 {
@@ -261,6 +291,9 @@ func (s Scenario) Validate() error {
 			return errors.Wrapf(err, "scenario %s", s.Name)
 		}
 	}
+	if err := s.validateTimeline(); err != nil {
+		return errors.Wrapf(err, "scenario %s", s.Name)
+	}
 	for _, name := range s.Systems {
 		if _, err := LookupSystem(name); err != nil {
 			return errors.Wrapf(err, "scenario %s", s.Name)
@@ -299,14 +332,14 @@ func (s Scenario) String() string {
 
 // Catalogue returns every scenario, sorted by name.
 func Catalogue() []Scenario {
-	out := append([]Scenario(nil), catalogue...)
+	out := allScenarios()
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
 
 // Find returns the scenario with this exact name.
 func Find(name string) (Scenario, error) {
-	for _, s := range catalogue {
+	for _, s := range allScenarios() {
 		if s.Name == name {
 			return s, nil
 		}
@@ -321,7 +354,7 @@ func Find(name string) (Scenario, error) {
 // Groups returns the scenario groups, sorted.
 func Groups() []string {
 	seen := map[string]bool{}
-	for _, s := range catalogue {
+	for _, s := range allScenarios() {
 		seen[s.Group()] = true
 	}
 	var out []string
