@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/seqlab/seqlab/checker"
+	"github.com/seqlab/seqlab/scenarios"
 )
 
 func init() { commands["check"] = checkCmd }
@@ -26,6 +27,7 @@ func checkCmd(args []string, stdout, stderr io.Writer) int {
 	out := fs.String("out", "", "write the results as JSON to this new file, and porcupine's view of a violation beside it (default: write nothing)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: seqlab check PATH [--json] [--promise LIST] [--timeout D] [--out FILE]")
+		fmt.Fprintln(stderr, "       seqlab check FILE.scn   (reads a scenario script, runs nothing, and says whether the lab can run it)")
 		fmt.Fprintln(stderr, "Checks the history again and prints the verdict. It writes nothing, unless --out names a new file:")
 		fmt.Fprintln(stderr, "what a run recorded stays as it was.")
 		fs.PrintDefaults()
@@ -43,6 +45,9 @@ func checkCmd(args []string, stdout, stderr io.Writer) int {
 	if path == "" {
 		fs.Usage()
 		return 2
+	}
+	if scenarios.IsScript(path) {
+		return checkScript(path, stdout, stderr)
 	}
 	if *timeout <= 0 {
 		fmt.Fprintf(stderr, "seqlab check: --timeout must be positive, got %v\n", *timeout)

@@ -37,9 +37,10 @@ func huntCmd(args []string, stdout, stderr io.Writer) int {
 	var swarm swarmFlag
 	fs.Var(&swarm, "swarm", "swarm testing: each seed also draws which of the scenario's faults run, how often and how long, and the client mix; --swarm=all draws from every registered fault")
 	system := fs.String("system", "", "the system under test, of "+strings.Join(systemNames(), ", ")+" (default: the scenario's first)")
+	buggify := fs.Bool("buggify", false, "each seed also enables some of the system's seed-fired sites (delay a reply, refuse a request, drop a hedge timer, a slow fsync, a long backoff), drawn from the seed and kept in plan.json")
 	resume := fs.Bool("resume", false, "continue the newest hunt of the same scenario, seeds, shard and options in --store, if any: run only the seeds it lacks (none if it finished)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: seqlab hunt SCENARIO [--seeds FROM-TO] [--swarm[=all]] [--system NAME] [--shard I/N] [--resume] [--max-failures K] [--workers N] [--time-limit D] [--store DIR]")
+		fmt.Fprintln(stderr, "usage: seqlab hunt SCENARIO|FILE.scn [--seeds FROM-TO] [--swarm[=all]] [--buggify] [--system NAME] [--shard I/N] [--resume] [--max-failures K] [--workers N] [--time-limit D] [--store DIR]")
 		fmt.Fprintln(stderr, "       seqlab hunt merge DIR...   (combine the shards of one hunt from their journals)")
 		fs.PrintDefaults()
 	}
@@ -71,15 +72,20 @@ func huntCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "seqlab hunt: bad --workers %d: want 1 to 256\n", *workers)
 		return 2
 	}
-	sc, err := findOne(name)
-	if err != nil {
+	var sc scenarios.Scenario
+	if scenarios.IsScript(name) {
+		var ok bool
+		if sc, ok = loadScript("hunt", name, stderr); !ok {
+			return 2
+		}
+	} else if sc, err = findOne(name); err != nil {
 		fmt.Fprintf(stderr, "seqlab hunt: %v\n", err)
 		return 2
 	}
 	ctx, release := notify(stderr)
 	defer release()
 	bug := len(sc.Expect.Violates) > 0
-	opts := scenarios.Options{System: *system, TimeLimit: *timeLimit, Concurrency: *concurrency, Store: *store, Out: stdout, Context: ctx, Swarm: string(swarm)}
+	opts := scenarios.Options{System: *system, TimeLimit: *timeLimit, Concurrency: *concurrency, Store: *store, Out: stdout, Context: ctx, Swarm: string(swarm), Buggify: *buggify}
 	rep, err := scenarios.HuntSeeds(sc, plan, opts, progressPrinter(stderr, bug, time.Now))
 	if err != nil {
 		fmt.Fprintf(stderr, "seqlab hunt: %v\n", err)
@@ -127,7 +133,7 @@ func huntCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "%d of %d seeds run %s; first: %d; seeds: %s\n", len(rep.Hits), rep.Done, what, rep.Hits[0], compactSeeds(rep.Hits))
 		fmt.Fprintln(stdout, "the first, recorded:")
 		first, err := scenarios.RunSim(sc, scenarios.Options{System: rep.System, Seed: rep.Hits[0], HasSeed: true, TimeLimit: *timeLimit,
-			Concurrency: *concurrency, Store: *store, Out: stdout, Swarm: string(swarm)})
+			Concurrency: *concurrency, Store: *store, Out: stdout, Swarm: string(swarm), Buggify: *buggify})
 		if err != nil {
 			fmt.Fprintf(stderr, "seqlab hunt: %v\n", err)
 			return 2

@@ -92,7 +92,7 @@ func runCmd(t *testing.T, args []string, stdout, stderr io.Writer) int {
 	all := fs.Bool("all", false, "run every scenario, in each mode it supports (or in --mode), and a short hunt of each")
 	hunt := fs.Int64("hunt", 0, fmt.Sprintf("with --all or a group: hunt seeds 1..N of each scenario in the simulator (default %d with --all, 0 for a group)", defaultAllHunt))
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: seqlab run SCENARIO|GROUP [--mode grpc|sim|process] [--seed N] [--time-limit D] [--concurrency C] [--store DIR]")
+		fmt.Fprintln(stderr, "usage: seqlab run SCENARIO|GROUP|FILE.scn [--mode grpc|sim|process] [--seed N] [--time-limit D] [--concurrency C] [--store DIR]")
 		fmt.Fprintln(stderr, "       seqlab run SCENARIO|GROUP --mode process [--node-cmd TEMPLATE] [--promise LIST] ...")
 		fmt.Fprintln(stderr, "       seqlab run --all [--hunt N] [--mode grpc|sim|process] [--store DIR]")
 		fs.PrintDefaults()
@@ -133,7 +133,15 @@ func runCmd(t *testing.T, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	scs := scenarios.Catalogue()
-	if !*all {
+	switch {
+	case *all:
+	case scenarios.IsScript(name):
+		sc, ok := loadScript("run", name, stderr)
+		if !ok {
+			return 2
+		}
+		scs = []scenarios.Scenario{sc}
+	default:
 		if scs, err = findRun(name); err != nil {
 			fmt.Fprintf(stderr, "seqlab run: %v\n", err)
 			return 2
@@ -365,7 +373,7 @@ func replayCmd(t *testing.T, args []string, stdout, stderr io.Writer) int {
 		}
 		return runExit(rep)
 	}
-	sc, err := findOne(info.Scenario)
+	sc, err := runScenario(dir, info.Scenario)
 	if err != nil {
 		fmt.Fprintf(stderr, "seqlab replay: %v\n", err)
 		return 2
@@ -400,12 +408,22 @@ func listCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("seqlab list", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	long := fs.Bool("long", false, "also each scenario's cluster, faults, expected verdict and modes")
+	asScript := fs.String("script", "", "print the scenario `NAME` as a script (seqlab run FILE.scn runs it, to the same run)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "seqlab list: unexpected arguments %q\n", fs.Args())
 		return 2
+	}
+	if *asScript != "" {
+		sc, err := findOne(*asScript)
+		if err != nil {
+			fmt.Fprintf(stderr, "seqlab list: %v\n", err)
+			return 2
+		}
+		stdout.Write(scenarios.ToScript(sc).Format())
+		return 0
 	}
 	all := scenarios.Catalogue()
 	width, sysWidth := 0, 0
