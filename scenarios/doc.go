@@ -16,6 +16,19 @@
 // it, Hunt sweeps seeds, Shrink reduces a failing plan, and ReplaySim
 // replays a run bit for bit.
 //
+// A scenario can also be a script, a text file of one command a line
+// (package scenarios/script documents the format): the cluster, the
+// workload, the promises and the expected verdict, and a timeline of
+// faults started and stopped at exact times on the nodes they name
+// ("at 5s start partition-isolate n1"), random windows drawn from the
+// seed, and, in a shrunk run, each client operation. ParseScript and
+// LoadScript turn a script into its Scenario (Timeline, Windows, Ops),
+// ToScript prints any scenario as one that runs the same, bit for bit in
+// the simulator, and the scripts in testdata/*.scn join the catalogue.
+// A run of a script keeps it in its directory (ScriptFile), so that
+// replay and shrink need no file, and Shrink writes the shrunk run as a
+// script (ShrunkFile) that replays it bit for bit.
+//
 // Everything random in a run (workload timing and targets, fault times and
 // targets, network jitter, backoff) derives from one seed, printed in the
 // block with the command that replays the run. run.json also records the
