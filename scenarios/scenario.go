@@ -311,7 +311,7 @@ func (s Scenario) Validate() error {
 func (s Scenario) String() string {
 	s = s.WithDefaults()
 	c := s.Cluster
-	faults := strings.Join(s.Faults, ",")
+	faults := strings.Join(s.FaultNames(), ",")
 	if faults == "" {
 		faults = "none"
 	}

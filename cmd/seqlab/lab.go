@@ -454,7 +454,7 @@ func listCmd(args []string, stdout, stderr io.Writer) int {
 func longLine(sc scenarios.Scenario) string {
 	sc = sc.WithDefaults()
 	c, w := sc.Cluster, sc.Workload
-	faults := strings.Join(sc.Faults, ",")
+	faults := strings.Join(sc.FaultNames(), ",")
 	if faults == "" {
 		faults = "none"
 	}
