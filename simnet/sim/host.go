@@ -75,6 +75,9 @@ type Host struct {
 	written, durable any
 	// skews are what clock faults did to the node's clock (see Clock).
 	skews []nemesis.Applied
+	// faulted: a crash fault took the node down, and only the fault's
+	// stop brings it back (not a Reboot's restart).
+	faulted bool
 }
 
 func newHost(s *sim, name string) *Host {
@@ -267,6 +270,27 @@ func (r *Request) broken() {
 	n.proc.Failed(r)
 }
 
+// Reboot ends the process as a panic would, just after the work under
+// way, and its supervisor starts a new one after d: the kernel resets the
+// connections, the disk keeps what was written. It is for a system's
+// seed-fired sites; a crash fault that takes the node down meanwhile
+// keeps it down until the fault stops.
+func (h *Host) Reboot(d time.Duration) {
+	s := h.s
+	epoch := h.epoch
+	s.at(0, label{kind: "reboot", from: h.name, a: uint64(d)}, func() {
+		if h.epoch != epoch || !h.up {
+			return
+		}
+		h.crash(false)
+		s.at(d, label{kind: "reboot-start", from: h.name}, func() {
+			if !h.faulted {
+				h.restart()
+			}
+		})
+	})
+}
+
 // crash kills the process. Its kernel resets its connections at once; on
 // power loss there is no kernel: peers hear nothing until their timeouts,
 // and the disk keeps only what was synced.
@@ -341,6 +365,7 @@ func (c *cluster) Crash(name string, powerLoss, torn bool) error {
 	if n == nil {
 		return fmt.Errorf("no node %q", name)
 	}
+	n.faulted = true
 	n.crash(powerLoss || torn)
 	return nil
 }
@@ -350,6 +375,7 @@ func (c *cluster) Restart(name string) error {
 	if n == nil {
 		return fmt.Errorf("no node %q", name)
 	}
+	n.faulted = false
 	n.restart()
 	return nil
 }

@@ -10,114 +10,136 @@ type label struct {
 	a, b     uint64
 }
 
-// event is one entry of the queue.
+// event is one scheduled piece of work. Events live in the simulator's
+// slab (sim.evs) and are named by their index there, so the queue moves
+// small keys without pointers (no write barriers while the GC runs) and
+// a finished event's slot is reused without allocating.
 type event struct {
 	at  time.Duration
-	tie uint64 // a seeded hash of the event: orders events due at the same time
-	seq uint64 // unique; also tells a live timer from a reused event
-	idx int    // position in the queue, -1 when not queued
+	seq uint64 // unique; also tells a live timer from a reused slot
+	pos int32  // position in the queue, -1 when not queued
 	l   label
 	// What runs: fn, or h.handle(op) (a handler saves allocating a
 	// closure per message).
 	fn func()
 	h  handler
 	op uint8
+	// wire marks a message in flight from l.from to l.to: it is lost if
+	// the link is cut when it arrives.
+	wire bool
 	// owner, when set, is the node process the event belongs to: it is
 	// dropped if that process died since (another epoch) and held while
 	// the node is paused.
 	owner *Host
 	epoch int
-	// wire marks a message in flight from l.from to l.to: it is lost if
-	// the link is cut when it arrives.
-	wire bool
 }
 
 // handler runs events without a closure.
 type handler interface{ handle(op uint8) }
 
+// key is an event's place in the queue: its time, a seeded hash of the
+// event that orders events due at the same time, its seq, and its slot.
+type key struct {
+	at   time.Duration
+	tie  uint64
+	seq  uint64
+	slot int32
+}
+
 // before orders events by time, then by the seeded tie, then by seq.
-func (e *event) before(o *event) bool {
-	if e.at != o.at {
-		return e.at < o.at
+func (k *key) before(o *key) bool {
+	if k.at != o.at {
+		return k.at < o.at
 	}
-	if e.tie != o.tie {
-		return e.tie < o.tie
+	if k.tie != o.tie {
+		return k.tie < o.tie
 	}
-	return e.seq < o.seq
+	return k.seq < o.seq
 }
 
-// queue is a binary min-heap of events that knows each event's position,
-// so that a cancelled timer leaves the queue at once instead of being
-// popped and skipped later.
-type queue []*event
-
-func (q *queue) push(e *event) {
-	e.idx = len(*q)
-	*q = append(*q, e)
-	q.up(e.idx)
+// queue is a binary min-heap of keys that keeps each event's position in
+// its slot, so that a cancelled timer leaves the queue at once instead of
+// being popped and skipped later.
+type queue struct {
+	h   []key
+	evs *[]event
 }
 
-func (q *queue) pop() *event {
-	return q.remove(0)
+func (q *queue) len() int { return len(q.h) }
+
+func (q *queue) push(k key) {
+	i := len(q.h)
+	q.h = append(q.h, k)
+	(*q.evs)[k.slot].pos = int32(i)
+	q.up(i)
 }
 
-func (q *queue) remove(i int) *event {
-	h := *q
-	e := h[i]
+func (q *queue) pop() key { return q.remove(0) }
+
+func (q *queue) remove(i int) key {
+	h := q.h
+	k := h[i]
 	last := len(h) - 1
 	if i != last {
 		h[i] = h[last]
-		h[i].idx = i
+		(*q.evs)[h[i].slot].pos = int32(i)
 	}
-	h[last] = nil
-	*q = h[:last]
+	q.h = h[:last]
 	if i != last {
 		if !q.down(i) {
 			q.up(i)
 		}
 	}
-	e.idx = -1
-	return e
+	(*q.evs)[k.slot].pos = -1
+	return k
 }
 
-func (q queue) up(i int) {
+func (q *queue) up(i int) {
+	h, evs := q.h, *q.evs
+	k := h[i]
 	for i > 0 {
 		p := (i - 1) / 2
-		if !q[i].before(q[p]) {
-			return
+		if !k.before(&h[p]) {
+			break
 		}
-		q[i], q[p] = q[p], q[i]
-		q[i].idx, q[p].idx = i, p
+		h[i] = h[p]
+		evs[h[i].slot].pos = int32(i)
 		i = p
 	}
+	h[i] = k
+	evs[k.slot].pos = int32(i)
 }
 
-// down sinks q[i]; it reports whether it moved.
-func (q queue) down(i int) bool {
-	start, n := i, len(q)
+// down sinks h[i]; it reports whether it moved.
+func (q *queue) down(i int) bool {
+	h, evs := q.h, *q.evs
+	start, n := i, len(h)
+	k := h[i]
 	for {
 		l := 2*i + 1
 		if l >= n {
 			break
 		}
 		m := l
-		if r := l + 1; r < n && q[r].before(q[l]) {
+		if r := l + 1; r < n && h[r].before(&h[l]) {
 			m = r
 		}
-		if !q[m].before(q[i]) {
+		if !h[m].before(&k) {
 			break
 		}
-		q[i], q[m] = q[m], q[i]
-		q[i].idx, q[m].idx = i, m
+		h[i] = h[m]
+		evs[h[i].slot].pos = int32(i)
 		i = m
 	}
+	h[i] = k
+	evs[k.slot].pos = int32(i)
 	return i > start
 }
 
 // timer is a handle on a scheduled event, to cancel it.
 type timer struct {
-	e   *event
-	seq uint64
+	slot int32
+	seq  uint64
 }
 
 // at schedules fn after d and returns a handle that can cancel it.
@@ -131,16 +153,17 @@ func (s *sim) at(d time.Duration, l label, fn func()) timer {
 // operation disturbs no draw but the ones that operation made itself.
 func (s *sim) schedule(e event) timer {
 	s.seq++
-	var p *event
+	var slot int32
 	if k := len(s.free); k > 0 {
-		p, s.free = s.free[k-1], s.free[:k-1]
+		slot, s.free = s.free[k-1], s.free[:k-1]
 	} else {
-		p = new(event)
+		slot = int32(len(s.evs))
+		s.evs = append(s.evs, event{})
 	}
-	e.tie, e.seq = s.tie(e.at, e.l), s.seq
-	*p = e
-	s.q.push(p)
-	return timer{p, s.seq}
+	e.seq = s.seq
+	s.evs[slot] = e
+	s.q.push(key{at: e.at, tie: s.tie(e.at, e.l), seq: s.seq, slot: slot})
+	return timer{slot, s.seq}
 }
 
 // fire runs a popped event: it notes it in the trace, drops a message
@@ -177,12 +200,22 @@ func (s *sim) fire(e *event) {
 // cancel removes a scheduled event that has not run yet; it does nothing
 // to one that ran or was cancelled already.
 func (s *sim) cancel(t timer) {
-	if t.e == nil || t.e.seq != t.seq || t.e.idx < 0 {
+	if t.seq == 0 || int(t.slot) >= len(s.evs) {
 		return
 	}
-	e := s.q.remove(t.e.idx)
-	*e = event{idx: -1}
-	s.free = append(s.free, e)
+	e := &s.evs[t.slot]
+	if e.seq != t.seq || e.pos < 0 {
+		return
+	}
+	s.q.remove(int(e.pos))
+	s.release(t.slot)
+}
+
+// release frees a slot for reuse, dropping what it held so that the GC
+// can take it.
+func (s *sim) release(slot int32) {
+	s.evs[slot] = event{pos: -1}
+	s.free = append(s.free, slot)
 }
 
 // tie hashes an event's time and label with the seed, with a finalizer so
@@ -218,14 +251,18 @@ func fold(h, x uint64) uint64 {
 // cannot run into each other.
 func foldString(h uint64, x string) uint64 {
 	h = fold(h, uint64(len(x)))
-	for len(x) > 0 {
+	for len(x) >= 8 {
+		// The compiler makes one load of these eight.
+		h = fold(h, uint64(x[0])|uint64(x[1])<<8|uint64(x[2])<<16|uint64(x[3])<<24|
+			uint64(x[4])<<32|uint64(x[5])<<40|uint64(x[6])<<48|uint64(x[7])<<56)
+		x = x[8:]
+	}
+	if len(x) > 0 {
 		var w uint64
-		k := min(len(x), 8)
-		for i := 0; i < k; i++ {
+		for i := 0; i < len(x); i++ {
 			w |= uint64(x[i]) << (8 * i)
 		}
 		h = fold(h, w)
-		x = x[k:]
 	}
 	return h
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"sort"
 	"time"
@@ -215,7 +216,8 @@ func Plan(seed int64, s Schedule, until time.Duration) []FaultSpec {
 type Result struct {
 	// Hash is a SHA-256 over the trace: every event with its virtual time,
 	// and every line of the history.
-	Hash    string
+	Hash string
+	// History is the run's history, unless it went to Output.History.
 	History []byte
 	Events  int // simulator events processed
 	SimTime time.Duration
@@ -234,34 +236,61 @@ type Result struct {
 // Run plays cfg on sys to the end. It reads no clock, starts no goroutine
 // and draws every random number from cfg.Seed, so the same cfg and
 // system give the same Result. keepTrace keeps every trace line (to find
-// where two runs part).
+// where two runs part). The history is kept in memory, in Result.History.
 func Run(cfg Config, sys System, keepTrace bool) (*Result, error) {
+	return RunTo(cfg, sys, Output{Trace: keepTrace})
+}
+
+// Output says where a run's records go.
+type Output struct {
+	// History, when set, receives the history as it is made, a line per
+	// event, instead of Result.History: a long run then holds only what
+	// is in flight. Each write is one whole line.
+	History io.Writer
+	// Trace keeps every trace line in Result.Trace.
+	Trace bool
+}
+
+// RunTo is Run with the history and the trace where out says. The hash
+// is the same whichever way the history goes.
+func RunTo(cfg Config, sys System, out Output) (*Result, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(sys); err != nil {
 		return nil, err
 	}
-	s := newSim(cfg, sys, keepTrace)
+	h := sha256.New()
+	var hist *bytes.Buffer
+	w := out.History
+	if w == nil {
+		// About two lines of 130 bytes per expected operation.
+		hist = new(bytes.Buffer)
+		clients := float64(cfg.Clients + cfg.IDClients)
+		hist.Grow(int(min(clients*cfg.Rate*cfg.TimeLimit.Seconds()*260, 64<<20)))
+		w = hist
+	} else {
+		w = io.MultiWriter(w, h)
+	}
+	s := newSim(cfg, sys, w, out.Trace)
 	s.start()
-	for len(s.q) > 0 {
-		e := s.q.pop()
-		if e.at > cfg.TimeLimit {
-			break
-		}
-		s.now = e.at
-		ev := *e
-		*e = event{idx: -1}
-		s.free = append(s.free, e)
+	for s.q.len() > 0 && s.q.h[0].at <= cfg.TimeLimit {
+		k := s.q.pop()
+		s.now = k.at
+		ev := s.evs[k.slot]
+		s.release(k.slot)
 		s.fire(&ev)
 	}
 	s.now = cfg.TimeLimit
 	if err := s.rec.Err(); err != nil {
 		return nil, err
 	}
-	h := sha256.New()
-	h.Write(s.hist.Bytes())
+	r := &Result{Events: s.events, SimTime: s.now, Ops: s.ops, Messages: s.msgs, Syncs: s.syncs, Workload: s.workload, Trace: s.trace}
+	if hist != nil {
+		r.History = hist.Bytes()
+		h.Write(r.History)
+	}
 	binary.Write(h, binary.BigEndian, s.trh)
-	return &Result{Hash: hex.EncodeToString(h.Sum(nil)), History: s.hist.Bytes(), Events: s.events,
-		SimTime: s.now, Ops: s.ops, Messages: s.msgs, Syncs: s.syncs, Workload: s.workload, Trace: s.trace}, nil
+	r.Hash = hex.EncodeToString(h.Sum(nil))
+	return r, nil
 }
 
 func (l label) String() string { return fmt.Sprintf("%s %s->%s %d %d", l.kind, l.from, l.to, l.a, l.b) }
@@ -271,7 +300,8 @@ type sim struct {
 	sys      System
 	now      time.Duration
 	q        queue
-	free     []*event // events done with, for reuse
+	evs      []event // every event's slot, queued or free
+	free     []int32 // slots done with, for reuse
 	seq      uint64
 	rng      *rand.Rand // the network and the nodes' timers
 	tieSeed  uint64     // seeds the order of events due at the same time
@@ -282,7 +312,6 @@ type sim struct {
 	trh      uint64 // hash of the trace
 	trace    []string
 	keep     bool
-	hist     bytes.Buffer
 	rec      *history.Recorder
 	names    []string
 	nodes    map[string]*Host
@@ -292,14 +321,12 @@ type sim struct {
 	idcs     []*idClient
 }
 
-func newSim(cfg Config, sys System, keep bool) *sim {
+func newSim(cfg Config, sys System, hist io.Writer, keep bool) *sim {
 	s := &sim{cfg: cfg, sys: sys, trh: 0x736571, rng: rand.New(rand.NewPCG(uint64(cfg.Seed), 0x73696d)), keep: keep,
 		nodes: map[string]*Host{}}
+	s.q.evs = &s.evs
 	s.tieSeed = rand.New(rand.NewPCG(uint64(cfg.Seed), 0x746965)).Uint64()
-	// About two lines of 130 bytes per expected operation.
-	clients := float64(cfg.Clients + cfg.IDClients)
-	s.hist.Grow(int(min(clients*cfg.Rate*cfg.TimeLimit.Seconds()*260, 64<<20)))
-	s.rec = history.NewRecorder(&s.hist, func() time.Duration { return s.now })
+	s.rec = history.NewRecorder(hist, func() time.Duration { return s.now })
 	s.net = &network{s: s, cut: map[[2]string]bool{}, hosts: map[string]LinkDelay{}, inflight: map[rpcKey]rpc{}}
 	for i := range cfg.Nodes {
 		s.names = append(s.names, fmt.Sprintf("n%d", i+1))

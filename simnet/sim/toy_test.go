@@ -119,3 +119,19 @@ func TestEngineDeterministic(t *testing.T) {
 	_, err := Run(Config{Names: []string{""}}, toy{}, false)
 	require.ErrorContains(t, err, "empty name", "the system validates names")
 }
+
+// TestRunTo: a history streamed to a writer is the history Run keeps, and
+// the hash is the same.
+func TestRunTo(t *testing.T) {
+	cfg := Config{Seed: 4, Nodes: 3, Clients: 3, TimeLimit: 5 * time.Second,
+		Faults: Plan(4, Schedule{Faults: []string{"crash-one", "partition-halves"}, Interval: time.Second, Duration: time.Second}, 4*time.Second)}
+	a, err := Run(cfg, toy{}, false)
+	require.NoError(t, err)
+	var buf bytes.Buffer
+	b, err := RunTo(cfg, toy{}, Output{History: &buf})
+	require.NoError(t, err)
+	assert.Nil(t, b.History)
+	assert.Equal(t, a.History, buf.Bytes())
+	assert.Equal(t, a.Hash, b.Hash)
+	assert.Equal(t, a.Workload, b.Workload)
+}
