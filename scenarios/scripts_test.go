@@ -224,3 +224,41 @@ func TestCatalogueScriptsRun(t *testing.T) {
 		}
 	}
 }
+
+// Whatever script the lab takes prints back (ToScript) as a script it
+// takes, of the same scenario: the same plan in the simulator.
+func FuzzScriptRoundTrip(f *testing.F) {
+	for _, pattern := range []string{"testdata/*.scn", "script/testdata/ok/*.scn"} {
+		paths, err := filepath.Glob(pattern)
+		require.NoError(f, err)
+		for _, p := range paths {
+			b, err := os.ReadFile(p)
+			require.NoError(f, err)
+			f.Add(b)
+		}
+	}
+	f.Add([]byte("name A/b\ntime-limit 5s\nat 1s start reset n1 n2\nat 1s stop reset\nat 2s start crash-one\nrandom 0s..4s faults=pause\nrandom 0s..4s faults=loss\n"))
+	f.Fuzz(func(t *testing.T, src []byte) {
+		sc, err := scenarios.ParseScript("fuzz.scn", src)
+		if err != nil {
+			var es script.Errors
+			require.True(t, errors.As(err, &es), "%v", err)
+			return
+		}
+		text := scenarios.ToScript(sc).Format()
+		back, err := scenarios.ParseScript("printed.scn", text)
+		require.NoError(t, err, "%s", text)
+		for _, sys := range scenarios.Systems() {
+			if !sc.RunsOn(sys.Name, scenarios.ModeSim) {
+				continue
+			}
+			want, _, err := scenarios.SimConfig(sc, scenarios.Options{System: sys.Name})
+			if err != nil {
+				return // a plan the simulator refuses (a sequence name, say), in both
+			}
+			got, _, err := scenarios.SimConfig(back, scenarios.Options{System: sys.Name})
+			require.NoError(t, err)
+			require.Equal(t, planJSON(t, want), planJSON(t, got), "%s", text)
+		}
+	})
+}
