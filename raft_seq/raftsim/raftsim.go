@@ -24,7 +24,8 @@ import (
 // (sim.Config.OpTimeout) when the nodes start, so that a plan that
 // changes the timeout keeps elections and request timeouts in proportion:
 // ElectionTimeout a quarter of it (a leader's crash costs at most half an
-// operation's wait), TickInterval a fifth of ElectionTimeout, and
+// operation's wait) and at most 500ms (a few elections fit in the lab's
+// live bound of 3s), TickInterval a fifth of ElectionTimeout, and
 // RequestTimeout the client's timeout less a small margin, so that the
 // node answers "unknown" itself and forgets the request just before the
 // client gives up.
@@ -112,10 +113,15 @@ func (c Config) Validate(nodes int) error {
 	return nil
 }
 
+// maxElectionTimeout caps the derived election timeout: a few elections
+// must fit in the lab's live bound (checker.DefaultLiveWithin, 3s) after
+// the last fault heals, whatever the clients' timeout.
+const maxElectionTimeout = 500 * time.Millisecond
+
 // forRun derives the unset timers from the client timeout.
 func (c Config) forRun(opTimeout time.Duration) Config {
 	if c.ElectionTimeout == 0 {
-		c.ElectionTimeout = max(opTimeout/4, 2*c.TickInterval, 2*time.Millisecond)
+		c.ElectionTimeout = max(min(opTimeout/4, maxElectionTimeout), 2*c.TickInterval, 2*time.Millisecond)
 	}
 	if c.TickInterval == 0 {
 		c.TickInterval = max(c.ElectionTimeout/5, time.Millisecond)
