@@ -48,6 +48,17 @@ var (
 	ErrBroken = errors.New("raft_seq: core stopped after an internal error")
 )
 
+// brokenPending is the error of a request in progress when the core
+// broke: it was proposed, and may commit on the other nodes, so it is
+// ErrUnknown as well as ErrBroken.
+type brokenPending struct{ err error }
+
+func (e brokenPending) Error() string {
+	return e.err.Error() + "; the request was proposed: " + ErrUnknown.Error()
+}
+
+func (e brokenPending) Is(target error) bool { return target == ErrUnknown || errors.Is(e.err, target) }
+
 // NotLeaderError is the error of a follower that redirects: Leader is the
 // raft ID of the leader it knows.
 type NotLeaderError struct{ Leader uint64 }
@@ -437,7 +448,7 @@ func (c *Core) step(now time.Duration, f func(out *Output)) Output {
 
 func (c *Core) failAll(out *Output, err error) {
 	for _, id := range c.pendingIDs() {
-		out.Replies = append(out.Replies, Reply{ID: id, Err: err})
+		out.Replies = append(out.Replies, Reply{ID: id, Err: brokenPending{err}})
 		delete(c.pending, id)
 	}
 }

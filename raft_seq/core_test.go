@@ -345,8 +345,9 @@ func TestBouncedProposalIsTaken(t *testing.T) {
 	require.ErrorIs(t, err, seq.ErrInvalidArgument, "only proposals come back with this node's From")
 }
 
-// TestBrokenCoreSleeps: a core that stopped with ErrBroken asks for no
-// more ticks; its tick time never moves, and waking the driver at it
+// TestBrokenCoreSleeps: a core that stopped with ErrBroken answers the
+// requests it had proposed as unknown, refuses new ones, and asks for no
+// more ticks: its tick time never moves, and waking the driver at it
 // would wake it again at once, forever.
 func TestBrokenCoreSleeps(t *testing.T) {
 	d := newDriver(t, 4, 3, nil)
@@ -356,13 +357,20 @@ func TestBrokenCoreSleeps(t *testing.T) {
 		follower = d.ids[1]
 	}
 	c := d.nodes[follower].core
+	require.True(t, d.runUntil(time.Second, func() bool { return c.Status().Leader != 0 }))
 	term := c.Status().Term
+	out := c.Request(d.now, Request{ID: 1, Name: "x", N: 1}) // forwarded: pending
+	require.Empty(t, out.Replies)
 	// A leader that believes this node holds far more than it does: what
 	// a node that lost its log hears, and raft stops on.
-	_, err := c.Step(d.now, &raftpb.Message{Type: raftpb.MessageType_MsgHeartbeat.Enum(), To: new(follower),
+	out, err := c.Step(d.now, &raftpb.Message{Type: raftpb.MessageType_MsgHeartbeat.Enum(), To: new(follower),
 		From: new(d.leader()), Term: new(term), Commit: new(uint64(1000))})
 	require.NoError(t, err)
 	require.ErrorIs(t, c.Status().Broken, ErrBroken)
-	out := c.Tick(d.now + time.Second)
-	require.Equal(t, Never, out.Wake)
+	require.Len(t, out.Replies, 1)
+	require.ErrorIs(t, out.Replies[0].Err, ErrBroken)
+	require.True(t, Indefinite(out.Replies[0].Err), "the pending request was proposed: %v", out.Replies[0].Err)
+	require.False(t, Indefinite(c.Request(d.now, Request{ID: 2, Name: "x", N: 1}).Replies[0].Err),
+		"a request to a broken core proposes nothing")
+	require.Equal(t, Never, c.Tick(d.now+time.Second).Wake)
 }

@@ -29,8 +29,9 @@
 //
 // A request ends with a range, or with an error that says whether it may
 // have allocated: ErrUnknown (the entry was proposed, and not seen to
-// commit within Config.RequestTimeout: it may commit later, and then its
-// range is a gap, never handed to anyone else) or a definite failure:
+// commit within Config.RequestTimeout, or the core broke first: it may
+// commit later, and then its range is a gap, never handed to anyone else)
+// or a definite failure:
 // ErrNotLeader, ErrNoLeader, ErrBusy, invalid input, or ErrDropped, when
 // a different entry committed at the index this node saw its entry at. An
 // entry is proposed once and keeps its index wherever it is replicated, so
@@ -97,4 +98,6 @@
 // rr_seq's client API (rrseq.v1.Sequencer) with health and reflection on
 // one listener, and its own raft transport (raftseq.v1.Raft, one stream
 // per peer, with the cluster's shared secret or mutual TLS) on another.
+// Package raft_seq/raftsim drives the core in the lab's deterministic
+// simulator.
 package raft_seq

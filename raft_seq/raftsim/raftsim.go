@@ -398,8 +398,8 @@ func (n *node) NextRange(c *sim.Call, name string, size, after uint64) {
 		return
 	}
 	if err := n.core.Status().Broken; err != nil {
-		// A broken core proposes nothing more (its pending requests got
-		// ErrBroken, which is no certain failure: they were proposed).
+		// A broken core proposes nothing more: a certain failure, where
+		// the requests it had proposed got ErrUnknown.
 		n.h.Answer(c, sim.Label{Kind: "not-serving"}, history.Fail, 0, 0, "unavailable: "+n.h.Name()+" is not serving: "+err.Error())
 		return
 	}
@@ -433,8 +433,8 @@ func (n *node) duplicate(c *sim.Call) bool {
 }
 
 // reply answers a request's client. Only the errors that say nothing was
-// allocated are failures; any other (ErrUnknown above all, but also
-// ErrBroken, which a proposed request may get) leaves the outcome open.
+// allocated are failures; any other (ErrUnknown above all) leaves the
+// outcome open.
 func (n *node) reply(r raft_seq.Reply) {
 	c := n.calls[r.ID]
 	if c == nil {
@@ -455,7 +455,8 @@ func (n *node) reply(r raft_seq.Reply) {
 
 // Definite reports whether a reply's error says for certain that the
 // request allocated nothing: the history's fail, where every other error
-// is info.
+// is info. It names the certain failures rather than the uncertain ones,
+// so that an error it does not know is never taken for a failure.
 func Definite(err error) bool {
 	for _, d := range []error{raft_seq.ErrNotLeader, raft_seq.ErrNoLeader, raft_seq.ErrBusy, raft_seq.ErrDropped,
 		raft_seq.ErrDuplicateRequest, seq.ErrInvalidArgument, seq.ErrOverflow} {
