@@ -46,6 +46,9 @@ type Config struct {
 	// cluster that lost every node's state then stays unavailable
 	// instead of starting over at 1.
 	NoBootstrapOnRestart bool `json:"no_bootstrap_on_restart,omitempty"`
+	// Buggify enables seed-fired sites in the nodes (see Sites); nil, as
+	// in every catalogued run, enables none.
+	Buggify *Buggify `json:"buggify,omitempty"`
 }
 
 // WithDefaults fills unset fields, for a cluster of nodes nodes.
@@ -82,11 +85,22 @@ func (c Config) Validate(nodes int) error {
 	if c.SyncDelay < 0 || c.PeerTimeout <= 0 || c.HedgeAfter <= 0 || c.MaxBackoff <= 0 || c.RoundLife <= 0 {
 		return errors.New("rrsim: bad timing (negative sync delay, or a timer not positive)")
 	}
-	return nil
+	return c.Buggify.Validate()
 }
 
-// System is rr_seq as the simulator runs it.
-type System struct{ cfg Config }
+// System is rr_seq as the simulator runs it. It serves one run at a time:
+// what its nodes share (the last restart of a seed-fired site) starts
+// over when the run starts its first node.
+type System struct {
+	cfg Config
+	// restarted is when a SiteRestartAfterAck last fired; restarts
+	// whether one has.
+	restarted time.Duration
+	restarts  bool
+	// procs are the nodes' live processes, by name: nil while a node is
+	// down.
+	procs map[string]*node
+}
 
 var _ sim.System = (*System)(nil)
 
@@ -109,7 +123,11 @@ func (s *System) ValidateName(name string) error { return rr_seq.ValidateName(na
 // run. A node on disk finds its marker and state there when it restarts;
 // one in memory has neither and must recover.
 func (s *System) Start(h *sim.Host, disk any, first bool) sim.Proc {
-	n := &node{h: h, cfg: s.cfg}
+	if first && h.Name() == h.Nodes()[0] {
+		s.restarts, s.procs = false, map[string]*node{} // a new run
+	}
+	n := &node{h: h, sys: s, cfg: s.cfg, bug: newSites(s.cfg.Buggify, h)}
+	s.procs[h.Name()] = n
 	var state []nameValue
 	if s.cfg.Persist && disk != nil {
 		state = append(state, disk.([]nameValue)...)
@@ -123,6 +141,7 @@ func (s *System) Start(h *sim.Host, disk any, first bool) sim.Proc {
 // and recovery, driven directly, with the same timers the gRPC node uses.
 type node struct {
 	h       *sim.Host
+	sys     *System
 	cfg     Config
 	replica *rr_seq.Replica
 	coord   *rr_seq.Coordinator
@@ -135,6 +154,7 @@ type node struct {
 	syncing bool
 	acks    []*sim.Request // writes waiting for the next fsync
 	version uint64         // counts the replica's changes
+	bug     *sites         // the enabled seed-fired sites; nil for none
 }
 
 // waiter is a client's call being coordinated here, with its timers.
@@ -259,9 +279,15 @@ func (n *node) dispatch(out rr_seq.Output) {
 		limit := time.Millisecond << min(b.Attempt-1, 16)
 		limit = min(limit, n.cfg.MaxBackoff)
 		d := limit/2 + time.Duration(n.h.Rand().Int64N(int64(limit/2)+1))
+		if n.bug.fire(SiteBackoffLong, uint64(b.Op), uint64(b.Attempt)) {
+			d = n.cfg.MaxBackoff
+		}
 		n.h.After(d, sim.Label{Kind: "retry", A: uint64(b.Op)}, func() { n.dispatch(n.coord.Retry(n.h.Now(), b.Op)) })
 	}
 	for _, hd := range out.Hedge {
+		if n.bug.fire(SiteHedgeDrop, uint64(hd.Op), uint64(hd.Round)) {
+			continue
+		}
 		t := n.h.After(n.cfg.HedgeAfter, sim.Label{Kind: "hedge", A: uint64(hd.Op), B: uint64(hd.Round)}, func() {
 			n.dispatch(n.coord.Hedge(hd.Op, hd.Round))
 		})
@@ -277,7 +303,15 @@ func (n *node) dispatch(out rr_seq.Output) {
 
 // request sends one peer message.
 func (n *node) request(m rr_seq.Msg) {
-	n.h.Send(&sim.Request{To: m.To, Kind: m.Kind.String(), A: uint64(m.Op), B: uint64(m.Round), Msg: &msg{m: m}}, n.cfg.PeerTimeout)
+	p := &peerMsg{msg: msg{m: m}}
+	p.req = sim.Request{To: m.To, Kind: m.Kind.String(), A: uint64(m.Op), B: uint64(m.Round), Msg: &p.msg}
+	n.h.Send(&p.req, n.cfg.PeerTimeout)
+}
+
+// peerMsg is a request and its message in one allocation.
+type peerMsg struct {
+	req sim.Request
+	msg msg
 }
 
 // Replied implements sim.Proc: the answer goes to the coordinator, or to
@@ -320,16 +354,20 @@ func (n *node) Serve(r *sim.Request) {
 		if n.rec == nil {
 			p.state = rr_seq.PeerState{Initialised: true, Cluster: "sim", Values: n.replica.Snapshot()}
 		}
-		r.Answer(0)
+		n.answer(r, 0)
 		return
 	case n.rec != nil:
 		// A recovering node neither answers reads nor takes writes.
 		r.Refuse()
 		return
 	}
+	if n.bug.fire(SiteRefuse, uint64(m.Op), uint64(m.Round)) {
+		r.Refuse()
+		return
+	}
 	if m.Kind == rr_seq.MsgGet {
 		p.accepted, p.value = true, n.replica.Get(m.Name)
-		r.Answer(p.value)
+		n.answer(r, p.value)
 		return
 	}
 	ok, cur, changed := n.replica.Set(m.Name, m.Base, m.Value)
@@ -339,15 +377,52 @@ func (n *node) Serve(r *sim.Request) {
 		n.setState(m.Name, cur)
 	}
 	if !changed || !n.cfg.Persist {
-		r.Answer(p.value)
+		n.answer(r, p.value)
+		if changed {
+			n.restartAfterAck(m)
+		}
 		return
 	}
 	if n.cfg.AckBeforeSync {
-		r.Answer(p.value)
+		n.answer(r, p.value)
 		n.flush(nil)
 		return
 	}
 	n.flush(r)
+}
+
+// answer answers a peer's request with v, at once, or later where the
+// reply-delay site fires.
+func (n *node) answer(r *sim.Request, v uint64) {
+	if n.bug.fire(SiteReplyDelay, r.A, r.B) {
+		d := time.Millisecond + time.Duration(n.bug.draw(int64(n.cfg.PeerTimeout/2)))
+		n.h.After(d, sim.Label{Kind: "delayed-reply", To: r.From(), A: r.A, B: r.B}, func() { r.Answer(v) })
+		return
+	}
+	r.Answer(v)
+}
+
+// restartAfterAck is SiteRestartAfterAck, reached once a write is
+// answered.
+func (n *node) restartAfterAck(m rr_seq.Msg) {
+	if n.bug == nil || (n.sys.restarts && n.h.Now()-n.sys.restarted < RestartSpacing) || !n.sys.whole() || !n.bug.b.calm(n.h.Now()) {
+		return
+	}
+	if n.bug.fire(SiteRestartAfterAck, uint64(m.Op), uint64(m.Round)) {
+		n.sys.restarts, n.sys.restarted = true, n.h.Now()
+		n.h.Reboot(time.Millisecond + time.Duration(n.bug.draw(int64(49*time.Millisecond))))
+	}
+}
+
+// whole reports whether every node is up and holds its state: a node
+// restarted then loses no more than one node's state at a time.
+func (s *System) whole() bool {
+	for _, p := range s.procs {
+		if p == nil || p.rec != nil {
+			return false
+		}
+	}
+	return len(s.procs) > 0
 }
 
 // flush queues ack for the next group commit, starting one if none is
@@ -361,7 +436,11 @@ func (n *node) flush(ack *sim.Request) {
 	}
 	n.syncing = true
 	snap, version := append([]nameValue(nil), n.state...), n.version
-	n.h.After(n.cfg.SyncDelay, sim.Label{Kind: "fsync"}, func() {
+	d := n.cfg.SyncDelay
+	if n.bug.fire(SiteFsyncSlow, version, 0) {
+		d *= time.Duration(5 + n.bug.draw(46))
+	}
+	n.h.After(d, sim.Label{Kind: "fsync"}, func() {
 		n.h.Written(snap)
 		if !n.cfg.AckBeforeSync {
 			n.h.Durable(snap) // the bug writes without fsync
@@ -369,7 +448,10 @@ func (n *node) flush(ack *sim.Request) {
 		acks := n.acks
 		n.acks, n.syncing = nil, false
 		for _, a := range acks {
-			a.Answer(a.Msg.(*msg).value)
+			n.answer(a, a.Msg.(*msg).value)
+		}
+		if len(acks) > 0 {
+			n.restartAfterAck(acks[len(acks)-1].Msg.(*msg).m)
 		}
 		if len(n.acks) > 0 || n.version != version {
 			n.flush(nil)
@@ -379,6 +461,9 @@ func (n *node) flush(ack *sim.Request) {
 
 // Crashed implements sim.Proc: the waiters' timers go with the process.
 func (n *node) Crashed() {
+	if n.sys.procs[n.h.Name()] == n {
+		n.sys.procs[n.h.Name()] = nil
+	}
 	for _, id := range sortedOps(n.waiters) {
 		w := n.waiters[id]
 		n.h.Cancel(w.giveUp)
