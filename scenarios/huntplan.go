@@ -74,12 +74,13 @@ type journalHeader struct {
 	TimeLimit   time.Duration `json:"time_limit_ns,omitempty"`
 	Concurrency int           `json:"concurrency,omitempty"`
 	Swarm       string        `json:"swarm,omitempty"`
+	Buggify     bool          `json:"buggify,omitempty"`
 	Build       Build         `json:"build"`
 }
 
 func (h journalHeader) sameHunt(o journalHeader) bool {
 	return h.Scenario == o.Scenario && orRR(h.System) == orRR(o.System) && h.From == o.From && h.To == o.To && h.Shards == o.Shards &&
-		h.TimeLimit == o.TimeLimit && h.Concurrency == o.Concurrency && h.Swarm == o.Swarm
+		h.TimeLimit == o.TimeLimit && h.Concurrency == o.Concurrency && h.Swarm == o.Swarm && h.Buggify == o.Buggify
 }
 
 // JournalFile is the file in a hunt's directory that records it: a JSON
@@ -179,7 +180,7 @@ func huntDirName(p HuntPlan) string {
 // it with the outcomes it already holds.
 func openJournal(sc Scenario, p HuntPlan, opts Options) (*journal, string, map[int64]journalEntry, error) {
 	h := journalHeader{Scenario: sc.Name, System: opts.System, From: p.From, To: p.To, Shard: p.Shard, Shards: p.shards(),
-		TimeLimit: opts.TimeLimit, Concurrency: opts.Concurrency, Swarm: opts.Swarm, Build: CurrentBuild()}
+		TimeLimit: opts.TimeLimit, Concurrency: opts.Concurrency, Swarm: opts.Swarm, Buggify: opts.Buggify, Build: CurrentBuild()}
 	parent := filepath.Join(p.Store, "hunts", filepath.FromSlash(sc.Name))
 	if p.Resume {
 		dir, done, err := newestJournal(parent, h)
@@ -275,7 +276,7 @@ func HuntSeeds(sc Scenario, p HuntPlan, opts Options, progress func(HuntProgress
 		return HuntReport{}, err
 	}
 	opts.System = resolved.System()
-	if _, _, err := SimConfig(sc, Options{System: opts.System, Seed: p.From, HasSeed: true, TimeLimit: opts.TimeLimit, Concurrency: opts.Concurrency, Swarm: opts.Swarm}); err != nil {
+	if _, _, err := SimConfig(sc, Options{System: opts.System, Seed: p.From, HasSeed: true, TimeLimit: opts.TimeLimit, Concurrency: opts.Concurrency, Swarm: opts.Swarm, Buggify: opts.Buggify}); err != nil {
 		return HuntReport{}, err
 	}
 	rep := HuntReport{Scenario: sc.Name, System: opts.System, From: p.From, To: p.To, Shard: p.Shard, Shards: p.shards()}
@@ -312,7 +313,7 @@ func HuntSeeds(sc Scenario, p HuntPlan, opts Options, progress func(HuntProgress
 	for range workers {
 		wg.Go(func() {
 			for seed := range queue {
-				cfg, _, err := SimConfig(sc, Options{System: opts.System, Seed: seed, HasSeed: true, TimeLimit: opts.TimeLimit, Concurrency: opts.Concurrency, Swarm: opts.Swarm})
+				cfg, _, err := SimConfig(sc, Options{System: opts.System, Seed: seed, HasSeed: true, TimeLimit: opts.TimeLimit, Concurrency: opts.Concurrency, Swarm: opts.Swarm, Buggify: opts.Buggify})
 				var out SimOutcome
 				if err == nil {
 					out, err = Simulate(sc, cfg)

@@ -13,7 +13,7 @@ import (
 	"github.com/pkg/errors"
 
 	"github.com/seqlab/seqlab/checker"
-	"github.com/seqlab/seqlab/checker/history"
+	"github.com/seqlab/seqlab/nemesis"
 	"github.com/seqlab/seqlab/rr_seq/rrsim"
 	"github.com/seqlab/seqlab/simnet/sim"
 )
@@ -160,15 +160,32 @@ func SimConfig(sc Scenario, opts Options) (SimPlan, int64, error) {
 		}
 	}
 	p = p.WithDefaults()
+	if opts.Swarm != "" {
+		if p, err = swarm(sc, seed, p, opts.Swarm); err != nil {
+			return SimPlan{}, 0, err
+		}
+	}
 	if opts.Buggify {
 		if sys.Name != RRSeq {
 			return SimPlan{}, 0, errors.Errorf("system %s has no seed-fired sites (--buggify is rr_seq's)", sys.Name)
 		}
-		p.Buggify = rrsim.DrawBuggify(seed)
-	}
-	if opts.Swarm != "" {
-		p, err = swarm(sc, seed, p, opts.Swarm)
-		return p, seed, err
+		// The sites stop with the last fault: from then on the run
+		// judges liveness, on a cluster left alone. A run without faults
+		// is all liveness, and gets no sites.
+		var until time.Duration
+		var crashes []rrsim.Span
+		for _, f := range p.Faults {
+			until = max(until, f.At+f.For)
+			if fault, err := nemesis.Lookup(f.Name); err == nil {
+				if _, ok := fault.(*nemesis.Crash); ok {
+					crashes = append(crashes, rrsim.Span{From: f.At, To: f.At + f.For})
+				}
+			}
+		}
+		if until > 0 {
+			p.Buggify = rrsim.DrawBuggify(seed, until)
+			p.Buggify.Calm = rrsim.CalmBetween(crashes, until)
+		}
 	}
 	return p, seed, p.Validate()
 }
@@ -203,22 +220,25 @@ func Simulate(sc Scenario, cfg SimPlan) (SimOutcome, error) {
 	if err != nil {
 		return SimOutcome{}, err
 	}
-	events, problems, err := history.Read(bytes.NewReader(r.History))
-	if err != nil {
-		return SimOutcome{}, err
-	}
-	if len(problems) > 0 {
-		return SimOutcome{}, errors.Errorf("simulator wrote a malformed history: line %d: %s", problems[0].Line, problems[0].Msg)
-	}
 	sc, sys, err := resolve(sc, cfg.SystemName)
 	if err != nil {
 		return SimOutcome{}, err
 	}
-	res := checker.Check(events, sc.checkOptions(sys, checker.Options{PorcupineLimit: -1}))
+	// The checks take the history as they read it, in compact form,
+	// never as a slice of events.
+	res, err := checker.CheckReader(bytes.NewReader(r.History), sc.checkOptions(sys, checker.Options{PorcupineLimit: -1}))
+	if err != nil {
+		return SimOutcome{}, err
+	}
+	if m := res.Malformed; len(m) > 0 {
+		return SimOutcome{}, errors.Errorf("simulator wrote a malformed history: line %d: %s", m[0].Line, m[0].Msg)
+	}
 	v := Verdict{Valid: res.Valid, Results: res, Ops: map[string]int{}}
-	for _, e := range events {
-		if !e.Nemesis && e.Type != history.Invoke {
-			v.Ops[e.Type]++
+	for _, byType := range res.Stats.Ops {
+		for typ, n := range byType {
+			if typ != "pending" {
+				v.Ops[typ] += n
+			}
 		}
 	}
 	return SimOutcome{Result: r, Results: res, Problems: judge(sc, v)}, nil
