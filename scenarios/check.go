@@ -36,12 +36,9 @@ const maxEvidence = 6
 var CheckTimeout = time.Minute
 
 func checkRun(dir string, sc Scenario) (Verdict, error) {
-	events, problems, err := history.ReadFile(filepath.Join(dir, "history.jsonl"))
-	if err != nil {
-		return Verdict{}, errors.Wrap(err, "read history")
-	}
-	if len(problems) > 0 {
-		return Verdict{}, errors.Errorf("history has %d malformed lines, first: line %d: %s", len(problems), problems[0].Line, problems[0].Msg)
+	v := Verdict{Checks: map[string]string{}, Ops: map[string]int{}, Faults: map[string]int{}}
+	if err := v.tally(filepath.Join(dir, "history.jsonl")); err != nil {
+		return Verdict{}, err
 	}
 	sc, sys, err := resolve(sc, sc.System())
 	if err != nil {
@@ -54,11 +51,26 @@ func checkRun(dir string, sc Scenario) (Verdict, error) {
 	if err := checker.WriteResults(filepath.Join(dir, checker.ResultsFile), res); err != nil {
 		return Verdict{}, err
 	}
-	v := Verdict{Valid: res.Valid, Checks: map[string]string{}, Ops: map[string]int{}, Results: res, Faults: map[string]int{}}
+	v.Valid, v.Results = res.Valid, res
 	for name, r := range res.Checks {
 		v.Checks[name] = fmt.Sprintf("%s %s", res.Word(name), r.Reason)
 	}
-	for _, e := range events {
+	v.Evidence = evidence(dir, sc, res)
+	return v, nil
+}
+
+// tally counts the history's faults and outcomes, and the faults that
+// failed, reading it an event at a time: a long run's history is never
+// held whole.
+func (v *Verdict) tally(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return errors.Wrap(err, "read history")
+	}
+	defer f.Close()
+	sc := history.NewScanner(f)
+	for sc.Scan() {
+		e := sc.Event()
 		switch {
 		case e.Nemesis:
 			if name, ok := strings.CutPrefix(e.F, "start-"); ok {
@@ -74,8 +86,13 @@ func checkRun(dir string, sc Scenario) (Verdict, error) {
 			v.Ops[e.Type]++
 		}
 	}
-	v.Evidence = evidence(dir, sc, res)
-	return v, nil
+	if err := sc.Err(); err != nil {
+		return errors.Wrap(err, "read history")
+	}
+	if problems := sc.Problems(); len(problems) > 0 {
+		return errors.Errorf("history has %d malformed lines, first: line %d: %s", len(problems), problems[0].Line, problems[0].Msg)
+	}
+	return nil
 }
 
 // evidence returns the history lines of the first failed check's first
