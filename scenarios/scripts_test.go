@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -110,13 +111,13 @@ func TestFlakeRollbackScript(t *testing.T) {
 	assert.GreaterOrEqual(t, len(h.Hits), 15, "seeds 1-20 that catch it: %v", h.Hits)
 }
 
-// The incident script runs on every system in the gRPC mode and keeps
+// The incident script runs on every system of the lab in the gRPC mode and keeps
 // every promise, the explicit steps recorded in the history.
 func TestIncidentScript(t *testing.T) {
 	sc, err := scenarios.Find("Partition/scripted-isolate-then-crash-n3")
 	require.NoError(t, err)
 	for _, system := range sc.SystemNames() {
-		if !sc.RunsOn(system, scenarios.ModeGRPC) {
+		if !slices.Contains(labSystems, system) || !sc.RunsOn(system, scenarios.ModeGRPC) {
 			continue
 		}
 		t.Run(system, func(t *testing.T) {
@@ -213,7 +214,7 @@ func TestCatalogueScriptsRun(t *testing.T) {
 			continue
 		}
 		for _, system := range sc.SystemNames() {
-			if !sc.RunsOn(system, scenarios.ModeSim) {
+			if !slices.Contains(labSystems, system) || !sc.RunsOn(system, scenarios.ModeSim) {
 				continue
 			}
 			cfg, _, err := scenarios.SimConfig(sc, scenarios.Options{System: system})
