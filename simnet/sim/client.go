@@ -35,11 +35,11 @@ func (w *worker) first() {
 	l := label{kind: "first", from: w.c.host()}
 	if w.explicit {
 		if len(w.plan) > 0 {
-			w.s.at(w.plan[0].At, l, w.next)
+			w.s.atH(w.plan[0].At, l, w, 0)
 		}
 		return
 	}
-	w.s.at(time.Duration(w.rng.Int64N(int64(w.every)+1)), l, w.next)
+	w.s.atH(time.Duration(w.rng.Int64N(int64(w.every)+1)), l, w, 0)
 }
 
 // next invokes the worker's next operation.
@@ -63,12 +63,16 @@ func (w *worker) done() {
 	l := label{kind: "next", from: w.c.host()}
 	if w.explicit {
 		if len(w.plan) > 0 {
-			s.at(max(0, w.plan[0].At-s.now), l, w.next)
+			s.atH(max(0, w.plan[0].At-s.now), l, w, 0)
 		}
 		return
 	}
-	s.at(w.every/2+time.Duration(w.rng.Int64N(int64(w.every)+1)), l, w.next)
+	s.atH(w.every/2+time.Duration(w.rng.Int64N(int64(w.every)+1)), l, w, 0)
 }
+
+// handle runs the worker's next operation: a worker is its own event
+// handler, so that scheduling it allocates nothing.
+func (w *worker) handle(uint8) { w.next() }
 
 // call is one request from a client to a node: a NextRange of a range
 // client, or a fetch of an ID client. It ends once, with the first of its
@@ -81,6 +85,30 @@ type call struct {
 	timer  timer
 	rpc    rpcKey
 	finish func(typ string, from, to uint64, node, errText string)
+	// What the call asks of the node it reaches: NextRange(name, n,
+	// after) of target's process at the time it arrives.
+	target   *Host
+	name     string
+	n, after uint64
+}
+
+// The steps of a call, run by call.handle.
+const (
+	callArrive  uint8 = iota // the call reaches the node
+	callTimeout              // the client stops waiting
+	callRefused              // nothing listens at the node
+)
+
+func (c *call) handle(op uint8) {
+	s := c.s
+	switch op {
+	case callArrive:
+		c.target.proc.NextRange(c, c.name, c.n, c.after)
+	case callTimeout:
+		c.complete(s, history.Info, 0, 0, c.target.name, "deadline exceeded")
+	case callRefused:
+		c.complete(s, history.Info, 0, 0, c.target.name, "unavailable: connection refused")
+	}
 }
 
 // complete ends the call with an outcome, unless it has ended already.
@@ -101,22 +129,21 @@ func (c *call) abort(s *sim) bool {
 	return true
 }
 
-// send carries the call to node and starts its timeout. A node where
-// nothing listens refuses it after a round trip; a crash or reset breaks
-// it at once; otherwise (a node without power included) the node's answer
-// or the timeout ends it.
-func (c *call) send(s *sim, target *Host, l label, timeout time.Duration, deliver func()) {
-	c.timer = s.at(timeout, label{kind: "client-timeout", from: c.host, to: target.name, a: l.a},
-		func() { c.complete(s, history.Info, 0, 0, target.name, "deadline exceeded") })
+// send carries the call, NextRange(name, n, after), to target and starts
+// its timeout. A node where nothing listens refuses it after a round
+// trip; a crash or reset breaks it at once; otherwise (a node without
+// power included) the node's answer or the timeout ends it.
+func (c *call) send(s *sim, target *Host, l label, timeout time.Duration, name string, n, after uint64) {
+	c.s, c.target, c.name, c.n, c.after = s, target, name, n, after
+	c.timer = s.atH(timeout, label{kind: "client-timeout", from: c.host, to: target.name, a: l.a}, c, callTimeout)
 	if !target.up && !target.off && !s.net.cut[[2]string{c.host, target.name}] && !s.net.cut[[2]string{target.name, c.host}] {
 		rtt := s.net.delay(c.host, target.name) + s.net.delay(target.name, c.host)
-		s.at(rtt, label{kind: "refused", from: c.host, to: target.name, a: l.a},
-			func() { c.complete(s, history.Info, 0, 0, target.name, "unavailable: connection refused") })
+		s.atH(rtt, label{kind: "refused", from: c.host, to: target.name, a: l.a}, c, callRefused)
 		return
 	}
-	c.s, c.node = s, target.name
+	c.node = target.name
 	c.rpc = s.net.open(c.host, target.name, c)
-	s.net.send(l, target, deliver)
+	s.net.sendH(l, target, c, callArrive)
 }
 
 // broken: a reset or crash broke the connection, and the client sees the
@@ -163,9 +190,8 @@ func (c *rangeClient) invoke(o OpSpec) {
 		}
 		c.w.done()
 	}
-	after := c.after[o.Name]
 	cl.send(s, target, label{kind: "next-range", from: c.hostn, to: target.name, a: uint64(proc), b: c.size},
-		s.cfg.OpTimeout, func() { target.proc.NextRange(cl, o.Name, c.size, after) })
+		s.cfg.OpTimeout, o.Name, c.size, c.after[o.Name])
 }
 
 // idClient is a buffering client's logic (seq.Buffer, as rr_seq.Client
@@ -303,7 +329,7 @@ func (c *idClient) refill() {
 		})
 	}
 	cl.send(s, target, label{kind: "fetch", from: c.hostn, to: target.name, a: uint64(proc), b: size},
-		s.cfg.OpTimeout, func() { target.proc.NextRange(cl, c.name, size, hint) })
+		s.cfg.OpTimeout, c.name, size, hint)
 }
 
 // fetched ends a fetch: a waiting next-id takes an ID, or asks for more.

@@ -147,6 +147,11 @@ func (s *sim) at(d time.Duration, l label, fn func()) timer {
 	return s.schedule(event{at: s.now + d, l: l, fn: fn})
 }
 
+// atH is at with a handler instead of a closure.
+func (s *sim) atH(d time.Duration, l label, h handler, op uint8) timer {
+	return s.schedule(event{at: s.now + d, l: l, h: h, op: op})
+}
+
 // schedule queues e. Its tie is a seeded hash of its time and label, not a
 // draw from the run's source: events then keep their order whatever other
 // events come and go, so spelling out a run's workload or dropping an
