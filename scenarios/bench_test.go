@@ -35,6 +35,30 @@ func BenchmarkHuntSeeds(b *testing.B) {
 	}
 }
 
+// BenchmarkHunt is a hunt of the speed scenario on two workers, as
+// seqlab hunt runs one on this machine's two cores: seeds a minute by the
+// wall clock (seeds/min) and by the CPU time spent (cpu-ms/seed).
+func BenchmarkHunt(b *testing.B) {
+	sc, err := scenarios.Find("Speed/healthy-n5-c10")
+	if err != nil {
+		b.Fatal(err)
+	}
+	const seeds = 100
+	cpu0 := cpuTime()
+	next := int64(1)
+	for b.Loop() {
+		rep, err := scenarios.HuntSeeds(sc, scenarios.HuntPlan{From: next, To: next + seeds - 1, Workers: 2}, scenarios.Options{}, nil)
+		if err != nil || len(rep.Errors) > 0 || len(rep.Hits) > 0 {
+			b.Fatal(err, rep.Errors, rep.Hits)
+		}
+		next += seeds
+	}
+	n := float64(b.N * seeds)
+	b.ReportMetric(n/b.Elapsed().Minutes(), "seeds/min")
+	b.ReportMetric(float64(cpuTime()-cpu0)/1e6/n, "cpu-ms/seed")
+	b.ReportMetric(0, "ns/op")
+}
+
 func benchHunt(b *testing.B, name string) {
 	sc, err := scenarios.Find(name)
 	if err != nil {

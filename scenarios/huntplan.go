@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,6 +17,40 @@ import (
 
 	"github.com/pkg/errors"
 )
+
+// HuntGCPercent is the GC's target (GOGC) while a hunt runs. A seed
+// allocates tens of megabytes and keeps a few (its history, its
+// checker's operations), so at the default 100 the collector runs several
+// times a seed and takes a third of a hunt's CPU; at 400 it runs about
+// once a seed, for a heap of a few times what the workers hold.
+const HuntGCPercent = 400
+
+var huntGC struct {
+	sync.Mutex
+	hunts int // hunts running
+	prev  int // the percent before the first of them
+}
+
+// raiseGC sets HuntGCPercent, unless GOGC is higher or off already, until
+// the last hunt running calls the func it returns.
+func raiseGC() (restore func()) {
+	huntGC.Lock()
+	defer huntGC.Unlock()
+	if huntGC.hunts == 0 {
+		huntGC.prev = debug.SetGCPercent(HuntGCPercent)
+		if huntGC.prev < 0 || huntGC.prev > HuntGCPercent {
+			debug.SetGCPercent(huntGC.prev)
+		}
+	}
+	huntGC.hunts++
+	return func() {
+		huntGC.Lock()
+		defer huntGC.Unlock()
+		if huntGC.hunts--; huntGC.hunts == 0 {
+			debug.SetGCPercent(huntGC.prev)
+		}
+	}
+}
 
 // HuntPlan says which seeds a hunt runs, and how.
 type HuntPlan struct {
@@ -271,6 +306,7 @@ func HuntSeeds(sc Scenario, p HuntPlan, opts Options, progress func(HuntProgress
 		return HuntReport{}, err
 	}
 	workers := max(p.Workers, 1)
+	defer raiseGC()()
 	resolved, _, err := resolve(sc, opts.System)
 	if err != nil {
 		return HuntReport{}, err
