@@ -21,17 +21,50 @@ const simLimit = 10 * time.Second
 // part.
 func TestSimDeterminism(t *testing.T) {
 	for _, sc := range simScenarios() {
-		for _, seed := range []int64{1, 2} {
-			cfg, _, err := scenarios.SimConfig(sc, scenarios.Options{Seed: seed, HasSeed: true, TimeLimit: simLimit})
-			require.NoError(t, err, sc.Name)
-			a, err := cfg.Run(false)
-			require.NoError(t, err)
-			b, err := cfg.Run(false)
-			require.NoError(t, err)
-			if a.Hash != b.Hash {
-				t.Errorf("%s seed %d: two runs differ; %s", sc.Name, seed, firstDivergence(t, cfg))
+		for _, system := range sc.SystemNames() {
+			if !slices.Contains(labSystems, system) || !sc.RunsOn(system, scenarios.ModeSim) {
+				continue
+			}
+			seeds := []int64{1, 2}
+			if system != scenarios.RRSeq {
+				seeds = seeds[:1] // rr_seq's runs cover the scenarios; one seed each covers the systems
+			}
+			for _, seed := range seeds {
+				cfg, _, err := scenarios.SimConfig(sc, scenarios.Options{System: system, Seed: seed, HasSeed: true, TimeLimit: simLimit})
+				require.NoError(t, err, sc.Name)
+				a, err := cfg.Run(false)
+				require.NoError(t, err)
+				b, err := cfg.Run(false)
+				require.NoError(t, err)
+				if a.Hash != b.Hash {
+					t.Errorf("%s on %s seed %d: two runs differ; %s", sc.Name, system, seed, firstDivergence(t, cfg))
+				}
 			}
 		}
+	}
+}
+
+// TestReplayEverySystem: a sim run of each system, replayed from its run
+// directory (plan.json, with the system's own configuration), is bit-exact,
+// and another seed is not.
+func TestReplayEverySystem(t *testing.T) {
+	sc, err := scenarios.Find("Mixed/at-once-n5")
+	require.NoError(t, err)
+	for _, system := range labSystems {
+		t.Run(system, func(t *testing.T) {
+			store := t.TempDir()
+			rep, err := scenarios.RunSim(sc, scenarios.Options{System: system, Seed: 5, HasSeed: true, TimeLimit: simLimit, Store: store, Out: io.Discard})
+			require.NoError(t, err)
+			require.True(t, rep.Met(), rep.Block())
+			assert.Equal(t, system, rep.Info.System)
+			again, exact, err := scenarios.ReplaySim(rep.Dir, scenarios.Options{Store: store, Out: io.Discard})
+			require.NoError(t, err)
+			assert.True(t, exact, "replay of %s: hash %s, recorded %s", system, again.Info.Hash, rep.Info.Hash)
+			assert.Equal(t, system, again.Info.System, "the replay runs the recorded system")
+			other, err := scenarios.RunSim(sc, scenarios.Options{System: system, Seed: 6, HasSeed: true, TimeLimit: simLimit, Store: store, Out: io.Discard})
+			require.NoError(t, err)
+			assert.NotEqual(t, rep.Info.Hash, other.Info.Hash, "another seed, another run")
+		})
 	}
 }
 
