@@ -548,3 +548,27 @@ func TestNothingToCheck(t *testing.T) {
 	assert.Empty(t, res.Reason)
 	assert.NotContains(t, res.Summary(), NothingToCheck)
 }
+
+// TestCheckDirLiveBound: a run.json that records the live bound the run
+// was judged with makes seqlab check judge with it too.
+func TestCheckDirLiveBound(t *testing.T) {
+	dir := t.TempDir()
+	hist := strings.Join([]string{
+		`{"index":0,"time":0,"process":"nemesis","type":"info","f":"start-partition","value":null}`,
+		`{"index":1,"time":1000000000,"process":"nemesis","type":"info","f":"stop-partition","value":null}`,
+		`{"index":2,"time":2500000000,"process":0,"type":"invoke","f":"next-range","value":{"name":"default","n":1}}`,
+		`{"index":3,"time":2600000000,"process":0,"type":"fail","f":"next-range","value":{"name":"default","n":1},"node":"n1","error":"unavailable"}`,
+		`{"index":4,"time":2700000000,"process":0,"type":"invoke","f":"next-range","value":{"name":"default","n":1}}`,
+		`{"index":5,"time":2800000000,"process":0,"type":"ok","f":"next-range","value":{"name":"default","n":1,"from":1,"to":2},"node":"n1"}`,
+	}, "\n") + "\n"
+	require.NoError(t, os.WriteFile(filepath.Join(dir, HistoryFile), []byte(hist), 0o644))
+	write := func(runJSON string) Result {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, RunFile), []byte(runJSON), 0o644))
+		res, err := CheckDir(dir, Options{})
+		require.NoError(t, err)
+		return res.Checks[Live]
+	}
+	assert.True(t, write(`{"promises":["unique","live"]}`).Valid == ValidTrue, "the default 3s bound judges nothing this early")
+	assert.Equal(t, ValidFalse, write(`{"promises":["unique","live"],"live_within_ns":1000000000}`).Valid,
+		"a 1s bound judges the failure 1.5s after the heal")
+}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/pkg/errors"
 )
@@ -22,7 +23,8 @@ const (
 // writes nothing there: checking again never changes a recording.
 // When opts.Promises is nil and a run.json beside the history lists
 // promises, those are used; a run.json that says "sparse": true sets
-// opts.Sparse. The history streams through the checks (CheckReader). opts.VisualizeDir, when set, receives
+// opts.Sparse, and one that records the run's live bound
+// ("live_within_ns") sets opts.LiveWithin when it is unset. The history streams through the checks (CheckReader). opts.VisualizeDir, when set, receives
 // porcupine's HTML view of each non-linearizable sequence, as for Check.
 // Malformed lines do not stop the check; they are in Results.Malformed.
 func CheckDir(path string, opts Options) (Results, error) {
@@ -42,6 +44,9 @@ func CheckDir(path string, opts Options) (Results, error) {
 		opts.Promises = info.Promises
 	}
 	opts.Sparse = opts.Sparse || info.Sparse
+	if opts.LiveWithin == 0 && info.LiveWithin > 0 {
+		opts.LiveWithin = info.LiveWithin
+	}
 	if err := opts.Validate(); err != nil {
 		return Results{}, err
 	}
@@ -82,6 +87,8 @@ type runInfo struct {
 	Promises []string `json:"promises"`
 	// Sparse: the system's IDs are sparse by design (Options.Sparse).
 	Sparse bool `json:"sparse"`
+	// LiveWithin is the live bound the run was judged with.
+	LiveWithin time.Duration `json:"live_within_ns"`
 }
 
 // readRunInfo reads a run.json; the zero runInfo when there is none.

@@ -265,7 +265,7 @@ func RunProcess(sc Scenario, opts Options, p Process) (*Report, error) {
 		return nil, errors.Wrap(err, "run dir")
 	}
 	info := RunInfo{
-		Scenario: sc.Name, Mode: ModeProcess, Seed: seed, TimeLimit: sc.TimeLimit, Concurrency: sc.Workload.RangeClients,
+		Scenario: sc.Name, LiveWithin: sc.LiveWithin(), Mode: ModeProcess, Seed: seed, TimeLimit: sc.TimeLimit, Concurrency: sc.Workload.RangeClients,
 		Promises: sc.Promises, Expect: sc.Expect.Violates, Faults: sc.FaultNames(), Started: started.UTC(),
 		Replay: ProcessReplayCommand(sc.Name, seed, opts, p), Note: p.Note, Build: CurrentBuild(),
 	}

@@ -77,8 +77,11 @@ type RunInfo struct {
 	// System is the system under test; empty in runs from before there
 	// were several, all of rr_seq. Sparse says its IDs are sparse by
 	// design, so the checker judges no gaps (seqlab check reads it).
-	System      string        `json:"system,omitempty"`
-	Sparse      bool          `json:"sparse,omitempty"`
+	System string `json:"system,omitempty"`
+	Sparse bool   `json:"sparse,omitempty"`
+	// LiveWithin is the time the cluster had after the last fault to
+	// serve again (the live check's bound), as the run was judged.
+	LiveWithin  time.Duration `json:"live_within_ns,omitempty"`
 	Mode        string        `json:"mode"` // grpc, sim or process
 	Seed        int64         `json:"seed"`
 	TimeLimit   time.Duration `json:"time_limit_ns"`
@@ -243,7 +246,7 @@ func Run(t *testing.T, sc Scenario, opts Options) (*Report, error) {
 		return nil, err
 	}
 	info := RunInfo{
-		Scenario: sc.Name, System: sc.System(), Sparse: sc.sparse(), Mode: ModeGRPC, Seed: seed, TimeLimit: sc.TimeLimit, Concurrency: sc.Workload.RangeClients,
+		Scenario: sc.Name, System: sc.System(), Sparse: sc.sparse(), LiveWithin: sc.LiveWithin(), Mode: ModeGRPC, Seed: seed, TimeLimit: sc.TimeLimit, Concurrency: sc.Workload.RangeClients,
 		Promises: sc.Promises, Expect: sc.Expect.Violates, Faults: sc.FaultNames(), Started: started.UTC(),
 		Replay: ReplayCommand(sc.Name, sc.System(), seed, opts), Build: CurrentBuild(),
 	}

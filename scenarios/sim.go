@@ -278,7 +278,7 @@ func runSimConfig(sc Scenario, cfg SimPlan, seed int64, opts Options, note strin
 	}
 	wall := time.Since(started)
 	info := RunInfo{
-		Scenario: sc.Name, System: sc.System(), Sparse: sc.sparse(), Mode: ModeSim, Seed: seed, TimeLimit: cfg.TimeLimit, Concurrency: cfg.Clients,
+		Scenario: sc.Name, System: sc.System(), Sparse: sc.sparse(), LiveWithin: sc.LiveWithin(), Mode: ModeSim, Seed: seed, TimeLimit: cfg.TimeLimit, Concurrency: cfg.Clients,
 		Promises: sc.Promises, Expect: sc.Expect.Violates, Faults: sc.FaultNames(), Started: started.UTC(),
 		SimTime: r.SimTime, WallTime: wall, Hash: r.Hash, Note: note,
 		Replay: fmt.Sprintf("seqlab replay %s", dir), Build: CurrentBuild(),
