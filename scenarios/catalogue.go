@@ -219,6 +219,14 @@ var catalogue = []Scenario{
 		Modes: []string{ModeSim},
 	},
 	{
+		Name: "Bug/raft-rejoin-empty-mixed", Description: "the same forgetful raft node, among six other faults that dilute the crashes it needs: what swarm testing is for",
+		Systems: []string{RaftSeq},
+		Cluster: Cluster{Nodes: 3, Planted: rr_seq.Planted{RejoinEmpty: true}},
+		Faults:  []string{"crash-majority", "partition-halves", "partition-isolate", "pause", "slow", "reset", "loss"},
+		Expect:  Expect{Violates: []string{"unique"}, Rare: true},
+		Modes:   []string{ModeSim},
+	},
+	{
 		Name: "Bug/shun-reset", Description: "a coordinator never asks a peer again after a connection to it failed: safe, but nodes stay unavailable after the faults heal",
 		Systems: []string{RRSeq},
 		Cluster: Cluster{Nodes: 3, Planted: rr_seq.Planted{ShunReset: true}}, Faults: []string{"crash-one", "reset"},
