@@ -134,7 +134,7 @@ func TestSimVerdicts(t *testing.T) {
 // length (the rare one, and the liveness one, whose check needs time
 // after the last fault), each with a seed known to catch it, where
 // TestSimBugs starts its search.
-var fullLength = map[string]int64{"Bug/rejoin-empty": 682, "Bug/shun-reset": 1}
+var fullLength = map[string]int64{"Bug/rejoin-empty": 682, "Bug/shun-reset": 1, "Bug/raft-rejoin-empty": 9, "Bug/raft-rejoin-empty-mixed": 33}
 
 // TestSimBugs: the hunt finds each planted bug within 1,000 seeds;
 // shrinking reduces its plan; the shrunk run replays bit-exactly to the
