@@ -269,6 +269,9 @@ func RunProcess(sc Scenario, opts Options, p Process) (*Report, error) {
 		Promises: sc.Promises, Expect: sc.Expect.Violates, Faults: sc.FaultNames(), Started: started.UTC(),
 		Replay: ProcessReplayCommand(sc.Name, seed, opts, p), Note: p.Note, Build: CurrentBuild(),
 	}
+	if p.Command != "" {
+		info.System = OwnProgram // not rrseq-node: whatever --node-cmd runs
+	}
 	if err := writeJSON(filepath.Join(dir, RunFile), info); err != nil {
 		return nil, err
 	}

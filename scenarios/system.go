@@ -109,6 +109,11 @@ const (
 	FlakeSeq = "flake_seq"
 )
 
+// OwnProgram is the system a process-mode run records when it ran a
+// program of one's own (--node-cmd), which the lab knows only by its
+// command.
+const OwnProgram = "node-cmd"
+
 var (
 	sysMu   sync.RWMutex
 	systems = map[string]System{}
