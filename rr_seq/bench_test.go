@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -83,6 +84,43 @@ func BenchmarkNext(b *testing.B) {
 			})
 		}
 	}()
+	// Two fetches of 1024 in flight at once (Lookahead 2): what a client
+	// that holds twice the IDs gains when fetches are slower than its
+	// callers.
+	func() {
+		tc := startCluster(b, 5, false, nil)
+		defer tc.stop()
+		for _, mode := range []string{"single", "concurrent"} {
+			b.Run("rr_seq/new-lookahead2/buf=1024/"+mode, func(b *testing.B) {
+				c, err := NewClient(ClientConfig{Nodes: tc.addrs, RangeSize: 1024, Lookahead: 2})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer c.Close()
+				benchSequencer(b, c, mode)
+			})
+		}
+	}()
+	// Each trim of the node's profile turned off on its own.
+	for _, t := range []struct {
+		name string
+		set  func(on bool)
+	}{
+		{"goroutine-per-msg", func(on bool) { untrim.goroutinePerMsg = on }},
+		{"deadline-header", func(on bool) { untrim.deadlineHeader = on }},
+	} {
+		func() {
+			t.set(true)
+			defer t.set(false)
+			tc := startCluster(b, 5, false, nil)
+			defer tc.stop()
+			for _, size := range []uint64{1, 1024} {
+				b.Run(fmt.Sprintf("rr_seq/new-untrim-%s/buf=%d/single", t.name, size), func(b *testing.B) {
+					benchSequencer(b, tc.client(b, size, 0), "single")
+				})
+			}
+		}()
+	}
 	for _, size := range []uint64{1, 2, 1024} {
 		for _, mode := range []string{"single", "concurrent"} {
 			b.Run(fmt.Sprintf("buffered/buf=%d/%s", size, mode), func(b *testing.B) {
@@ -99,8 +137,17 @@ func BenchmarkNext(b *testing.B) {
 	b.Run("floor/unary-rtt/concurrent", func(b *testing.B) { benchFloor(b, "concurrent") })
 }
 
+// benchSequencer reports, beside ns/op, the process's CPU time per op
+// (cpu-ns/op, user and system): on a loaded machine it moves less than the
+// wall time, and it shows what a change costs the machine.
 func benchSequencer(b *testing.B, s seq.Sequencer, mode string) {
 	ctx := context.Background()
+	cpu0 := cpuTime()
+	defer func() {
+		if b.N > 0 {
+			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
+		}
+	}()
 	if mode == "single" {
 		for b.Loop() {
 			if _, err := s.Next(ctx); err != nil {
@@ -160,6 +207,15 @@ func benchFloor(b *testing.B, mode string) {
 			call()
 		}
 	})
+}
+
+// cpuTime is the CPU time the process has used, user and system.
+func cpuTime() time.Duration {
+	var u syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &u); err != nil {
+		return 0
+	}
+	return time.Duration(u.Utime.Nano() + u.Stime.Nano())
 }
 
 // countingFS counts fsyncs of the real filesystem.

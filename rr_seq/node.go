@@ -55,6 +55,7 @@ type Node struct {
 	readyc      chan struct{} // closed once ready
 	inflightN   atomic.Int64  // NextRange calls being served
 	inflightMax atomic.Int64  // the most ever at once
+	untrimmed   struct{ goroutinePerMsg, deadlineHeader bool }
 
 	// pmu guards the group commit.
 	pmu      sync.Mutex
@@ -109,6 +110,14 @@ type peerConns struct {
 // path on every message (7% of a node's time in a profile).
 const sendersPerPeer = 4
 
+// untrim turns the trims of a profile off, each on its own, so that a
+// benchmark can measure what each one buys (BenchmarkTrims). Nodes read it
+// when they are made; nothing else sets it.
+var untrim struct {
+	goroutinePerMsg bool // no long-lived senders: a goroutine per peer message
+	deadlineHeader  bool // a deadline on each peer call, not a timer that cancels it
+}
+
 func (p *peerConns) pick() pb.PeerClient {
 	return p.clients[p.next.Add(1)%uint64(len(p.clients))]
 }
@@ -130,6 +139,7 @@ func NewNode(cfg Config) (*Node, error) {
 		born:    time.Now(),
 	}
 	n.pcond = sync.NewCond(&n.pmu)
+	n.untrimmed = untrim
 	n.coord.SetLimits(Limits{RoundLife: cfg.RoundLife, MaxRange: cfg.MaxRange, ReadFirst: cfg.ReadFirst})
 	n.coord.Plant(cfg.UnsafePlanted)
 	values, ready, err := n.open()
@@ -212,6 +222,9 @@ func NewNode(cfg Config) (*Node, error) {
 	n.setHealth()
 	for _, pc := range n.peers {
 		pc.queue = make(chan Msg)
+		if n.untrimmed.goroutinePerMsg {
+			continue // no sender ever takes from the queue
+		}
 		for range sendersPerPeer {
 			n.senders.Add(1)
 			go n.sender(pc.queue)
@@ -761,12 +774,18 @@ func (n *Node) deliverRemote(ctx context.Context, m Msg) {
 	// A timer cancels the call rather than a deadline on it: a deadline
 	// goes out as a grpc-timeout header that differs on every call, which
 	// hpack cannot index. The peer hears of the cancel all the same.
-	ctx, cancel := context.WithCancel(ctx)
-	t := time.AfterFunc(n.cfg.PeerTimeout, cancel)
-	defer func() {
-		t.Stop()
-		cancel()
-	}()
+	var cancel context.CancelFunc
+	if n.untrimmed.deadlineHeader {
+		ctx, cancel = context.WithTimeout(ctx, n.cfg.PeerTimeout)
+		defer cancel()
+	} else {
+		ctx, cancel = context.WithCancel(ctx)
+		t := time.AfterFunc(n.cfg.PeerTimeout, cancel)
+		defer func() {
+			t.Stop()
+			cancel()
+		}()
+	}
 	client := n.peers[m.To].pick()
 	switch m.Kind {
 	case MsgGet:
