@@ -2,6 +2,7 @@ package rr_seq
 
 import (
 	"context"
+	"math"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -151,10 +152,12 @@ type Client struct {
 	node    atomic.Uint64
 	fetches atomic.Uint64
 	after   atomic.Uint64 // the highest end of a range fetched: the hint
+	cur     atomic.Pointer[span]
 
 	mu        sync.Mutex
 	buf       *Buffer
-	slots     []bool // slots[i]: a fetch runs in slot i
+	slots     []bool        // slots[i]: a fetch runs in slot i
+	kick      []chan uint64 // kick[i] hands slot i's fetcher the size of its next fetch
 	inflight  int
 	changed   chan struct{} // closed when a fetch ends
 	lastErr   error
@@ -193,21 +196,86 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	}
 	c.node.Store(uint64(cfg.StartNode))
 	c.stop, c.stopNow = context.WithCancel(context.Background())
+	c.kick = make([]chan uint64, cfg.Lookahead)
+	for slot := range c.kick {
+		c.kick[slot] = make(chan uint64, 1)
+	}
+	for slot := range c.kick {
+		c.wg.Add(1)
+		go c.fetcher(slot)
+	}
 	return c, nil
+}
+
+// span is the range Next hands out from without the lock: IDs next..to-1,
+// taken from the buffer whole (Buffer.TakeRange). A new span is stored only
+// once this one is used up, and holds only IDs above it.
+type span struct {
+	next atomic.Uint64
+	to   uint64
+	// mark is the ID whose taker checks, under the lock, whether to start a
+	// fetch: the first at which the IDs left fall short of Buffer.Room.
+	mark atomic.Uint64
+}
+
+// take hands out the span's next ID, if any is left.
+func (s *span) take() (uint64, bool) {
+	for {
+		id := s.next.Load()
+		if id >= s.to {
+			return 0, false
+		}
+		if s.next.CompareAndSwap(id, id+1) { // never past to: no wrap at the top
+			return id, true
+		}
+	}
+}
+
+// left is how many IDs the span still holds.
+func (s *span) left() uint64 {
+	if id := s.next.Load(); id < s.to {
+		return s.to - id
+	}
+	return 0
 }
 
 // Next returns the next ID.
 func (c *Client) Next(ctx context.Context) (seq.ID, error) {
+	if s := c.cur.Load(); s != nil && !c.closed.Load() {
+		if id, ok := s.take(); ok {
+			if id == s.mark.Load() {
+				c.mu.Lock()
+				c.refill()
+				c.mu.Unlock()
+			}
+			return seq.ID(id), nil
+		}
+	}
+	return c.nextSlow(ctx)
+}
+
+// nextSlow installs the next span, or waits for a fetch to bring one.
+func (c *Client) nextSlow(ctx context.Context) (seq.ID, error) {
 	c.mu.Lock()
 	for {
 		if c.closed.Load() {
 			c.mu.Unlock()
 			return 0, seq.ErrClosed
 		}
-		if id, ok := c.buf.Take(); ok {
+		if s := c.cur.Load(); s != nil { // another caller stored a span meanwhile
+			if id, ok := s.take(); ok {
+				c.refill()
+				c.mu.Unlock()
+				return seq.ID(id), nil
+			}
+		}
+		if r, ok := c.buf.TakeRange(); ok {
+			s := &span{to: uint64(r.To)}
+			s.next.Store(uint64(r.From) + 1)
+			c.cur.Store(s)
 			c.refill()
 			c.mu.Unlock()
-			return id, nil
+			return r.From, nil
 		}
 		if f := c.fetches.Load(); f > 0 && f != c.stalledAt { // once per fetch
 			c.stalledAt = f
@@ -231,10 +299,17 @@ func (c *Client) Next(ctx context.Context) (seq.ID, error) {
 	}
 }
 
-// refill starts fetches until Lookahead ranges' worth of IDs are buffered
-// or on their way; c.mu held.
+// refill starts fetches until Lookahead ranges' worth of IDs are held,
+// buffered or on their way, and marks the ID at which to look again; c.mu
+// held.
 func (c *Client) refill() {
-	for c.buf.Want(c.inflight) {
+	s := c.cur.Load()
+	var held uint64
+	if s != nil {
+		held = s.left()
+	}
+	defer c.setMark(s)
+	for c.buf.Room(c.inflight) > held {
 		slot := 0
 		for c.slots[slot] {
 			slot++
@@ -246,13 +321,45 @@ func (c *Client) refill() {
 			c.buf.Idle()
 		}
 		c.lastFetch = now
-		c.wg.Add(1)
-		go c.fetch(slot, c.buf.RangeSize())
+		c.kick[slot] <- c.buf.RangeSize() // the slot was free: never blocks
+	}
+}
+
+// setMark marks the ID of s whose taker calls refill: the first at which
+// the IDs left fall short of the buffer's room; c.mu held. Should a taker
+// pass the mark while it moves, refill waits for the span's end.
+func (c *Client) setMark(s *span) {
+	if s == nil {
+		return
+	}
+	room := c.buf.Room(c.inflight)
+	if room == 0 {
+		s.mark.Store(math.MaxUint64) // never an ID: to is at most MaxUint64
+		return
+	}
+	mark := uint64(0)
+	if room < s.to {
+		mark = s.to - room
+	}
+	s.mark.Store(max(mark, s.next.Load()))
+}
+
+// fetcher runs the fetches of one slot, on one long-lived goroutine: a
+// goroutine per fetch grew its stack through gRPC's call path every time
+// (a third of the client's fetch time in a profile).
+func (c *Client) fetcher(slot int) {
+	defer c.wg.Done()
+	for {
+		select {
+		case n := <-c.kick[slot]:
+			c.fetch(slot, n)
+		case <-c.stop.Done():
+			return
+		}
 	}
 }
 
 func (c *Client) fetch(slot int, n uint64) {
-	defer c.wg.Done()
 	r, err := c.fetchOnce(slot, n)
 	if err != nil && c.stop.Err() == nil {
 		// Do not spin on a dead cluster: pause before the next try.
@@ -271,6 +378,7 @@ func (c *Client) fetch(slot int, n uint64) {
 	if err == nil {
 		c.buf.Add(r)
 	}
+	c.setMark(c.cur.Load()) // the room changed
 	close(c.changed)
 	c.changed = make(chan struct{})
 }

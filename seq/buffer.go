@@ -29,12 +29,7 @@ func NewBuffer(rangeSize uint64, lookahead int) *Buffer {
 
 // Take hands out the next ID, if one is buffered.
 func (b *Buffer) Take() (ID, bool) {
-	for len(b.ranges) > 0 && b.ranges[0].From <= b.last {
-		b.ranges[0].From = min(b.last+1, b.ranges[0].To)
-		if b.ranges[0].Len() == 0 {
-			b.ranges = b.ranges[1:]
-		}
-	}
+	b.skipTaken()
 	if len(b.ranges) == 0 {
 		return 0, false
 	}
@@ -45,6 +40,31 @@ func (b *Buffer) Take() (ID, bool) {
 	}
 	b.last = id
 	return id, true
+}
+
+// TakeRange hands out, at once, every ID of the first buffered range that
+// is above the last one handed out: for a caller that then hands them out
+// one at a time, in order, without the buffer (rr_seq.Client's lock-free
+// path). Until it has, count them as held in Room.
+func (b *Buffer) TakeRange() (Range, bool) {
+	b.skipTaken()
+	if len(b.ranges) == 0 {
+		return Range{}, false
+	}
+	r := b.ranges[0]
+	b.ranges = b.ranges[1:]
+	b.last = r.To - 1
+	return r, true
+}
+
+// skipTaken drops the IDs at or below the last one handed out.
+func (b *Buffer) skipTaken() {
+	for len(b.ranges) > 0 && b.ranges[0].From <= b.last {
+		b.ranges[0].From = min(b.last+1, b.ranges[0].To)
+		if b.ranges[0].Len() == 0 {
+			b.ranges = b.ranges[1:]
+		}
+	}
 }
 
 // Add stores a fetched range. A range wholly at or below the last ID
@@ -99,7 +119,17 @@ func (b *Buffer) RangeSize() uint64 { return b.rangeSize }
 // Want reports whether one more fetch should start, given inflight fetches
 // already running: fewer than lookahead run, and what is buffered or on its
 // way falls short of lookahead ranges.
-func (b *Buffer) Want(inflight int) bool {
+func (b *Buffer) Want(inflight int) bool { return b.Room(inflight) > 0 }
+
+// Room is by how many IDs what is buffered or on its way, with inflight
+// fetches running, falls short of lookahead ranges: 0 when lookahead
+// fetches run. A caller holding IDs taken with TakeRange wants another
+// fetch while it holds fewer than Room.
+func (b *Buffer) Room(inflight int) uint64 {
 	want := uint64(b.lookahead) * b.rangeSize
-	return inflight < b.lookahead && b.Buffered()+uint64(inflight)*b.rangeSize < want
+	have := b.Buffered() + uint64(inflight)*b.rangeSize
+	if inflight >= b.lookahead || have >= want {
+		return 0
+	}
+	return want - have
 }

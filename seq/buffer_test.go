@@ -67,3 +67,36 @@ func TestBufferAdapts(t *testing.T) {
 		require.Equal(t, want, b.RangeSize())
 	}
 }
+
+func TestBufferTakeRange(t *testing.T) {
+	t.Run("hands out a whole range, above the last ID", func(t *testing.T) {
+		b := NewBuffer(4, 2)
+		b.Add(Range{From: 9, To: 13})
+		b.Add(Range{From: 5, To: 9})
+		id, ok := b.Take()
+		require.True(t, ok)
+		require.EqualValues(t, 5, id)
+		r, ok := b.TakeRange()
+		require.True(t, ok)
+		assert.Equal(t, Range{From: 6, To: 9}, r, "the rest of the first range")
+		b.Add(Range{From: 7, To: 11}) // overlaps what was taken and what is buffered
+		r, ok = b.TakeRange()
+		require.True(t, ok)
+		assert.Equal(t, Range{From: 9, To: 11}, r, "7 and 8 skipped")
+		r, ok = b.TakeRange()
+		require.True(t, ok)
+		assert.Equal(t, Range{From: 11, To: 13}, r, "9 and 10 skipped: the same IDs as Take gives")
+		_, ok = b.TakeRange()
+		assert.False(t, ok)
+	})
+	t.Run("room counts what is buffered and on its way", func(t *testing.T) {
+		b := NewBuffer(4, 2)
+		assert.EqualValues(t, 8, b.Room(0))
+		assert.EqualValues(t, 4, b.Room(1))
+		assert.Zero(t, b.Room(2), "lookahead fetches run")
+		b.Add(Range{From: 1, To: 4})
+		assert.EqualValues(t, 5, b.Room(0))
+		assert.EqualValues(t, 1, b.Room(1))
+		assert.Equal(t, b.Room(1) > 0, b.Want(1))
+	})
+}
