@@ -188,6 +188,12 @@ func benchFloor(b *testing.B, mode string) {
 		defer cc.Close()
 		clients = append(clients, healthpb.NewHealthClient(cc))
 	}
+	cpu0 := cpuTime()
+	defer func() {
+		if b.N > 0 {
+			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
+		}
+	}()
 	var next atomic.Uint64
 	call := func() {
 		c := clients[next.Add(1)%uint64(len(clients))]
