@@ -306,9 +306,10 @@ func (s Scenario) System() string {
 	return ""
 }
 
-// crashes reports whether any of sc's faults crashes a node.
+// crashes reports whether any of sc's faults, on its schedule or its
+// timeline, crashes a node.
 func crashes(sc Scenario) bool {
-	for _, f := range sc.Faults {
+	for _, f := range sc.FaultNames() {
 		for part := range strings.SplitSeq(f, "+") {
 			if strings.HasPrefix(part, "crash-") || strings.HasPrefix(part, "power-loss") || part == "lose-unsynced" {
 				return true

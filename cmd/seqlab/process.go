@@ -129,7 +129,7 @@ func replayProcess(dir, store string, info scenarios.RunInfo, stdout, stderr io.
 		fmt.Fprintf(stderr, "seqlab replay: %v\n", err)
 		return 2
 	}
-	sc, err := findOne(info.Scenario)
+	sc, err := runScenario(dir, info.Scenario) // a script keeps its text in the run dir
 	if err != nil {
 		fmt.Fprintf(stderr, "seqlab replay: %v\n", err)
 		return 2
