@@ -87,6 +87,33 @@
 // Bringing it back takes a membership change, which raft_seq does not do
 // (its membership is static).
 //
+// Nodes that start a few milliseconds apart need one more rule. A node
+// serves its peers' probes from the start, and its own probe may find its
+// peers only later: by then they counted its fresh answer, bootstrapped
+// and elected a leader without it, and it would see a cluster that lived
+// and stay out for good. So every node draws a random incarnation when its
+// process starts and sends it with its probes and its answers; a node that
+// bootstraps remembers the incarnation each peer answered fresh with, and
+// tells a prober that names the same one that it was counted. Such a node
+// joins from the bootstrap state. That is safe: when the peer
+// bootstrapped, every node had answered fresh, so all state in the
+// cluster since descends from that bootstrap, and the prober, in this
+// incarnation, has held none of it (it had no state when it answered, and
+// has had none since): it is a node that bootstrapped then and has heard
+// nothing, a follower that lags. What it did in earlier lives precedes the
+// bootstrap, which every node had forgotten.
+//
+// Having answered fresh is not enough on its own. A node restarted in
+// memory in a living cluster is probed by nobody with state (only nodes
+// without state probe), and is counted by nobody: its incarnation is new,
+// and a peer that counted its last one does not count this one; so it
+// sees state, and stays out. Two nodes that lose their state at once
+// answer each other fresh, but neither bootstraps (each finds the node
+// that kept the state), so neither is counted: both stay out, though each
+// answered fresh in this life. The count lives in the bootstrapper's
+// memory only; a bootstrapper restarted from its disk forgets it, and a
+// prober that finds no peer that remembers stays out, as before.
+//
 // # Structure
 //
 // Core is the synchronous state machine, with no goroutines, clocks or

@@ -19,6 +19,7 @@ import (
 	"github.com/pkg/errors"
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
@@ -177,14 +178,18 @@ type Node struct {
 	wal        *WAL
 	born       time.Time
 	inflight   atomic.Int64
+	// incarnation names this process to the probes of its peers (see
+	// the package doc): random, so a restart without state is a new node.
+	incarnation uint64
 
 	mu       sync.Mutex
 	core     *Core // nil until the node has its state
 	waiters  map[uint64]chan Reply
 	nextReq  uint64
-	why      string // why the node does not serve, while it does not
-	lived    bool   // no state, but a peer showed the cluster lived: never fresh
-	serving  bool   // health as last published
+	why      string            // why the node does not serve, while it does not
+	lived    bool              // no state, but a peer showed the cluster lived: never fresh
+	counted  map[uint64]uint64 // raft ID to the incarnation it answered fresh with, when this node bootstrapped
+	serving  bool              // health as last published
 	writes   []Write
 	writec   chan struct{}
 	persist  error
@@ -224,7 +229,7 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 	n := &Node{
 		cfg: cfg, id: cfg.id(), log: cfg.Logger.With("node", cfg.Name), born: time.Now(),
 		peers: map[uint64]*peer{}, waiters: map[uint64]chan Reply{}, writec: make(chan struct{}, 1),
-		why: "starting",
+		why: "starting", incarnation: randUint64(),
 	}
 	n.stop, n.stopNow = context.WithCancel(context.Background())
 	var st State
@@ -246,7 +251,14 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 	}
 
 	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(peerMaxMsg))}
+		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(peerMaxMsg)),
+		// A peer that restarts must hear from its leader within an
+		// election or two, not after gRPC's default reconnect backoff
+		// (up to 120s, 4s after a 3s outage): until then it knows no
+		// leader and refuses its clients.
+		grpc.WithConnectParams(grpc.ConnectParams{Backoff: backoff.Config{
+			BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second}}),
+	}
 	if cfg.Dialer != nil {
 		opts = append(opts, grpc.WithContextDialer(cfg.Dialer))
 	}
@@ -319,9 +331,7 @@ func (n *Node) now() time.Duration { return time.Since(n.born) }
 func (n *Node) startCore(st State) error {
 	cc := n.cfg.Core
 	cc.ID, cc.Peers, cc.Seed, cc.Logger = n.id, n.cfg.ids(), n.cfg.Seed, n.log
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	cc.Incarnation = binary.LittleEndian.Uint64(b[:])
+	cc.Incarnation = randUint64()
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	c, out, err := NewCore(cc, st, n.now())
@@ -335,35 +345,47 @@ func (n *Node) startCore(st State) error {
 }
 
 // bootstrap waits until every peer answers its probe; if all are fresh it
-// starts a new cluster, else it stays out (see the package doc).
+// starts a new cluster, if a peer bootstrapped counting this incarnation's
+// fresh answer it joins, else it stays out (see the package doc).
 func (n *Node) bootstrap() {
 	for attempt := 0; ; attempt++ {
-		fresh, why := n.probe()
+		p := n.probe()
 		switch {
-		case fresh:
-			st := Bootstrap(n.cfg.ids())
+		case p.fresh || p.countedBy != "":
 			if n.wal != nil {
-				if err := n.wal.Init(st); err != nil {
+				if err := n.wal.Init(Bootstrap(n.cfg.ids())); err != nil {
 					n.setWhy("cannot write the bootstrap state: " + err.Error())
 					n.log.Error("bootstrap: write the initial state", "err", err.Error())
 					break
 				}
 			}
-			if err := n.startCore(st); err != nil {
+			if p.fresh {
+				// Remembered before the core starts, so that no peer's
+				// probe sees this node's state without it.
+				n.mu.Lock()
+				n.counted = p.incarnations
+				n.mu.Unlock()
+			}
+			if err := n.startCore(Bootstrap(n.cfg.ids())); err != nil {
 				n.setWhy(err.Error())
 				n.log.Error("bootstrap", "err", err.Error())
 				return
 			}
-			n.log.Info("bootstrapped a new cluster: every peer is fresh")
+			if p.fresh {
+				n.log.Info("bootstrapped a new cluster: every peer is fresh")
+			} else {
+				n.log.Info("joined a new cluster from its bootstrap state: " + p.countedBy +
+					" bootstrapped it counting this node's fresh answer, and this node has held no state since")
+			}
 			return
-		case why != "" && !strings.HasPrefix(why, "unreachable"):
+		case p.why != "" && !strings.HasPrefix(p.why, "unreachable"):
 			n.mu.Lock()
-			n.why, n.lived = why, true
+			n.why, n.lived = p.why, true
 			n.mu.Unlock()
-			n.log.Error("not bootstrapping: " + why)
+			n.log.Error("not bootstrapping: " + p.why)
 			return
 		default:
-			n.setWhy("waiting for every peer to answer before bootstrapping: " + why)
+			n.setWhy("waiting for every peer to answer before bootstrapping: " + p.why)
 		}
 		select {
 		case <-n.stop.Done():
@@ -373,8 +395,16 @@ func (n *Node) bootstrap() {
 	}
 }
 
+// probeResult is what one round of probes found.
+type probeResult struct {
+	fresh        bool              // every peer answered fresh
+	incarnations map[uint64]uint64 // with fresh: each peer's incarnation
+	countedBy    string            // a peer that bootstrapped counting this incarnation
+	why          string            // unless fresh: why not
+}
+
 // probe asks every peer whether it is fresh.
-func (n *Node) probe() (bool, string) {
+func (n *Node) probe() probeResult {
 	type answer struct {
 		p    *peer
 		resp *pb.ProbeResponse
@@ -385,11 +415,12 @@ func (n *Node) probe() (bool, string) {
 		go func() {
 			ctx, cancel := context.WithTimeout(n.stop, time.Second)
 			defer cancel()
-			resp, err := p.client.Probe(ctx, &pb.ProbeRequest{Cluster: n.cfg.Cluster})
+			resp, err := p.client.Probe(ctx, &pb.ProbeRequest{Cluster: n.cfg.Cluster, From: n.id, Incarnation: n.incarnation})
 			ch <- answer{p, resp, err}
 		}()
 	}
-	var unreachable, lived []string
+	var unreachable, lived, counted []string
+	incarnations := map[uint64]uint64{}
 	for range n.peers {
 		a := <-ch
 		switch {
@@ -397,20 +428,33 @@ func (n *Node) probe() (bool, string) {
 			unreachable = append(unreachable, a.p.addr+": "+status.Convert(a.err).Message())
 		case a.resp.GetCluster() != n.cfg.Cluster:
 			lived = append(lived, a.p.addr+" is of cluster "+a.resp.GetCluster())
+		case a.resp.GetCounted():
+			counted = append(counted, a.p.addr)
 		case !a.resp.GetFresh():
 			lived = append(lived, a.p.addr+" holds state (term "+itoa(a.resp.GetTerm())+", last index "+itoa(a.resp.GetLastIndex())+")")
+		default:
+			incarnations[a.p.id] = a.resp.GetIncarnation()
 		}
 	}
 	slices.Sort(unreachable)
 	slices.Sort(lived)
+	slices.Sort(counted)
 	switch {
+	case len(counted) > 0:
+		return probeResult{countedBy: strings.Join(counted, ", ")}
 	case len(lived) > 0:
-		return false, "this node has no state but the cluster lived: " + strings.Join(lived, "; ") +
-			"; a node that lost its state cannot rejoin safely (it may have voted or acknowledged entries it forgot)"
+		return probeResult{why: "this node has no state but the cluster lived: " + strings.Join(lived, "; ") +
+			"; a node that lost its state cannot rejoin safely (it may have voted or acknowledged entries it forgot)"}
 	case len(unreachable) > 0:
-		return false, "unreachable: " + strings.Join(unreachable, "; ")
+		return probeResult{why: "unreachable: " + strings.Join(unreachable, "; ")}
 	}
-	return true, ""
+	return probeResult{fresh: true, incarnations: incarnations}
+}
+
+func randUint64() uint64 {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return binary.LittleEndian.Uint64(b[:])
 }
 
 func itoa(v uint64) string { return strconv.FormatUint(v, 10) }
@@ -704,10 +748,16 @@ func (s raftService) Probe(ctx context.Context, req *pb.ProbeRequest) (*pb.Probe
 	// else the last node with the cluster's state, restarting without it,
 	// would find every peer fresh and start the cluster over.
 	resp.Fresh = !n.lived
+	resp.Incarnation = n.incarnation
 	if n.core != nil {
 		st := n.core.Status()
 		resp.Fresh, resp.Term, resp.LastIndex = st.Fresh(), st.Term, st.LastIndex
 	}
+	// The prober answered fresh, in the incarnation it names, to the round
+	// this node bootstrapped on: it has acted in none of the cluster's
+	// history, and may join it (see the package doc).
+	inc, ok := n.counted[req.GetFrom()]
+	resp.Counted = ok && inc != 0 && inc == req.GetIncarnation()
 	n.mu.Unlock()
 	return resp, nil
 }

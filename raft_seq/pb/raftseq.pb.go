@@ -125,8 +125,13 @@ func (*SendResult) Descriptor() ([]byte, []int) {
 }
 
 type ProbeRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Cluster       string                 `protobuf:"bytes,1,opt,name=cluster,proto3" json:"cluster,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Cluster string                 `protobuf:"bytes,1,opt,name=cluster,proto3" json:"cluster,omitempty"`
+	// from is the prober's raft ID.
+	From uint64 `protobuf:"varint,2,opt,name=from,proto3" json:"from,omitempty"`
+	// incarnation names the prober's process: a random number drawn when it
+	// started, so a node that restarts without its state is a new one.
+	Incarnation   uint64 `protobuf:"varint,3,opt,name=incarnation,proto3" json:"incarnation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -168,6 +173,20 @@ func (x *ProbeRequest) GetCluster() string {
 	return ""
 }
 
+func (x *ProbeRequest) GetFrom() uint64 {
+	if x != nil {
+		return x.From
+	}
+	return 0
+}
+
+func (x *ProbeRequest) GetIncarnation() uint64 {
+	if x != nil {
+		return x.Incarnation
+	}
+	return 0
+}
+
 type ProbeResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// cluster is the node's cluster ID.
@@ -175,9 +194,17 @@ type ProbeResponse struct {
 	// fresh is true when the node holds nothing a vote or an allocation
 	// could depend on: no data, or the bootstrap state untouched (term at
 	// most 1, no vote, no entry after the bootstrap index).
-	Fresh         bool   `protobuf:"varint,2,opt,name=fresh,proto3" json:"fresh,omitempty"`
-	Term          uint64 `protobuf:"varint,3,opt,name=term,proto3" json:"term,omitempty"`
-	LastIndex     uint64 `protobuf:"varint,4,opt,name=last_index,json=lastIndex,proto3" json:"last_index,omitempty"`
+	Fresh     bool   `protobuf:"varint,2,opt,name=fresh,proto3" json:"fresh,omitempty"`
+	Term      uint64 `protobuf:"varint,3,opt,name=term,proto3" json:"term,omitempty"`
+	LastIndex uint64 `protobuf:"varint,4,opt,name=last_index,json=lastIndex,proto3" json:"last_index,omitempty"`
+	// incarnation is the answering node's, as in ProbeRequest: a node that
+	// bootstraps remembers the incarnation each fresh peer answered with.
+	Incarnation uint64 `protobuf:"varint,5,opt,name=incarnation,proto3" json:"incarnation,omitempty"`
+	// counted is true when the answering node bootstrapped the cluster on a
+	// round of probes in which the prober, in the incarnation it names now,
+	// answered fresh: the prober may then take the bootstrap state and join
+	// (see raft_seq's package doc).
+	Counted       bool `protobuf:"varint,6,opt,name=counted,proto3" json:"counted,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -240,6 +267,20 @@ func (x *ProbeResponse) GetLastIndex() uint64 {
 	return 0
 }
 
+func (x *ProbeResponse) GetIncarnation() uint64 {
+	if x != nil {
+		return x.Incarnation
+	}
+	return 0
+}
+
+func (x *ProbeResponse) GetCounted() bool {
+	if x != nil {
+		return x.Counted
+	}
+	return false
+}
+
 var File_raftseq_proto protoreflect.FileDescriptor
 
 const file_raftseq_proto_rawDesc = "" +
@@ -251,15 +292,19 @@ const file_raftseq_proto_rawDesc = "" +
 	"\x04from\x18\x02 \x01(\x04R\x04from\x12\x1a\n" +
 	"\bmessages\x18\x03 \x03(\fR\bmessages\"\f\n" +
 	"\n" +
-	"SendResult\"(\n" +
+	"SendResult\"^\n" +
 	"\fProbeRequest\x12\x18\n" +
-	"\acluster\x18\x01 \x01(\tR\acluster\"r\n" +
+	"\acluster\x18\x01 \x01(\tR\acluster\x12\x12\n" +
+	"\x04from\x18\x02 \x01(\x04R\x04from\x12 \n" +
+	"\vincarnation\x18\x03 \x01(\x04R\vincarnation\"\xae\x01\n" +
 	"\rProbeResponse\x12\x18\n" +
 	"\acluster\x18\x01 \x01(\tR\acluster\x12\x14\n" +
 	"\x05fresh\x18\x02 \x01(\bR\x05fresh\x12\x12\n" +
 	"\x04term\x18\x03 \x01(\x04R\x04term\x12\x1d\n" +
 	"\n" +
-	"last_index\x18\x04 \x01(\x04R\tlastIndex2y\n" +
+	"last_index\x18\x04 \x01(\x04R\tlastIndex\x12 \n" +
+	"\vincarnation\x18\x05 \x01(\x04R\vincarnation\x12\x18\n" +
+	"\acounted\x18\x06 \x01(\bR\acounted2y\n" +
 	"\x04Raft\x123\n" +
 	"\x04Send\x12\x11.raftseq.v1.Batch\x1a\x16.raftseq.v1.SendResult(\x01\x12<\n" +
 	"\x05Probe\x12\x18.raftseq.v1.ProbeRequest\x1a\x19.raftseq.v1.ProbeResponseB&Z$github.com/seqlab/seqlab/raft_seq/pbb\x06proto3"
