@@ -744,15 +744,15 @@ func (n *Node) dispatch(out Output) {
 			default:
 			}
 		}
-		n.inflight.Add(1)
-		go func() {
-			defer n.inflight.Done()
+		// spawn, not a bare inflight.Add: a retry's timer can dispatch
+		// while Close waits for inflight.
+		n.spawn(func() {
 			if m.To == n.cfg.Self {
 				n.deliverLocal(n.stop, m)
 				return
 			}
 			n.deliverRemote(n.stop, m)
-		}()
+		})
 	}
 }
 
