@@ -73,6 +73,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 	maxRange := fs.Uint64("max-range", rr_seq.DefaultMaxRange, "largest range one request may ask for")
 	maxNames := fs.Int("max-names", 100_000, "most sequence names a request may bring the state to")
 	maxInFlight := fs.Int("max-inflight", 1024, "most NextRange calls served at once; more get RESOURCE_EXHAUSTED")
+	noSync := fs.Bool("unsafe-no-sync", false, "a planted bug, for the lab: acknowledge what reached the page cache, never fsynced, so a power loss loses acknowledged entries")
 	seed := fs.Uint64("seed", 0, "seed of the election timeouts (default: drawn at random)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
@@ -112,7 +113,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	cfg := raft_seq.NodeConfig{
 		Self: *self, Name: *name, Peers: peerList, Cluster: *cluster, DataDir: *dataDir, Bootstrap: *bootstrap,
-		PeerSecret: secret, Seed: *seed, MaxInFlight: *maxInFlight, Logger: logger,
+		PeerSecret: secret, Seed: *seed, MaxInFlight: *maxInFlight, UnsafeNoSync: *noSync, Logger: logger,
 		Core: raft_seq.Config{TickInterval: *tick, ElectionTimeout: *election, RequestTimeout: *reqTimeout,
 			Redirect: *redirect, MaxRange: *maxRange, MaxNames: *maxNames},
 	}
