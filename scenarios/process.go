@@ -27,8 +27,8 @@ import (
 	"github.com/seqlab/seqlab/rr_seq"
 )
 
-// ModeProcess runs every node as an OS process (rrseq-node, or any
-// program given as a command template) in a network namespace of its
+// ModeProcess runs every node as an OS process (the system's node binary,
+// or any program given as a command template) in a network namespace of its
 // own, with real faults: nftables cuts, a proxy's delays, SIGKILL,
 // SIGSTOP, and a FUSE disk that loses what was not synced (package
 // process/cluster). The workload and the nemesis run in the lab's process
@@ -55,11 +55,15 @@ const processPeerSecret = "lab"
 type Process struct {
 	// Command is the nodes' command template, with the placeholders of
 	// process/supervisor ({listen}, {peer_listen}, {peers}, {name},
-	// {index}, {n}, {data_dir}). Empty runs rrseq-node at Bin with the
-	// scenario's settings.
+	// {index}, {n}, {data_dir}). Empty runs the system's node binary
+	// (System.Process) with the scenario's settings.
 	Command string
-	// Bin is rrseq-node's binary, for the default command.
+	// Bin is the run's system's node binary, for the default command.
+	// Empty: RunProcess builds it into BinDir.
 	Bin string
+	// BinDir is where RunProcess builds the node binaries it needs
+	// (STORE/.bin), each once per process.
+	BinDir string
 	// Promises, when set, replace the scenario's: what the program
 	// promises, the checks that decide the verdict.
 	Promises []string
@@ -69,8 +73,8 @@ type Process struct {
 
 // ProcessRecord is process.json.
 type ProcessRecord struct {
-	// NodeCmd is the command template given (--node-cmd); empty for
-	// rrseq-node, built by the lab.
+	// NodeCmd is the command template given (--node-cmd); empty for the
+	// system's own node binary, built by the lab.
 	NodeCmd string `json:"node_cmd,omitempty"`
 	// Promise is the promises given (--promise); empty for the
 	// scenario's.
@@ -117,6 +121,8 @@ func (s Scenario) WhyNotProcess(own bool) string {
 	}
 	c := s.Cluster
 	switch {
+	case c.Planted == rr_seq.Planted{RejoinEmpty: true}:
+		return "it plants a node that rejoins without its state, which no node binary has a flag for"
 	case c.Planted != (rr_seq.Planted{}):
 		return "it plants a coordinator bug, which rrseq-node has no flag for"
 	case c.NoBootstrapOnRestart:
@@ -170,6 +176,8 @@ func ProcessReplayCommand(name string, seed int64, opts Options, p Process) stri
 	}
 	if p.Command != "" {
 		args = append(args, "--node-cmd", p.Command)
+	} else if opts.System != "" && opts.System != RRSeq {
+		args = append(args, "--system", opts.System)
 	}
 	if len(p.Promises) > 0 {
 		args = append(args, "--promise", strings.Join(p.Promises, ","))
@@ -209,8 +217,16 @@ func PrepareProcess(sc Scenario, opts Options, p Process) (Scenario, int64, erro
 	if len(p.Promises) > 0 {
 		sc.Promises = p.Promises
 	}
-	if p.Command == "" && p.Bin == "" {
-		return sc, 0, errors.New("process mode: no node command and no rrseq-node binary")
+	if p.Command == "" {
+		sys, err := LookupSystem(sc.System())
+		switch {
+		case err != nil:
+			return sc, 0, err
+		case sys.Process == nil:
+			return sc, 0, errors.Errorf("system %s has no node binary for the process mode: give a program with --node-cmd", sys.Name)
+		case p.Bin == "" && p.BinDir == "":
+			return sc, 0, errors.Errorf("process mode: no node command and no %s binary", sys.Name)
+		}
 	}
 	if p.Command != "" {
 		tmpl, err := supervisor.ParseTemplate(p.Command)
@@ -239,9 +255,17 @@ func RunProcess(sc Scenario, opts Options, p Process) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	opts.System = sc.System()
 	template := p.Command
 	if template == "" {
-		template = rrseqNodeTemplate(sc, p.Bin)
+		sys, _ := LookupSystem(sc.System()) // PrepareProcess found it
+		bin := p.Bin
+		if bin == "" {
+			if bin, err = BuildNode(p.BinDir, sys); err != nil {
+				return nil, err
+			}
+		}
+		template = sys.Process.Template(sc, bin)
 	}
 	if opts.Store == "" {
 		opts.Store = "store"
@@ -269,8 +293,9 @@ func RunProcess(sc Scenario, opts Options, p Process) (*Report, error) {
 		Promises: sc.Promises, Expect: sc.Expect.Violates, Faults: sc.FaultNames(), Started: started.UTC(),
 		Replay: ProcessReplayCommand(sc.Name, seed, opts, p), Note: p.Note, Build: CurrentBuild(),
 	}
+	info.System = sc.System()
 	if p.Command != "" {
-		info.System = OwnProgram // not rrseq-node: whatever --node-cmd runs
+		info.System = OwnProgram // not the system's binary: whatever --node-cmd runs
 	}
 	if err := writeJSON(filepath.Join(dir, RunFile), info); err != nil {
 		return nil, err
@@ -465,31 +490,57 @@ func playProcess(ctx context.Context, sc Scenario, seed int64, c *pcluster.Clust
 	return errors.Wrap(rec.Err(), "record history")
 }
 
-// BuildRRSeqNode builds rrseq-node from the module's source into dir
-// and returns its path: the lab tests the code it was built from. It
-// looks for the module's source from the working directory up, and says
-// so when it finds none.
-func BuildRRSeqNode(dir string) (string, error) {
+var (
+	buildMu sync.Mutex
+	built   = map[string]string{} // dir and package: the binary built there
+)
+
+// BuildNode builds sys's node binary from the module's source into dir
+// (once per process for each) and returns its path: the lab tests the
+// code it was built from. It looks for the module's source from the
+// working directory up, and says so when it finds none.
+func BuildNode(dir string, sys System) (string, error) {
+	if sys.Process == nil {
+		return "", errors.Errorf("system %s has no node binary", sys.Name)
+	}
+	pkg := sys.Process.Package
+	what := "build " + filepath.Base(pkg)
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	key := dir + "\x00" + pkg
+	if bin, ok := built[key]; ok {
+		return bin, nil
+	}
 	root, err := moduleRoot()
 	if err != nil {
-		return "", err
+		return "", errors.Wrap(err, what)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", errors.Wrap(err, "build rrseq-node")
+		return "", errors.Wrap(err, what)
 	}
-	bin, err := filepath.Abs(filepath.Join(dir, "rrseq-node"))
+	bin, err := filepath.Abs(filepath.Join(dir, filepath.Base(pkg)))
 	if err != nil {
-		return "", errors.Wrap(err, "build rrseq-node")
+		return "", errors.Wrap(err, what)
 	}
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/rrseq-node")
+	cmd := exec.Command("go", "build", "-o", bin, pkg)
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", errors.Errorf("build rrseq-node: go build ./cmd/rrseq-node in %s: %v\n%s", root, err, out)
+		return "", errors.Errorf("%s: go build %s in %s: %v\n%s", what, pkg, root, err, out)
 	}
+	built[key] = bin
 	return bin, nil
 }
 
-// ErrNoSource is returned by BuildRRSeqNode outside the module's source.
+// BuildRRSeqNode builds rrseq-node into dir (BuildNode of rr_seq).
+func BuildRRSeqNode(dir string) (string, error) {
+	sys, err := LookupSystem(RRSeq)
+	if err != nil {
+		return "", err
+	}
+	return BuildNode(dir, sys)
+}
+
+// ErrNoSource is returned by BuildNode outside the module's source.
 var ErrNoSource = errors.New("no seqlab source here: run from the module's tree, or give --node-cmd")
 
 // moduleRoot is the directory, from the working directory up, whose
@@ -497,7 +548,7 @@ var ErrNoSource = errors.New("no seqlab source here: run from the module's tree,
 func moduleRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
-		return "", errors.Wrap(err, "build rrseq-node")
+		return "", err
 	}
 	for d := dir; ; d = filepath.Dir(d) {
 		if b, err := os.ReadFile(filepath.Join(d, "go.mod")); err == nil {
@@ -508,7 +559,7 @@ func moduleRoot() (string, error) {
 			}
 		}
 		if filepath.Dir(d) == d {
-			return "", errors.Wrapf(ErrNoSource, "build rrseq-node from %s", dir)
+			return "", errors.Wrapf(ErrNoSource, "from %s", dir)
 		}
 	}
 }
@@ -529,8 +580,9 @@ func ReadProcessRecord(dir string) (ProcessRecord, error) {
 // ReplayProcess runs a process-mode run directory's scenario again with
 // its seed, settings, node command and promises: the same schedule of
 // faults and operations, on processes whose interleaving no seed fixes,
-// so not bit for bit. bin is rrseq-node's, for a run that used it.
-func ReplayProcess(dir string, opts Options, bin string) (*Report, error) {
+// so not bit for bit, on the same system; binDir is where the system's
+// node binary is built, for a run that used it.
+func ReplayProcess(dir string, opts Options, binDir string) (*Report, error) {
 	info, _, err := ReadRun(dir)
 	if err != nil {
 		return nil, err
@@ -547,5 +599,15 @@ func ReplayProcess(dir string, opts Options, bin string) (*Report, error) {
 		return nil, err
 	}
 	opts.Seed, opts.HasSeed, opts.TimeLimit, opts.Concurrency = info.Seed, true, info.TimeLimit, info.Concurrency
-	return RunProcess(sc, opts, Process{Command: rec.NodeCmd, Bin: bin, Promises: rec.Promise, Note: "replay of " + dir})
+	if rec.NodeCmd == "" {
+		opts.System = info.SystemName()
+	}
+	return RunProcess(sc, opts, Process{Command: rec.NodeCmd, BinDir: binDir, Promises: rec.Promise, Note: "replay of " + dir})
+}
+
+// CheckSource returns ErrNoSource unless the working directory is in the
+// module's source, from which the process mode builds the node binaries.
+func CheckSource() error {
+	_, err := moduleRoot()
+	return err
 }

@@ -33,6 +33,7 @@ func TestProcessSupport(t *testing.T) {
 		{"Net/reset-loss-n3", false, "fault loss: the process mode has no loss fault"},
 		{"Mixed/everything-n5", false, "fault loss"},
 		{"Bug/trust-cache", false, "plants a coordinator bug"},
+		{"Bug/raft-rejoin-empty", false, "rejoins without its state, which no node binary has a flag for"},
 		{"Crash/all-in-memory-no-bootstrap-n3", false, "cannot drop --bootstrap"},
 		{"Bug/ack-before-sync", true, "a bug planted in rrseq-node"},
 	} {
@@ -55,8 +56,11 @@ func TestProcessSupport(t *testing.T) {
 	_, _, err = scenarios.PrepareProcess(sc, scenarios.Options{}, scenarios.Process{Bin: "x", Promises: []string{"unique", "fast"}})
 	assert.ErrorContains(t, err, `promise: unknown property "fast" (known: unique,linearizable,`)
 	_, _, err = scenarios.PrepareProcess(sc, scenarios.Options{}, scenarios.Process{})
-	assert.ErrorContains(t, err, "no node command and no rrseq-node binary")
-	got, _, err := scenarios.PrepareProcess(sc, scenarios.Options{}, scenarios.Process{Command: "x {listen}", Promises: []string{"unique"}})
+	assert.ErrorContains(t, err, "no node command and no rr_seq binary")
+	got, _, err := scenarios.PrepareProcess(sc, scenarios.Options{System: scenarios.RaftSeq}, scenarios.Process{BinDir: "bin"})
+	require.NoError(t, err)
+	assert.Equal(t, scenarios.RaftSeq, got.System(), "raft_seq runs its own binary")
+	got, _, err = scenarios.PrepareProcess(sc, scenarios.Options{}, scenarios.Process{Command: "x {listen}", Promises: []string{"unique"}})
 	require.NoError(t, err)
 	assert.Equal(t, []string{"unique"}, got.Promises, "a program's own promises decide its verdict")
 	for cmd, want := range map[string]string{
@@ -76,6 +80,8 @@ func TestProcessSupport(t *testing.T) {
 	_, _, err = scenarios.PrepareProcess(grpcOnly, scenarios.Options{}, scenarios.Process{Bin: "x"})
 	assert.ErrorContains(t, err, "does not run in process mode")
 
+	assert.Equal(t, `seqlab run Partition/halves-n3 --mode process --seed 3 --system raft_seq`,
+		scenarios.ProcessReplayCommand(sc.Name, 3, scenarios.Options{System: scenarios.RaftSeq}, scenarios.Process{}))
 	assert.Equal(t, `seqlab run Partition/halves-n3 --mode process --seed 3 --time-limit 10s --node-cmd 'prog --listen {listen}' --promise unique`,
 		scenarios.ProcessReplayCommand(sc.Name, 3, scenarios.Options{TimeLimit: 10 * time.Second},
 			scenarios.Process{Command: "prog --listen {listen}", Promises: []string{"unique"}}))
@@ -123,4 +129,51 @@ func TestProcessRun(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, string(log), "=== start 1 of n1")
 	assert.False(t, strings.Contains(rep.Info.Replay, "go test"), rep.Info.Replay)
+}
+
+// raft_seq and flake_seq in the process mode, as rr_seq: each system's
+// own binary, built by the lab, run with the scenario's settings and the
+// grpc mode's timers, one short run each. raft_seq's nodes start
+// milliseconds apart and must form one cluster (they once did not: see
+// raft_seq's package doc), then survive a partition; flake_seq's keep
+// their high-water marks on the FUSE disk through a power loss.
+func TestProcessSystems(t *testing.T) {
+	if os.Getenv("SEQLAB_PROCESS") != "1" {
+		t.Skip("runs node processes in wall time: set SEQLAB_PROCESS=1")
+	}
+	if err := netns.Check(); err != nil {
+		t.Skipf("the process mode needs root (network namespaces, nftables): %v", err)
+	}
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		t.Skipf("the process mode needs /dev/fuse: %v", err)
+	}
+	bins := t.TempDir()
+	for _, tc := range []struct {
+		system, scenario string
+		template         []string
+	}{
+		{scenarios.RaftSeq, "Partition/halves-n3", []string{"raftseq-node ", " --in-memory", " --election-timeout 250ms --tick 50ms --request-timeout 980ms"}},
+		{scenarios.FlakeSeq, "Disk/lose-unsynced-n3", []string{"flakeseq-node ", " --node-id {index}", " --data-dir {data_dir}"}},
+	} {
+		t.Run(tc.system, func(t *testing.T) {
+			sc, err := scenarios.Find(tc.scenario)
+			require.NoError(t, err)
+			store := t.TempDir()
+			before := leftover.Take()
+			rep, err := scenarios.RunProcess(sc, scenarios.Options{System: tc.system, TimeLimit: 10 * time.Second, Store: store, Out: io.Discard},
+				scenarios.Process{BinDir: bins})
+			require.NoError(t, err)
+			show(t, rep)
+			rec, err := scenarios.ReadProcessRecord(rep.Dir)
+			require.NoError(t, err)
+			require.NoError(t, leftover.Since(before, leftover.Mine{NetNS: rec.Namespaces, Under: store}))
+			assert.True(t, rep.Met(), rep.Problems)
+			assert.Equal(t, tc.system, rep.Info.System)
+			assert.Greater(t, rep.Verdict.Ops["ok"], 100)
+			for _, want := range tc.template {
+				assert.Contains(t, rec.Template, want)
+			}
+			assert.Contains(t, rep.Info.Replay, "--system "+tc.system)
+		})
+	}
 }

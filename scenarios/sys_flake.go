@@ -7,6 +7,7 @@ import (
 	"github.com/seqlab/seqlab/checker"
 	"github.com/seqlab/seqlab/flake_seq"
 	"github.com/seqlab/seqlab/flake_seq/flakesim"
+	pcluster "github.com/seqlab/seqlab/process/cluster"
 	"github.com/seqlab/seqlab/simnet/sim"
 )
 
@@ -32,7 +33,19 @@ func init() {
 			return flakesim.New(c, nodes)
 		},
 		NewNode: newFlakeNode,
+		Process: &ProcessSpec{Package: "./cmd/flakeseq-node", Template: flakeseqNodeTemplate},
 	})
+}
+
+// flakeseqNodeTemplate is flakeseq-node's command in a process-mode run
+// of sc, with the planted bug it has a flag for. The nodes read the
+// machine's clock, which no fault of the process mode shifts.
+func flakeseqNodeTemplate(sc Scenario, bin string) string {
+	s := pcluster.FlakeSeqNode(bin, sc.Cluster.Persist == Disk)
+	if sc.Cluster.FlakeClockRollback {
+		s += " --unsafe-clock-rollback"
+	}
+	return s
 }
 
 // flakePromises: Flake IDs are unique, and each node's increase with

@@ -2,9 +2,11 @@ package scenarios
 
 import (
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/seqlab/seqlab/checker"
+	pcluster "github.com/seqlab/seqlab/process/cluster"
 	"github.com/seqlab/seqlab/raft_seq"
 	"github.com/seqlab/seqlab/raft_seq/raftsim"
 	"github.com/seqlab/seqlab/rr_seq"
@@ -34,7 +36,21 @@ func init() {
 			return raftsim.New(c, nodes)
 		},
 		NewNode: newRaftNode,
+		Process: &ProcessSpec{Package: "./cmd/raftseq-node", Template: raftseqNodeTemplate},
 	})
+}
+
+// raftseqNodeTemplate is raftseq-node's command in a process-mode run of
+// sc: the grpc mode's timers (raftTimers), the planted bug it has a flag
+// for, and every start with --bootstrap, as in the grpc mode.
+func raftseqNodeTemplate(sc Scenario, bin string) string {
+	t := raftTimers(sc)
+	s := pcluster.RaftSeqNode(bin, sc.Cluster.Persist == Disk) + " --cluster lab" +
+		fmt.Sprintf(" --election-timeout %v --tick %v --request-timeout %v --max-range %d", t.ElectionTimeout, t.TickInterval, t.RequestTimeout, t.MaxRange)
+	if sc.Cluster.AckBeforeSync {
+		s += " --unsafe-no-sync"
+	}
+	return s
 }
 
 // raftPromises: consensus hands out what its log commits, so besides

@@ -28,7 +28,7 @@ func init() {
 			return rrsim.New(c.WithDefaults(nodes), nodes)
 		},
 		NewNode: newRRNode,
-		Binary:  true,
+		Process: &ProcessSpec{Package: "./cmd/rrseq-node", Template: rrseqNodeTemplate},
 		WhyNot: func(sc Scenario) string {
 			if sc.Cluster.FlakeClockRollback {
 				return "it plants flake_seq's bug"

@@ -25,8 +25,9 @@ import (
 //     which ModeSim drives, bit for bit from the seed;
 //   - an in-process gRPC node (NewNode), which ModeGRPC runs over the
 //     simulated network with a simulated disk and clock;
-//   - a binary, which ModeProcess runs (today rr_seq's rrseq-node, or any
-//     binary named by --node-cmd).
+//   - a node binary (Process), which ModeProcess builds from the module
+//     and runs (rrseq-node, raftseq-node, flakeseq-node), as it runs any
+//     binary named by --node-cmd.
 //
 // Every gRPC node serves rrseq.v1.Sequencer's NextRange, which the lab's
 // clients call. A system says what it promises; the checker judges it
@@ -56,8 +57,20 @@ type System struct {
 	// NewNode starts one in-process gRPC node; nil when the system has
 	// none.
 	NewNode func(env NodeEnv) (Node, error)
-	// Binary says the process mode runs the system's own node binary.
-	Binary bool
+	// Process is the system's node binary, which the process mode
+	// builds and runs; nil when it has none.
+	Process *ProcessSpec
+}
+
+// ProcessSpec is how the process mode runs a system's node binary.
+type ProcessSpec struct {
+	// Package is the binary's main package in the module
+	// ("./cmd/rrseq-node"); the lab builds it from the module's source.
+	Package string
+	// Template is the nodes' command template (process/supervisor's
+	// placeholders) for a run of sc, a prepared scenario, with the binary
+	// at bin: the scenario's settings as the binary's flags.
+	Template func(sc Scenario, bin string) string
 }
 
 // NodeEnv is what the gRPC mode gives a node it starts: its names, the
@@ -129,8 +142,10 @@ func Register(s System) error {
 		return errors.Errorf("system %s says nothing of what it promises", s.Name)
 	case (s.SimConfig == nil) != (s.NewSim == nil):
 		return errors.Errorf("system %s: SimConfig and NewSim go together", s.Name)
-	case s.NewSim == nil && s.NewNode == nil && !s.Binary:
+	case s.NewSim == nil && s.NewNode == nil && s.Process == nil:
 		return errors.Errorf("system %s has neither a simulator core, a gRPC node nor a binary", s.Name)
+	case s.Process != nil && (s.Process.Package == "" || s.Process.Template == nil):
+		return errors.Errorf("system %s: a node binary needs its Package and Template", s.Name)
 	}
 	sysMu.Lock()
 	defer sysMu.Unlock()
@@ -195,7 +210,7 @@ func (s System) Supports(mode string) bool {
 	case ModeGRPC:
 		return s.NewNode != nil
 	case ModeProcess:
-		return s.Binary
+		return s.Process != nil
 	}
 	return false
 }

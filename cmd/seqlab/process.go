@@ -24,8 +24,8 @@ type processFlags struct {
 }
 
 // processOf turns the flags into what the process mode runs (without the
-// rrseq-node binary, which is built later, once the run is sure to go
-// ahead).
+// systems' node binaries, which are built later, once the run is sure to
+// go ahead).
 func processOf(pf processFlags) (scenarios.Process, error) {
 	p := scenarios.Process{Command: strings.TrimSpace(pf.nodeCmd)}
 	if pf.nodeCmd != "" && p.Command == "" {
@@ -67,8 +67,10 @@ const privileges = "root: CAP_SYS_ADMIN (a private mount namespace, FUSE), CAP_N
 // startProcessMode moves the lab into a private mount namespace (the
 // first time it is called, in the outer process, it runs the command
 // again there and exits with its status), checks the privileges the
-// runs need, and builds rrseq-node unless p has a command of its own. It
-// returns p with the binary, or an exit status other than 0.
+// runs need, and, unless p has a command of its own, says where each
+// run builds its system's node binary (STORE/.bin: rrseq-node,
+// raftseq-node, flakeseq-node, from the module's source, which it checks
+// is here). It returns p so, or an exit status other than 0.
 func startProcessMode(cmd string, p scenarios.Process, disk bool, store string, stderr io.Writer) (scenarios.Process, int) {
 	refuse := func(err error) (scenarios.Process, int) {
 		fmt.Fprintf(stderr, "seqlab %s: --mode process needs %s\n  missing: %v\n", cmd, privileges, err)
@@ -88,12 +90,11 @@ func startProcessMode(cmd string, p scenarios.Process, disk bool, store string, 
 	if p.Command != "" {
 		return p, 0
 	}
-	bin, err := scenarios.BuildRRSeqNode(filepath.Join(store, ".bin"))
-	if err != nil {
-		fmt.Fprintf(stderr, "seqlab %s: %v\n", cmd, err)
+	if err := scenarios.CheckSource(); err != nil {
+		fmt.Fprintf(stderr, "seqlab %s: build the node binaries: %v\n", cmd, err)
 		return p, 2
 	}
-	p.Bin = bin
+	p.Bin, p.BinDir = "", filepath.Join(store, ".bin")
 	return p, 0
 }
 
@@ -147,7 +148,7 @@ func replayProcess(dir, store string, info scenarios.RunInfo, stdout, stderr io.
 	}
 	fmt.Fprintf(stdout, "replaying %s with seed %d in process mode: the same schedule of faults and operations, on real processes whose interleaving no seed fixes, so NOT bit-exact\n",
 		info.Scenario, info.Seed)
-	rep, err := scenarios.ReplayProcess(dir, scenarios.Options{Store: store, Out: stdout, Context: ctx}, p.Bin)
+	rep, err := scenarios.ReplayProcess(dir, scenarios.Options{Store: store, Out: stdout, Context: ctx}, p.BinDir)
 	if err != nil {
 		fmt.Fprintf(stderr, "seqlab replay: %v\n", err)
 		if ctx.Err() != nil {

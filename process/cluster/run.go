@@ -69,6 +69,28 @@ func RRSeqNode(bin string, disk bool) string {
 	return s
 }
 
+// RaftSeqNode is the command template of raftseq-node at bin: its log on
+// the node's disk, or in memory (a restart is then a node that lost its
+// state, which stays out).
+func RaftSeqNode(bin string, disk bool) string {
+	s := supervisor.Quote([]string{bin}) + " --listen {listen} --peer-listen {peer_listen} --peers {peers} --name {name} --bootstrap"
+	if disk {
+		return s + " --data-dir {data_dir}"
+	}
+	return s + " --in-memory"
+}
+
+// FlakeSeqNode is the command template of flakeseq-node at bin: each node
+// its place as its node ID, its high-water mark on its disk or in memory.
+// A flake node has no peers.
+func FlakeSeqNode(bin string, disk bool) string {
+	s := supervisor.Quote([]string{bin}) + " --listen {listen} --name {name} --node-id {index}"
+	if disk {
+		s += " --data-dir {data_dir}"
+	}
+	return s
+}
+
 // Cluster is a running cluster. Its methods are safe for concurrent use.
 type Cluster struct {
 	cfg   Config
