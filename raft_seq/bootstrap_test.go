@@ -94,8 +94,10 @@ func (c *simCluster) why(i int) string {
 }
 
 // TestStaggeredStartJoins: n1 starts first and answers its peers' probes
-// fresh, but its own probes find nobody (its peers do not listen yet, and
-// gRPC waits out its reconnect backoff); n2 and n3 start 100ms later,
+// fresh, but its own probes find nobody (its peers do not listen yet); n2
+// and n3 start 800ms later, just after one of n1's probes (its retries
+// back off to 800ms apart, and its peers reconnect within a second), so
+// the next comes too late,
 // count n1's fresh answer, bootstrap and elect a leader between them. When
 // n1's probe reaches them at last, they hold state: n1 joins from the
 // bootstrap state, where it used to refuse forever ("the cluster lived").
@@ -105,7 +107,7 @@ func TestStaggeredStartJoins(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := newSimCluster(t, 3)
 		c.start(0)
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(800 * time.Millisecond)
 		c.start(1)
 		c.start(2)
 		c.waitFor("n2 and n3 elect a leader", func() bool {
