@@ -2,9 +2,7 @@ package flake_seq
 
 import (
 	"fmt"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/pkg/errors"
 
@@ -46,25 +44,13 @@ func Unpack(id seq.ID) (ts int64, node, counter int) {
 
 // MaxNameLen is the longest sequence name a node accepts, in bytes, as
 // rr_seq's nodes accept.
-const MaxNameLen = 256
+const MaxNameLen = seq.MaxNameLen
 
 // ValidateName returns an error wrapping seq.ErrInvalidArgument unless
 // name is a sequence name a node takes: 1 to MaxNameLen bytes of UTF-8,
 // without NUL or newline. Names do not split the ID space: one node's IDs
 // are unique across all names.
-func ValidateName(name string) error {
-	switch {
-	case name == "":
-		return errors.Wrap(seq.ErrInvalidArgument, "sequence name is empty")
-	case len(name) > MaxNameLen:
-		return errors.Wrapf(seq.ErrInvalidArgument, "sequence name is %d bytes, the limit is %d", len(name), MaxNameLen)
-	case strings.ContainsAny(name, "\x00\n"):
-		return errors.Wrap(seq.ErrInvalidArgument, "sequence name contains NUL or newline")
-	case !utf8.ValidString(name):
-		return errors.Wrap(seq.ErrInvalidArgument, "sequence name is not valid UTF-8")
-	}
-	return nil
-}
+func ValidateName(name string) error { return seq.ValidateName(name) }
 
 // Errors callers branch on with errors.Is.
 var (

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/pkg/errors"
 
@@ -21,7 +20,7 @@ import (
 // to persist, replies to give).
 
 // MaxNameLen is the longest sequence name a node accepts, in bytes.
-const MaxNameLen = 256
+const MaxNameLen = seq.MaxNameLen
 
 // WriteRule is the condition under which a replica accepts the conditional
 // write Set(name, base, value).
@@ -76,19 +75,7 @@ func (r *WriteRule) UnmarshalText(b []byte) error {
 }
 
 // ValidateName returns an error unless name is a usable sequence name.
-func ValidateName(name string) error {
-	switch {
-	case name == "":
-		return errors.Wrap(seq.ErrInvalidArgument, "sequence name is empty")
-	case len(name) > MaxNameLen:
-		return errors.Wrapf(seq.ErrInvalidArgument, "sequence name is %d bytes, the limit is %d", len(name), MaxNameLen)
-	case strings.ContainsAny(name, "\x00\n"):
-		return errors.Wrap(seq.ErrInvalidArgument, "sequence name contains NUL or newline")
-	case !utf8.ValidString(name):
-		return errors.Wrap(seq.ErrInvalidArgument, "sequence name is not valid UTF-8")
-	}
-	return nil
-}
+func ValidateName(name string) error { return seq.ValidateName(name) }
 
 // DefaultMaxRange is the largest range one request may ask for unless the
 // node is configured otherwise: a client that wants more asks again.
