@@ -183,7 +183,7 @@ func (h *Host) Send(r *Request, timeout time.Duration) {
 	if peer == nil {
 		panic(fmt.Sprintf("sim: %s sends to unknown node %q", h.name, r.To))
 	}
-	if !peer.up && !peer.off && !h.s.net.cut[[2]string{h.name, r.To}] {
+	if !peer.up && !peer.off && !h.s.net.isCut(h.name, r.To) {
 		rtt := h.s.net.delay(h.name, r.To) + h.s.net.delay(r.To, h.name)
 		h.afterH(rtt, label{kind: "refused", to: r.To, a: r.A, b: r.B}, r, reqRefused)
 		return

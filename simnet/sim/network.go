@@ -25,22 +25,30 @@ type LinkDelay = nemesis.Link
 // reads, holds the links with at least one; held lists each host's
 // settings, and hosts the slowest of them, which delay reads.
 type network struct {
-	s        *sim
-	cut      map[[2]string]bool
-	cuts     map[[2]string]int
-	hosts    map[string]LinkDelay
-	held     map[string][]LinkDelay
-	loss     float64
-	inflight map[rpcKey]rpc
-	nextRPC  rpcKey
+	s     *sim
+	cut   map[[2]string]bool
+	cuts  map[[2]string]int
+	hosts map[string]LinkDelay
+	held  map[string][]LinkDelay
+	loss  float64
+	// rpcs are the requests in flight, each in a slot of its own (key 0:
+	// a free slot), freeRPC the free slots, and nextRPC numbers them.
+	rpcs    []rpc
+	freeRPC []uint32
+	nextRPC uint64
 }
 
-// rpcKey numbers the requests in flight, from 1; 0 is no request.
+// rpcKey names a request in flight: the order it opened in, above
+// rpcSlotBits, and its slot below them. 0 is no request.
 type rpcKey uint64
+
+// rpcSlotBits is how many bits of a key hold its slot.
+const rpcSlotBits = 24
 
 // rpc is a request in flight: from a host to another, and who to tell if
 // it breaks.
 type rpc struct {
+	key      rpcKey
 	from, to string
 	b        breaker
 }
@@ -51,8 +59,12 @@ var _ nemesis.Network = (*network)(nil)
 // the run's.
 func (n *network) delay(from, to string) time.Duration {
 	l := LinkDelay{Latency: n.s.cfg.Latency, Jitter: n.s.cfg.Jitter}
-	hf, okf := n.hosts[from]
-	ht, okt := n.hosts[to]
+	var hf, ht LinkDelay
+	var okf, okt bool
+	if len(n.hosts) > 0 {
+		hf, okf = n.hosts[from]
+		ht, okt = n.hosts[to]
+	}
 	switch {
 	case okf && okt:
 		l = hf
@@ -86,7 +98,7 @@ func (n *network) sendH(l label, owner *Host, h handler, op uint8) {
 func (n *network) post(e event, owner *Host) {
 	n.s.msgs++
 	from, to := e.l.from, e.l.to
-	if n.cut[[2]string{from, to}] {
+	if n.isCut(from, to) {
 		n.s.note(label{kind: "drop-cut", from: from, to: to, a: e.l.a, b: e.l.b})
 		return
 	}
@@ -110,32 +122,55 @@ func (n *network) post(e event, owner *Host) {
 // breaker is told when a reset or a crash breaks its request.
 type breaker interface{ broken() }
 
+// isCut reports whether the link from→to is cut. Most of a run has no
+// cut at all, and then it hashes no names.
+func (n *network) isCut(from, to string) bool {
+	return len(n.cut) > 0 && n.cut[[2]string{from, to}]
+}
+
 // open notes a request in flight; b hears if a reset or crash breaks it.
 func (n *network) open(from, to string, b breaker) rpcKey {
 	n.nextRPC++
-	n.inflight[n.nextRPC] = rpc{from: from, to: to, b: b}
-	return n.nextRPC
+	var slot uint32
+	if k := len(n.freeRPC); k > 0 {
+		slot, n.freeRPC = n.freeRPC[k-1], n.freeRPC[:k-1]
+	} else {
+		slot = uint32(len(n.rpcs))
+		if slot >= 1<<rpcSlotBits {
+			panic("sim: too many requests in flight")
+		}
+		n.rpcs = append(n.rpcs, rpc{})
+	}
+	k := rpcKey(n.nextRPC<<rpcSlotBits | uint64(slot))
+	n.rpcs[slot] = rpc{key: k, from: from, to: to, b: b}
+	return k
 }
 
 // close ends a request; false if it had already ended.
 func (n *network) close(k rpcKey) bool {
-	if _, ok := n.inflight[k]; !ok {
+	slot := uint64(k) & (1<<rpcSlotBits - 1)
+	if k == 0 || slot >= uint64(len(n.rpcs)) || n.rpcs[slot].key != k {
 		return false
 	}
-	delete(n.inflight, k)
+	n.rpcs[slot] = rpc{}
+	n.freeRPC = append(n.freeRPC, uint32(slot))
 	return true
 }
 
-// breakWhere fails, at once, the requests in flight that match.
+// breakWhere fails, at once, the requests in flight that match, in the
+// order they opened.
 func (n *network) breakWhere(match func(r rpc) bool) {
-	keys := make([]rpcKey, 0, len(n.inflight))
-	for k := range n.inflight {
-		keys = append(keys, k)
+	var keys []rpcKey
+	for _, r := range n.rpcs {
+		if r.key != 0 {
+			keys = append(keys, r.key)
+		}
 	}
-	slices.Sort(keys) // in the order they opened, not the map's
+	slices.Sort(keys)
 	for _, k := range keys {
-		if r, ok := n.inflight[k]; ok && match(r) {
-			delete(n.inflight, k)
+		r := n.rpcs[uint64(k)&(1<<rpcSlotBits-1)]
+		if r.key == k && match(r) {
+			n.close(k)
 			r.b.broken()
 		}
 	}

@@ -57,9 +57,11 @@ func (k *key) before(o *key) bool {
 	return k.seq < o.seq
 }
 
-// queue is a binary min-heap of keys that keeps each event's position in
+// queue is a 4-ary min-heap of keys that keeps each event's position in
 // its slot, so that a cancelled timer leaves the queue at once instead of
-// being popped and skipped later.
+// being popped and skipped later. Four children a node make the heap half
+// as deep as a binary one, for a few more comparisons a level, and keys
+// are unique (seq), so the order events leave in is the same either way.
 type queue struct {
 	h   []key
 	evs *[]event
@@ -98,7 +100,7 @@ func (q *queue) up(i int) {
 	h, evs := q.h, *q.evs
 	k := h[i]
 	for i > 0 {
-		p := (i - 1) / 2
+		p := (i - 1) / 4
 		if !k.before(&h[p]) {
 			break
 		}
@@ -116,13 +118,15 @@ func (q *queue) down(i int) bool {
 	start, n := i, len(h)
 	k := h[i]
 	for {
-		l := 2*i + 1
+		l := 4*i + 1
 		if l >= n {
 			break
 		}
 		m := l
-		if r := l + 1; r < n && h[r].before(&h[l]) {
-			m = r
+		for c := l + 1; c < min(l+4, n); c++ {
+			if h[c].before(&h[m]) {
+				m = c
+			}
 		}
 		if !h[m].before(&k) {
 			break
@@ -177,7 +181,7 @@ func (s *sim) schedule(e event) timer {
 func (s *sim) fire(e *event) {
 	s.events++
 	s.note(e.l)
-	if e.wire && s.net.cut[[2]string{e.l.from, e.l.to}] {
+	if e.wire && s.net.isCut(e.l.from, e.l.to) {
 		s.note(label{kind: "drop-in-flight", from: e.l.from, to: e.l.to, a: e.l.a, b: e.l.b})
 		return
 	}

@@ -327,7 +327,7 @@ func newSim(cfg Config, sys System, hist io.Writer, keep bool) *sim {
 	s.q.evs = &s.evs
 	s.tieSeed = rand.New(rand.NewPCG(uint64(cfg.Seed), 0x746965)).Uint64()
 	s.rec = history.NewRecorder(hist, func() time.Duration { return s.now })
-	s.net = &network{s: s, cut: map[[2]string]bool{}, hosts: map[string]LinkDelay{}, inflight: map[rpcKey]rpc{}}
+	s.net = &network{s: s, cut: map[[2]string]bool{}, hosts: map[string]LinkDelay{}}
 	for i := range cfg.Nodes {
 		s.names = append(s.names, fmt.Sprintf("n%d", i+1))
 	}
