@@ -800,37 +800,13 @@ func (r *Recorder) add(proc, typ, f string, v any, node, errText string) int64 {
 func appendValue(b []byte, v any) ([]byte, bool) {
 	switch v := v.(type) {
 	case RangeValue:
-		if !plain(v.Name) {
-			return b, false
-		}
-		b = append(b, `{"name":"`...)
-		b = append(b, v.Name...)
-		b = append(b, `","n":`...)
-		b = strconv.AppendUint(b, v.N, 10)
-		if v.From != 0 {
-			b = append(b, `,"from":`...)
-			b = strconv.AppendUint(b, v.From, 10)
-		}
-		if v.To != 0 {
-			b = append(b, `,"to":`...)
-			b = strconv.AppendUint(b, v.To, 10)
-		}
-		if v.Buffer {
-			b = append(b, `,"buffer":true`...)
-		}
-		return append(b, '}'), true
+		return appendRange(b, &v)
+	case *RangeValue:
+		return appendRange(b, v)
 	case IDValue:
-		if !plain(v.Name) {
-			return b, false
-		}
-		b = append(b, `{"name":"`...)
-		b = append(b, v.Name...)
-		b = append(b, '"')
-		if v.ID != 0 {
-			b = append(b, `,"id":`...)
-			b = strconv.AppendUint(b, v.ID, 10)
-		}
-		return append(b, '}'), true
+		return appendID(b, &v)
+	case *IDValue:
+		return appendID(b, v)
 	case string:
 		if !plain(v) {
 			return b, false
@@ -840,6 +816,42 @@ func appendValue(b []byte, v any) ([]byte, bool) {
 		return append(b, "null"...), true
 	}
 	return b, false
+}
+
+func appendRange(b []byte, v *RangeValue) ([]byte, bool) {
+	if !plain(v.Name) {
+		return b, false
+	}
+	b = append(b, `{"name":"`...)
+	b = append(b, v.Name...)
+	b = append(b, `","n":`...)
+	b = strconv.AppendUint(b, v.N, 10)
+	if v.From != 0 {
+		b = append(b, `,"from":`...)
+		b = strconv.AppendUint(b, v.From, 10)
+	}
+	if v.To != 0 {
+		b = append(b, `,"to":`...)
+		b = strconv.AppendUint(b, v.To, 10)
+	}
+	if v.Buffer {
+		b = append(b, `,"buffer":true`...)
+	}
+	return append(b, '}'), true
+}
+
+func appendID(b []byte, v *IDValue) ([]byte, bool) {
+	if !plain(v.Name) {
+		return b, false
+	}
+	b = append(b, `{"name":"`...)
+	b = append(b, v.Name...)
+	b = append(b, '"')
+	if v.ID != 0 {
+		b = append(b, `,"id":`...)
+		b = strconv.AppendUint(b, v.ID, 10)
+	}
+	return append(b, '}'), true
 }
 
 // appendJSONString appends s as encoding/json would.

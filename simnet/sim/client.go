@@ -78,18 +78,35 @@ func (w *worker) handle(uint8) { w.next() }
 // client, or a fetch of an ID client. It ends once, with the first of its
 // answer, its timeout or a broken connection.
 type call struct {
-	s      *sim
-	host   string
-	node   string // the node asked
-	done   bool
-	timer  timer
-	rpc    rpcKey
-	finish func(typ string, from, to uint64, node, errText string)
+	s     *sim
+	host  string
+	node  string // the node asked
+	done  bool
+	timer timer
+	rpc   rpcKey
+	fin   finisher
 	// What the call asks of the node it reaches: NextRange(name, n,
 	// after) of target's process at the time it arrives.
 	target   *Host
 	name     string
 	n, after uint64
+	// ans is the node's first answer (answered: there is one), which the
+	// answer's message carries; a later one (a duplicated call answered
+	// twice) goes in a closure of its own.
+	answered bool
+	ans      answer
+}
+
+// answer is a node's answer to a call.
+type answer struct {
+	typ           string
+	from, to      uint64
+	node, errText string
+}
+
+// finisher is told how its call ended.
+type finisher interface {
+	finish(typ string, from, to uint64, node, errText string)
 }
 
 // The steps of a call, run by call.handle.
@@ -97,6 +114,7 @@ const (
 	callArrive  uint8 = iota // the call reaches the node
 	callTimeout              // the client stops waiting
 	callRefused              // nothing listens at the node
+	callAnswer               // the node's first answer reaches the client
 )
 
 func (c *call) handle(op uint8) {
@@ -108,13 +126,16 @@ func (c *call) handle(op uint8) {
 		c.complete(s, history.Info, 0, 0, c.target.name, "deadline exceeded")
 	case callRefused:
 		c.complete(s, history.Info, 0, 0, c.target.name, "unavailable: connection refused")
+	case callAnswer:
+		a := &c.ans
+		c.complete(s, a.typ, a.from, a.to, a.node, a.errText)
 	}
 }
 
 // complete ends the call with an outcome, unless it has ended already.
 func (c *call) complete(s *sim, typ string, from, to uint64, node, errText string) {
 	if c.abort(s) {
-		c.finish(typ, from, to, node, errText)
+		c.fin.finish(typ, from, to, node, errText)
 	}
 }
 
@@ -168,30 +189,40 @@ func (c *rangeClient) host() string { return c.hostn }
 func (c *rangeClient) invoke(o OpSpec) {
 	s := c.w.s
 	target := s.nodes[s.names[o.Node]]
-	v := history.RangeValue{Name: o.Name, N: c.size}
-	s.rec.Invoke(c.proc, history.NextRange, v)
-	proc := c.proc
-	cl := &call{host: c.hostn}
-	cl.finish = func(typ string, from, to uint64, node, errText string) {
-		s.ops++
-		switch typ {
-		case history.Ok:
-			v.From, v.To = from, to
-			s.rec.Ok(proc, history.NextRange, v, node, "")
-			if c.after == nil {
-				c.after = map[string]uint64{}
-			}
-			c.after[o.Name] = max(c.after[o.Name], to)
-		case history.Fail:
-			s.rec.Fail(proc, history.NextRange, v, node, errText)
-		default:
-			s.rec.Info(proc, history.NextRange, v, node, errText)
-			c.proc = s.newProc() // a process never invokes after an info
-		}
-		c.w.done()
-	}
-	cl.send(s, target, label{kind: "next-range", from: c.hostn, to: target.name, a: uint64(proc), b: c.size},
+	op := &rangeOp{c: c, proc: c.proc, v: history.RangeValue{Name: o.Name, N: c.size}}
+	op.call.host, op.call.fin = c.hostn, op
+	s.rec.Invoke(op.proc, history.NextRange, &op.v)
+	op.call.send(s, target, label{kind: "next-range", from: c.hostn, to: target.name, a: uint64(op.proc), b: c.size},
 		s.cfg.OpTimeout, o.Name, c.size, c.after[o.Name])
+}
+
+// rangeOp is one NextRange of a range client: its call and what its
+// outcome records, in one allocation.
+type rangeOp struct {
+	call
+	c    *rangeClient
+	proc int
+	v    history.RangeValue
+}
+
+func (op *rangeOp) finish(typ string, from, to uint64, node, errText string) {
+	c, s, v := op.c, op.c.w.s, &op.v
+	s.ops++
+	switch typ {
+	case history.Ok:
+		v.From, v.To = from, to
+		s.rec.Ok(op.proc, history.NextRange, v, node, "")
+		if c.after == nil {
+			c.after = map[string]uint64{}
+		}
+		c.after[v.Name] = max(c.after[v.Name], to)
+	case history.Fail:
+		s.rec.Fail(op.proc, history.NextRange, v, node, errText)
+	default:
+		s.rec.Info(op.proc, history.NextRange, v, node, errText)
+		c.proc = s.newProc() // a process never invokes after an info
+	}
+	c.w.done()
 }
 
 // idClient is a buffering client's logic (seq.Buffer, as rr_seq.Client
@@ -295,41 +326,54 @@ func (c *idClient) refill() {
 	if s.cfg.RoundRobin {
 		c.nextN++ // the client as it was: round-robin, no hint
 	}
-	size, gen, proc := s.cfg.IDRangeSize, c.gen, c.fproc
+	size := s.cfg.IDRangeSize
 	hint := c.after
 	if s.cfg.RoundRobin {
 		hint = 0
 	}
-	v := history.RangeValue{Name: c.name, N: size, Buffer: true}
-	s.rec.Invoke(proc, history.NextRange, v)
-	cl := &call{host: c.hostn}
-	c.fetch, c.fnode = cl, target.name
-	cl.finish = func(typ string, from, to uint64, node, errText string) {
-		switch typ {
-		case history.Ok:
-			v.From, v.To = from, to
-			s.rec.Ok(proc, history.NextRange, v, node, "")
-			c.buf.Add(seq.Range{From: seq.ID(from), To: seq.ID(to)})
-			c.after = max(c.after, to)
-			c.fetched()
-			return
-		case history.Fail:
-			s.rec.Fail(proc, history.NextRange, v, node, errText)
-		default:
-			s.rec.Info(proc, history.NextRange, v, node, errText)
-			c.fproc = -1
-		}
-		if !s.cfg.RoundRobin {
-			c.nextN++
-		}
-		s.at(fetchPause, label{kind: "fetch-pause", from: c.hostn}, func() {
-			if c.gen == gen {
-				c.fetched()
-			}
-		})
-	}
-	cl.send(s, target, label{kind: "fetch", from: c.hostn, to: target.name, a: uint64(proc), b: size},
+	op := &fetchOp{c: c, gen: c.gen, proc: c.fproc, v: history.RangeValue{Name: c.name, N: size, Buffer: true}}
+	op.call.host, op.call.fin = c.hostn, op
+	s.rec.Invoke(op.proc, history.NextRange, &op.v)
+	c.fetch, c.fnode = &op.call, target.name
+	op.call.send(s, target, label{kind: "fetch", from: c.hostn, to: target.name, a: uint64(op.proc), b: size},
 		s.cfg.OpTimeout, c.name, size, hint)
+}
+
+// fetchOp is one fetch of an ID client: its call and what its outcome
+// records, in one allocation.
+type fetchOp struct {
+	call
+	c    *idClient
+	gen  int
+	proc int
+	v    history.RangeValue
+}
+
+func (op *fetchOp) finish(typ string, from, to uint64, node, errText string) {
+	c, s, v := op.c, op.c.s, &op.v
+	switch typ {
+	case history.Ok:
+		v.From, v.To = from, to
+		s.rec.Ok(op.proc, history.NextRange, v, node, "")
+		c.buf.Add(seq.Range{From: seq.ID(from), To: seq.ID(to)})
+		c.after = max(c.after, to)
+		c.fetched()
+		return
+	case history.Fail:
+		s.rec.Fail(op.proc, history.NextRange, v, node, errText)
+	default:
+		s.rec.Info(op.proc, history.NextRange, v, node, errText)
+		c.fproc = -1
+	}
+	if !s.cfg.RoundRobin {
+		c.nextN++
+	}
+	gen := op.gen
+	s.at(fetchPause, label{kind: "fetch-pause", from: c.hostn}, func() {
+		if c.gen == gen {
+			c.fetched()
+		}
+	})
 }
 
 // fetched ends a fetch: a waiting next-id takes an ID, or asks for more.

@@ -137,6 +137,11 @@ func (h *Host) Durable(v any) {
 // with [from, to), or history.Fail or history.Info with errText.
 func (h *Host) Answer(c *Call, l Label, typ string, from, to uint64, errText string) {
 	l.From, l.To = h.name, c.host
+	if !c.answered {
+		c.answered, c.ans = true, answer{typ: typ, from: from, to: to, node: h.name, errText: errText}
+		h.s.net.sendH(l.label(), nil, c, callAnswer)
+		return
+	}
 	h.s.net.send(l.label(), nil, func() { c.complete(h.s, typ, from, to, h.name, errText) })
 }
 
