@@ -9,9 +9,15 @@
 // (run.json, history.jsonl, results.json, summary.txt) and writes only
 // report.html, and Render writes nothing at all. A directory that holds
 // only a history gets a report too: without results.json the history is
-// checked in memory. The same recording gives the same bytes; what
-// differs between two runs of one seed (the start, the wall time, the
-// run directory) sits in one marked section.
+// checked as seqlab check checks it. The same recording gives the same
+// bytes; what differs between two runs of one seed (the start, the wall
+// time, the run directory) sits in one marked section.
+//
+// A 1-hour run's history has hundreds of thousands of operations, so the
+// report holds none of its events: it reads the history once as it
+// streams past, keeping each operation in compact form and the fault
+// events whole, and reads it again only for the few lines it quotes or
+// draws in full (the evidence and the capped timeline's operations).
 //
 // The plots are gonum's, as SVG; the fault bands are drawn beneath each
 // plot's data in its own coordinates, one per fault kind of each fault

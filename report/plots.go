@@ -55,18 +55,23 @@ type legendItem struct {
 // sample is one completed operation on the scatter.
 type sample struct {
 	t, lat float64 // seconds since the start, milliseconds
-	typ, f string
+	typ, f code    // r.names
 }
 
 // samples are the completed client operations, by completion.
 func (r *run) samples() []sample {
-	var out []sample
+	n := 0
+	for _, o := range r.ops {
+		if o.end >= 0 {
+			n++
+		}
+	}
+	out := make([]sample, 0, n)
 	for _, o := range r.ops {
 		if o.end < 0 {
 			continue
 		}
-		inv, end := r.events[o.inv], r.events[o.end]
-		out = append(out, sample{t: secs(end.Time), lat: float64(end.Time-inv.Time) / 1e6, typ: o.typ, f: o.f})
+		out = append(out, sample{t: secs(o.endT), lat: float64(o.endT-o.invT) / 1e6, typ: o.typ, f: o.f})
 	}
 	return out
 }
@@ -132,14 +137,14 @@ func (r *run) latencyPlot(ss []sample) (figure, error) {
 	fig := figure{ID: "latency", Title: "Latency of each operation, by outcome (log scale)"}
 	p := r.newPlot("latency (ms)")
 	logY(p, ss, func(s sample) float64 { return s.lat })
-	shown, note := thin(ss, maxPoints)
+	shown, note := r.thin(ss, maxPoints)
 	fig.Note = note
-	fs := functions(ss)
+	fs := r.functions(ss)
 	for _, typ := range []string{history.Ok, history.Fail, history.Info} {
 		for fi, f := range fs {
 			var xys plotter.XYs
 			for _, s := range shown {
-				if s.typ == typ && s.f == f {
+				if r.names.str(s.typ) == typ && r.names.str(s.f) == f {
 					xys = append(xys, plotter.XY{X: s.t, Y: math.Max(s.lat, minLatency)})
 				}
 			}
@@ -169,13 +174,13 @@ func (r *run) quantilePlot(ss []sample, width float64) (figure, error) {
 	n := buckets(r.end, width)
 	lat := make([][]float64, n)
 	for _, s := range ss {
-		if s.typ == history.Ok {
+		if r.names.str(s.typ) == history.Ok {
 			b := min(n-1, int(s.t/width))
 			lat[b] = append(lat[b], math.Max(s.lat, minLatency))
 		}
 	}
 	logY(p, ss, func(s sample) float64 {
-		if s.typ != history.Ok {
+		if r.names.str(s.typ) != history.Ok {
 			return 0
 		}
 		return s.lat
@@ -235,7 +240,7 @@ func (r *run) throughputPlot(ss []sample, width float64) (figure, error) {
 		counts[typ] = make([]float64, n)
 	}
 	for _, s := range ss {
-		if c, ok := counts[s.typ]; ok {
+		if c, ok := counts[r.names.str(s.typ)]; ok {
 			c[min(n-1, int(s.t/width))]++
 		}
 	}
@@ -298,13 +303,13 @@ func logY(p *plot.Plot, ss []sample, val func(sample) float64) {
 // thin keeps at most max samples, in order: every fail and info while
 // they take at most half, and the ok ones evenly in what is left; past
 // half, both evenly. It says what it kept.
-func thin(ss []sample, max int) ([]sample, string) {
+func (r *run) thin(ss []sample, max int) ([]sample, string) {
 	if len(ss) <= max {
 		return ss, ""
 	}
 	oks := 0
 	for _, s := range ss {
-		if s.typ == history.Ok {
+		if r.names.str(s.typ) == history.Ok {
 			oks++
 		}
 	}
@@ -315,7 +320,7 @@ func thin(ss []sample, max int) ([]sample, string) {
 	var k, j int
 	for _, s := range ss {
 		// Keep a sample when it crosses the next multiple of keep/n.
-		if s.typ == history.Ok {
+		if r.names.str(s.typ) == history.Ok {
 			if (k+1)*keepOk/oks > k*keepOk/oks {
 				out = append(out, s)
 			}
@@ -335,13 +340,13 @@ func thin(ss []sample, max int) ([]sample, string) {
 }
 
 // functions are the operations in ss, sorted.
-func functions(ss []sample) []string {
-	seen := map[string]bool{}
+func (r *run) functions(ss []sample) []string {
+	seen := map[code]bool{}
 	var out []string
 	for _, s := range ss {
 		if !seen[s.f] {
 			seen[s.f] = true
-			out = append(out, s.f)
+			out = append(out, r.names.str(s.f))
 		}
 	}
 	sort.Strings(out)

@@ -35,7 +35,7 @@ func Write(dir string) error {
 // Render writes the report of the run recorded in dir to w. It reads
 // run.json, history.jsonl, results.json and summary.txt and writes
 // nothing; without results.json (a history from elsewhere) it checks the
-// history itself, in memory.
+// history itself.
 func Render(w io.Writer, dir string) error {
 	r, err := load(dir)
 	if err != nil {
@@ -167,7 +167,25 @@ func (r *run) page() (pageData, error) {
 	if r.rechecked {
 		p.Notes = append(p.Notes, "This directory has no results.json: the report checked the history itself.")
 	}
-	tl := r.timeline()
+	bad := r.violating()
+	lo, hi := r.shown(bad)
+	// The lines the page quotes or draws in full: the timeline's
+	// operations and the evidence of each check.
+	var need []int64
+	for _, o := range r.ops[lo:hi] {
+		need = append(need, o.ref())
+	}
+	for _, name := range checker.Properties {
+		need = append(need, r.evidenceOf(name)...)
+	}
+	lines, err := r.lines(need)
+	if err != nil {
+		return p, err
+	}
+	tl, err := r.timeline(bad, lo, hi, lines)
+	if err != nil {
+		return p, err
+	}
 	shown := map[int64]bool{}
 	for _, b := range tl.Boxes {
 		if b.Class != "fault" {
@@ -181,7 +199,7 @@ func (r *run) page() (pageData, error) {
 		}
 		w := r.word(name)
 		row := checkRow{Name: name, Word: string(w), Class: wordClass(w), Reason: c.Reason}
-		for _, line := range r.evidence(name) {
+		for _, line := range r.evidence(name, lines) {
 			ev := evidenceLine{Line: line}
 			var e history.Event
 			if e.UnmarshalJSON([]byte(line)) == nil && shown[e.Index] {
@@ -231,7 +249,7 @@ func (r *run) page() (pageData, error) {
 func (r *run) outcomes() string {
 	n := map[string]int{}
 	for _, o := range r.ops {
-		t := o.typ
+		t := r.names.str(o.typ)
 		if o.end < 0 {
 			t = "pending"
 		}

@@ -125,6 +125,71 @@ func TestCaps(t *testing.T) {
 	require.Positive(t, strings.Count(tl, `data-violates="`), "the first violation is in view")
 }
 
+// TestHoldsOperationsNotEvents: a report keeps each operation of a long
+// history in compact form, a few dozen bytes, and never its events,
+// which take hundreds: a 1-hour run has hundreds of thousands of them.
+func TestHoldsOperationsNotEvents(t *testing.T) {
+	const n = 20000
+	dir := t.TempDir()
+	writeLongHistory(t, dir, n)
+	held, ops, err := report.HeldForTest(dir)
+	require.NoError(t, err)
+	require.Equal(t, n, ops)
+	// Held as its two events, as the report once held them, an
+	// operation takes over 700 bytes; in compact form, about 70.
+	perOp := float64(held) / n
+	require.Less(t, perOp, 200.0, "bytes held per operation (%d in all)", held)
+	require.NoError(t, report.Render(io.Discard, dir))
+}
+
+// BenchmarkRenderLong renders a generated history of 100,000 operations,
+// about 10 minutes of a busy run, without results.json, so that the
+// check is in it too, and reports the bytes the loaded run holds per
+// operation.
+func BenchmarkRenderLong(b *testing.B) {
+	const n = 100000
+	dir := b.TempDir()
+	writeLongHistory(b, dir, n)
+	held, _, err := report.HeldForTest(dir)
+	require.NoError(b, err)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := report.Render(io.Discard, dir); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(held)/n, "held-B/operation")
+}
+
+// writeLongHistory writes dir/history.jsonl: n operations of eight
+// processes, each taking five IDs at a time, and a pause every thousand.
+func writeLongHistory(tb testing.TB, dir string, n int) {
+	tb.Helper()
+	f, err := os.Create(filepath.Join(dir, checker.HistoryFile))
+	require.NoError(tb, err)
+	w := bufio.NewWriter(f)
+	var now time.Duration
+	rec := history.NewRecorder(w, func() time.Duration { return now })
+	next := uint64(1)
+	for k := range n {
+		switch k % 1000 {
+		case 100:
+			rec.Nemesis("start-pause", map[string]string{"node": "n2"})
+		case 400:
+			rec.Nemesis("stop-pause", map[string]string{"node": "n2"})
+		}
+		proc := k % 8
+		now += time.Millisecond
+		rec.Invoke(proc, history.NextRange, history.RangeValue{Name: "default", N: 5})
+		now += 3 * time.Millisecond
+		rec.Ok(proc, history.NextRange, history.RangeValue{Name: "default", N: 5, From: next, To: next + 5}, "n1", "")
+		next += 5
+	}
+	require.NoError(tb, rec.Err())
+	require.NoError(tb, w.Flush())
+	require.NoError(tb, f.Close())
+}
+
 // TestBadInput: what cannot make a report says why, writes nothing, and
 // changes nothing; a last line cut short is left out, and said so.
 func TestBadInput(t *testing.T) {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pkg/errors"
+
 	"github.com/seqlab/seqlab/checker/history"
 )
 
@@ -42,41 +44,48 @@ type box struct {
 	Checks            string // the checks it violates, space separated
 }
 
-func (r *run) timeline() timeline {
+// shown is the operations the timeline draws, r.ops[lo:hi]: all of
+// them, or, past maxTimeline, a window that starts a little before the
+// first violation, if any, as that is where a reader looks first.
+func (r *run) shown(bad map[int64][]string) (lo, hi int) {
+	if len(r.ops) <= maxTimeline {
+		return 0, len(r.ops)
+	}
+	first := -1
+	for k, o := range r.ops {
+		if len(bad[o.ref()]) > 0 {
+			first = k
+			break
+		}
+	}
+	if first >= 0 {
+		lo = max(0, first-maxTimeline/5)
+	}
+	hi = min(len(r.ops), lo+maxTimeline)
+	return max(0, hi-maxTimeline), hi
+}
+
+// timeline draws r.ops[lo:hi], whose completions (or lone invokes) are in
+// lines, with the operations of bad marked.
+func (r *run) timeline(bad map[int64][]string, lo, hi int, lines map[int64]history.Event) (timeline, error) {
 	tl := timeline{Total: len(r.ops)}
 	if len(r.ops) == 0 {
-		return tl
-	}
-	bad := r.violating()
-	lo, hi := 0, len(r.ops)
-	if len(r.ops) > maxTimeline {
-		// Centre the window a little after the first violation, if any:
-		// that is where a reader looks first.
-		first := -1
-		for k, o := range r.ops {
-			if len(bad[o.ref()]) > 0 {
-				first = k
-				break
-			}
-		}
-		lo = 0
-		if first >= 0 {
-			lo = max(0, first-maxTimeline/5)
-		}
-		hi = min(len(r.ops), lo+maxTimeline)
-		lo = max(0, hi-maxTimeline)
+		return tl, nil
 	}
 	ops := r.ops[lo:hi]
 	tl.Shown = len(ops)
+	// Rows are positions in the history; the boxes are labelled with
+	// indexes, which increase with them.
 	base, last := ops[0].inv, ops[0].inv
+	baseIdx, lastIdx := ops[0].invIdx, ops[0].invIdx
 	procs := map[int]bool{}
 	for _, o := range ops {
 		procs[o.proc] = true
-		last = max(last, o.inv, o.end)
+		last, lastIdx = max(last, o.inv, o.end), max(lastIdx, o.invIdx, o.endIdx)
 	}
 	if len(ops) < len(r.ops) {
 		tl.Note = fmt.Sprintf("Capped: the timeline shows operations %d to %d of %d (at most %d), history events %d to %d",
-			lo+1, hi, len(r.ops), maxTimeline, r.events[base].Index, r.events[last].Index)
+			lo+1, hi, len(r.ops), maxTimeline, baseIdx, lastIdx)
 		if lo > 0 {
 			tl.Note += ", starting a little before the first violating operation"
 		}
@@ -100,9 +109,9 @@ func (r *run) timeline() timeline {
 		return (from - base) * rowH, max(2, to-from+1)*rowH - 2
 	}
 	for _, w := range r.windows {
-		from, to := r.byIndex[w.startIdx], last
-		if w.stopIdx >= 0 {
-			to = r.byIndex[w.stopIdx]
+		from, to := w.startAt, last
+		if w.stopAt >= 0 {
+			to = w.stopAt
 		}
 		if to < base || from > last {
 			continue
@@ -115,12 +124,16 @@ func (r *run) timeline() timeline {
 		if end < 0 {
 			end = last
 		}
+		done, ok := lines[o.ref()]
+		if !ok {
+			return tl, errors.Errorf("%s changed while the report read it: event %d is gone", r.hist, o.ref())
+		}
 		top, h := rows(o.inv, end)
-		b := box{Left: col[o.proc] * colW, Top: top, Height: h, Class: o.typ, Index: r.events[o.ref()].Index}
+		b := box{Left: col[o.proc] * colW, Top: top, Height: h, Class: r.names.str(o.typ), Index: o.ref()}
 		if o.end < 0 {
 			b.Class = "pending"
 		}
-		b.Text, b.Title = r.describe(o)
+		b.Text, b.Title = r.describe(o, done)
 		if checks := bad[o.ref()]; len(checks) > 0 {
 			b.Class += " violating"
 			b.Checks = strings.Join(checks, " ")
@@ -129,7 +142,7 @@ func (r *run) timeline() timeline {
 		}
 		tl.Boxes = append(tl.Boxes, b)
 	}
-	return tl
+	return tl, nil
 }
 
 // BoxesHTML draws the boxes. It is the page's largest part, written
@@ -151,29 +164,17 @@ func (tl timeline) BoxesHTML() template.HTML {
 	return template.HTML(b.String())
 }
 
-// ref is the position a check names an operation by: its completion,
-// else its invoke.
-func (o op) ref() int {
-	if o.end >= 0 {
-		return o.end
-	}
-	return o.inv
-}
-
 // describe is an operation's box text (node, result, history index) and
-// its hover text.
-func (r *run) describe(o op) (string, string) {
-	inv := r.events[o.inv]
-	done := inv
-	if o.end >= 0 {
-		done = r.events[o.end]
-	}
+// its hover text; done is its completion, or its invoke when it never
+// completed.
+func (r *run) describe(o op, done history.Event) (string, string) {
+	f, typ := r.names.str(o.f), r.names.str(o.typ)
 	var result, asked string
-	switch o.f {
+	switch f {
 	case history.NextRange:
 		v, _ := done.Range()
 		asked = fmt.Sprintf("n=%d", v.N)
-		if o.typ == history.Ok {
+		if typ == history.Ok {
 			result = fmt.Sprintf("[%d,%d)", v.From, v.To)
 		}
 		if v.Buffer {
@@ -181,11 +182,11 @@ func (r *run) describe(o op) (string, string) {
 		}
 	case history.NextID:
 		v, _ := done.ID()
-		if o.typ == history.Ok {
+		if typ == history.Ok {
 			result = fmt.Sprintf("%d", v.ID)
 		}
 	}
-	outcome := o.typ
+	outcome := typ
 	if o.end < 0 {
 		outcome = "never completed"
 	}
@@ -194,16 +195,16 @@ func (r *run) describe(o op) (string, string) {
 	}
 	node := done.Node
 	text := strings.TrimSpace(fmt.Sprintf("%s %s #%d", node, result, done.Index))
-	title := fmt.Sprintf("process %d: %s %s: %s", o.proc, o.f, asked, outcome)
-	if o.typ == history.Ok {
+	title := fmt.Sprintf("process %d: %s %s: %s", o.proc, f, asked, outcome)
+	if typ == history.Ok {
 		title += " " + result
 	}
 	if node != "" {
 		title += " from " + node
 	}
-	title += fmt.Sprintf("\ninvoked at %.6fs (event %d)", secs(inv.Time), inv.Index)
+	title += fmt.Sprintf("\ninvoked at %.6fs (event %d)", secs(o.invT), o.invIdx)
 	if o.end >= 0 {
-		title += fmt.Sprintf(", completed at %.6fs (event %d), after %v", secs(done.Time), done.Index, time.Duration(done.Time-inv.Time))
+		title += fmt.Sprintf(", completed at %.6fs (event %d), after %v", secs(o.endT), o.endIdx, time.Duration(o.endT-o.invT))
 	}
 	if done.Error != "" {
 		title += "\nerror: " + done.Error
