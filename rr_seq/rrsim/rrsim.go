@@ -100,6 +100,19 @@ type System struct {
 	// procs are the nodes' live processes, by name: nil while a node is
 	// down.
 	procs map[string]*node
+	// free are peer messages the simulator handed back, for reuse: a
+	// seed sends tens of thousands.
+	free []*peerMsg
+	// noReuse keeps recycled messages out of use, so that the
+	// simulator's check on a recycled request sees any use of one.
+	noReuse bool
+}
+
+// Recycle implements sim.Recycler.
+func (s *System) Recycle(r *sim.Request) {
+	if !s.noReuse {
+		s.free = append(s.free, r.Msg.(*peerMsg))
+	}
 }
 
 var _ sim.System = (*System)(nil)
@@ -303,21 +316,28 @@ func (n *node) dispatch(out rr_seq.Output) {
 
 // request sends one peer message.
 func (n *node) request(m rr_seq.Msg) {
-	p := &peerMsg{msg: msg{m: m}}
-	p.req = sim.Request{To: m.To, Kind: m.Kind.String(), A: uint64(m.Op), B: uint64(m.Round), Msg: &p.msg}
+	var p *peerMsg
+	if k := len(n.sys.free); k > 0 {
+		p, n.sys.free = n.sys.free[k-1], n.sys.free[:k-1]
+		p.msg = msg{m: m}
+	} else {
+		p = &peerMsg{msg: msg{m: m}}
+	}
+	p.req = sim.Request{To: m.To, Kind: m.Kind.String(), A: uint64(m.Op), B: uint64(m.Round), Msg: p}
 	n.h.Send(&p.req, n.cfg.PeerTimeout)
 }
 
-// peerMsg is a request and its message in one allocation.
+// peerMsg is a request and its message in one allocation; the request's
+// Msg is the peerMsg.
 type peerMsg struct {
 	req sim.Request
-	msg msg
+	msg
 }
 
 // Replied implements sim.Proc: the answer goes to the coordinator, or to
 // the recovery.
 func (n *node) Replied(r *sim.Request) {
-	p := r.Msg.(*msg)
+	p := &r.Msg.(*peerMsg).msg
 	m := p.m
 	switch m.Kind {
 	case rr_seq.MsgGet:
@@ -333,7 +353,7 @@ func (n *node) Replied(r *sim.Request) {
 
 // Failed implements sim.Proc.
 func (n *node) Failed(r *sim.Request) {
-	m := r.Msg.(*msg).m
+	m := r.Msg.(*peerMsg).m
 	if m.Kind == rr_seq.MsgState {
 		if n.rec != nil {
 			n.recovery(n.rec.PeerFailed(n.h.Now(), m.Round, m.To))
@@ -346,7 +366,7 @@ func (n *node) Failed(r *sim.Request) {
 // Serve implements sim.Proc: a read at once, a write once it is durable
 // (or at once, with the planted ack-before-sync bug).
 func (n *node) Serve(r *sim.Request) {
-	p := r.Msg.(*msg)
+	p := &r.Msg.(*peerMsg).msg
 	m := p.m
 	switch {
 	case m.Kind == rr_seq.MsgState:
@@ -448,10 +468,10 @@ func (n *node) flush(ack *sim.Request) {
 		acks := n.acks
 		n.acks, n.syncing = nil, false
 		for _, a := range acks {
-			n.answer(a, a.Msg.(*msg).value)
+			n.answer(a, a.Msg.(*peerMsg).value)
 		}
 		if len(acks) > 0 {
-			n.restartAfterAck(acks[len(acks)-1].Msg.(*msg).m)
+			n.restartAfterAck(acks[len(acks)-1].Msg.(*peerMsg).m)
 		}
 		if len(n.acks) > 0 || n.version != version {
 			n.flush(nil)

@@ -169,6 +169,24 @@ type Request struct {
 	key     rpcKey
 	timeout timer
 	replyB  uint64
+	// What still refers to the request, for Recycler: the queued events
+	// and held work that name it, the Serve calls not yet answered or
+	// refused, and whether the sender has heard (Replied or Failed).
+	pending, serving int32
+	heard            bool
+	// recycled: handed back to the system, which has not reused it yet.
+	recycled bool
+}
+
+// Recycler is a System that reuses its requests. The simulator hands a
+// request back once nothing will use it again: its sender has heard,
+// every Serve of it was answered or refused, and no event names it. A
+// request whose peer died while serving it is never handed back (the GC
+// takes it). The system may then reuse it for a later Send, setting every
+// field (a new Request value), until when the simulator panics if it is
+// used.
+type Recycler interface {
+	Recycle(r *Request)
 }
 
 // From is the sender.
@@ -181,7 +199,7 @@ func (h *Host) Send(r *Request, timeout time.Duration) {
 	r.n, r.epoch = h, h.epoch
 	if r.To == h.name {
 		r.self = true
-		h.proc.Serve(r)
+		r.serve(h.proc)
 		return
 	}
 	peer := h.s.nodes[r.To]
@@ -208,10 +226,11 @@ const (
 )
 
 func (r *Request) handle(op uint8) {
+	r.live()
 	s := r.n.s
 	switch op {
 	case reqArrive:
-		r.peer.proc.Serve(r)
+		r.serve(r.peer.proc)
 	case reqReply:
 		if s.net.close(r.key) {
 			s.cancel(r.timeout)
@@ -219,13 +238,51 @@ func (r *Request) handle(op uint8) {
 		}
 	case reqTimeout:
 		if s.net.close(r.key) {
-			r.Why = "timeout"
-			r.n.proc.Failed(r)
+			r.fail("timeout")
 		}
 	case reqRefused:
-		r.Why = "connection refused"
-		r.n.proc.Failed(r)
+		r.fail("connection refused")
 	}
+}
+
+// live panics on a request handed back to its system (Recycler): a bug
+// of the simulator's counts, which must not pass unseen.
+func (r *Request) live() {
+	if r.recycled {
+		panic(fmt.Sprintf("sim: %s request %s->%s used after it was recycled", r.Kind, r.n.name, r.To))
+	}
+}
+
+// serve gives the request to the peer's process p.
+func (r *Request) serve(p Proc) {
+	r.serving++
+	p.Serve(r)
+}
+
+// fail tells the sender that the request failed, and why.
+func (r *Request) fail(why string) {
+	r.Why = why
+	r.heard = true
+	r.n.proc.Failed(r)
+	r.n.s.reclaim(r)
+}
+
+// reclaim queues r to go back to its system once nothing refers to it;
+// the run hands it back between events, when no code is using it.
+func (s *sim) reclaim(r *Request) {
+	if s.recycler != nil && r.heard && r.pending == 0 && r.serving == 0 && !r.recycled {
+		r.recycled = true
+		s.reclaimed = append(s.reclaimed, r)
+	}
+}
+
+// recycle hands the requests queued by reclaim back to the system.
+func (s *sim) recycle() {
+	for i, r := range s.reclaimed {
+		s.recycler.Recycle(r)
+		s.reclaimed[i] = nil
+	}
+	s.reclaimed = s.reclaimed[:0]
 }
 
 // Answer is the peer's answer, with Resp set: sent back, or, to the node
@@ -243,20 +300,24 @@ func (r *Request) Refuse() {
 }
 
 func (r *Request) answer() {
+	r.live()
+	r.serving--
 	if r.self {
 		r.deliver()
 		return
 	}
 	r.n.s.net.sendH(label{kind: "reply", from: r.To, to: r.n.name, a: r.A<<32 | r.B, b: r.replyB}, r.n, r, reqReply)
+	r.n.s.reclaim(r)
 }
 
 func (r *Request) deliver() {
 	if r.Refused {
-		r.Why = "refused by the peer"
-		r.n.proc.Failed(r)
+		r.fail("refused by the peer")
 		return
 	}
+	r.heard = true
 	r.n.proc.Replied(r)
+	r.n.s.reclaim(r)
 }
 
 // broken: a reset or crash broke the connection; the sender hears at once
@@ -266,13 +327,14 @@ func (r *Request) broken() {
 	if n.epoch != r.epoch || !n.up {
 		return
 	}
+	r.live()
 	n.s.cancel(r.timeout)
-	r.Why = "connection reset"
 	if n.paused {
-		n.held = append(n.held, func() { n.proc.Failed(r) })
+		r.Why = "connection reset"
+		n.held = append(n.held, func() { r.fail("connection reset") })
 		return
 	}
-	n.proc.Failed(r)
+	r.fail("connection reset")
 }
 
 // Reboot ends the process as a panic would, just after the work under

@@ -170,6 +170,9 @@ func (s *sim) schedule(e event) timer {
 		s.evs = append(s.evs, event{})
 	}
 	e.seq = s.seq
+	if r, ok := e.h.(*Request); ok {
+		r.pending++
+	}
 	s.evs[slot] = e
 	s.q.push(key{at: e.at, tie: s.tie(e.at, e.l), seq: s.seq, slot: slot})
 	return timer{slot, s.seq}
@@ -192,7 +195,17 @@ func (s *sim) fire(e *event) {
 		if n.paused {
 			if e.h != nil {
 				h, op := e.h, e.op
-				n.held = append(n.held, func() { h.handle(op) })
+				r, _ := h.(*Request)
+				if r != nil {
+					r.pending++ // the held work names it
+				}
+				n.held = append(n.held, func() {
+					h.handle(op)
+					if r != nil {
+						r.pending--
+						s.reclaim(r)
+					}
+				})
 			} else {
 				n.held = append(n.held, e.fn)
 			}
@@ -216,8 +229,13 @@ func (s *sim) cancel(t timer) {
 	if e.seq != t.seq || e.pos < 0 {
 		return
 	}
+	r, _ := e.h.(*Request)
 	s.q.remove(int(e.pos))
 	s.release(t.slot)
+	if r != nil {
+		r.pending--
+		s.reclaim(r)
+	}
 }
 
 // release frees a slot for reuse, dropping what it held so that the GC

@@ -278,6 +278,13 @@ func RunTo(cfg Config, sys System, out Output) (*Result, error) {
 		ev := s.evs[k.slot]
 		s.release(k.slot)
 		s.fire(&ev)
+		if r, ok := ev.h.(*Request); ok {
+			r.pending--
+			s.reclaim(r)
+		}
+		if len(s.reclaimed) > 0 {
+			s.recycle()
+		}
 	}
 	s.now = cfg.TimeLimit
 	if err := s.rec.Err(); err != nil {
@@ -319,12 +326,17 @@ type sim struct {
 	procs    int
 	workload []OpSpec
 	idcs     []*idClient
+	// recycler is the system, if it reuses its requests; reclaimed are
+	// the requests to hand back to it after the event under way.
+	recycler  Recycler
+	reclaimed []*Request
 }
 
 func newSim(cfg Config, sys System, hist io.Writer, keep bool) *sim {
 	s := &sim{cfg: cfg, sys: sys, trh: 0x736571, rng: rand.New(rand.NewPCG(uint64(cfg.Seed), 0x73696d)), keep: keep,
 		nodes: map[string]*Host{}}
 	s.q.evs = &s.evs
+	s.recycler, _ = sys.(Recycler)
 	s.tieSeed = rand.New(rand.NewPCG(uint64(cfg.Seed), 0x746965)).Uint64()
 	s.rec = history.NewRecorder(hist, func() time.Duration { return s.now })
 	s.net = &network{s: s, cut: map[[2]string]bool{}, hosts: map[string]LinkDelay{}}
