@@ -251,16 +251,36 @@ func (n *node) NextRange(c *sim.Call, name string, size, after uint64) {
 	// Give up a little before the client does, as the gRPC node does, so
 	// the coordinator does not keep abandoned ops.
 	margin := min(n.h.OpTimeout()/10, 20*time.Millisecond)
-	w.giveUp = n.h.After(n.h.OpTimeout()-margin, sim.Label{Kind: "give-up", A: uint64(id)}, func() {
-		if n.waiters[id] != w {
+	w.giveUp = n.h.Timer(n.h.OpTimeout()-margin, sim.Label{Kind: "give-up", A: uint64(id)}, timerGiveUp)
+	n.dispatch(out)
+}
+
+// The node's timers (sim.Timers): each kind's label carries the op in A
+// and, for a hedge, the round in B.
+const (
+	timerGiveUp uint8 = iota
+	timerHedge
+	timerRetry
+)
+
+// Timer implements sim.Timers.
+func (n *node) Timer(kind uint8, a, b uint64) {
+	id := rr_seq.OpID(a)
+	switch kind {
+	case timerGiveUp:
+		w := n.waiters[id]
+		if w == nil {
 			return
 		}
 		n.end(id, w)
 		left := n.coord.Cancel(n.h.Now(), id)
-		n.h.Answer(c, sim.Label{Kind: "unavailable", A: uint64(id)}, history.Info, 0, 0, "unavailable: no quorum before the deadline")
+		n.h.Answer(w.call, sim.Label{Kind: "unavailable", A: uint64(id)}, history.Info, 0, 0, "unavailable: no quorum before the deadline")
 		n.dispatch(left)
-	})
-	n.dispatch(out)
+	case timerHedge:
+		n.dispatch(n.coord.Hedge(id, uint32(b)))
+	case timerRetry:
+		n.dispatch(n.coord.Retry(n.h.Now(), id))
+	}
 }
 
 // end forgets a finished op and cancels its timers.
@@ -295,15 +315,13 @@ func (n *node) dispatch(out rr_seq.Output) {
 		if n.bug.fire(SiteBackoffLong, uint64(b.Op), uint64(b.Attempt)) {
 			d = n.cfg.MaxBackoff
 		}
-		n.h.After(d, sim.Label{Kind: "retry", A: uint64(b.Op)}, func() { n.dispatch(n.coord.Retry(n.h.Now(), b.Op)) })
+		n.h.Timer(d, sim.Label{Kind: "retry", A: uint64(b.Op)}, timerRetry)
 	}
 	for _, hd := range out.Hedge {
 		if n.bug.fire(SiteHedgeDrop, uint64(hd.Op), uint64(hd.Round)) {
 			continue
 		}
-		t := n.h.After(n.cfg.HedgeAfter, sim.Label{Kind: "hedge", A: uint64(hd.Op), B: uint64(hd.Round)}, func() {
-			n.dispatch(n.coord.Hedge(hd.Op, hd.Round))
-		})
+		t := n.h.Timer(n.cfg.HedgeAfter, sim.Label{Kind: "hedge", A: uint64(hd.Op), B: uint64(hd.Round)}, timerHedge)
 		if w := n.waiters[hd.Op]; w != nil {
 			n.h.Cancel(w.hedge) // a new round: the last one's hedge is moot
 			w.hedge = t

@@ -72,7 +72,7 @@ func (w *worker) done() {
 
 // handle runs the worker's next operation: a worker is its own event
 // handler, so that scheduling it allocates nothing.
-func (w *worker) handle(uint8) { w.next() }
+func (w *worker) handle(uint8, uint64, uint64) { w.next() }
 
 // call is one request from a client to a node: a NextRange of a range
 // client, or a fetch of an ID client. It ends once, with the first of its
@@ -117,7 +117,7 @@ const (
 	callAnswer               // the node's first answer reaches the client
 )
 
-func (c *call) handle(op uint8) {
+func (c *call) handle(op uint8, _, _ uint64) {
 	s := c.s
 	switch op {
 	case callArrive:

@@ -110,6 +110,29 @@ func (h *Host) After(d time.Duration, l Label, fn func()) Timer {
 	return h.s.schedule(event{at: h.s.now + d, l: l.label(), fn: fn, owner: h, epoch: h.epoch})
 }
 
+// Timers is a Proc that takes timers as calls rather than closures
+// (Host.Timer): a system that sets timers by the thousand saves
+// allocating a closure for each.
+type Timers interface {
+	// Timer is a timer set with Host.Timer firing: its kind, and the A
+	// and B of its label.
+	Timer(kind uint8, a, b uint64)
+}
+
+// Timer is After without a closure: after d, the node's process, which
+// must be a Timers, gets Timer(kind, l.A, l.B), unless it died first;
+// while the node is paused it is held. The label's From is the node.
+func (h *Host) Timer(d time.Duration, l Label, kind uint8) Timer {
+	if _, ok := h.proc.(Timers); !ok && h.proc != nil {
+		panic(fmt.Sprintf("sim: %s: Host.Timer from a process that is not a Timers", h.name))
+	}
+	return h.afterH(d, l.label(), h, kind)
+}
+
+// handle fires a timer set with Timer, on the process that set it (the
+// event is dropped if that process died).
+func (h *Host) handle(kind uint8, a, b uint64) { h.proc.(Timers).Timer(kind, a, b) }
+
 // afterH is After with a handler instead of a closure.
 func (h *Host) afterH(d time.Duration, l label, hd handler, op uint8) timer {
 	l.from = h.name
@@ -225,7 +248,7 @@ const (
 	reqRefused              // nothing listens at the peer
 )
 
-func (r *Request) handle(op uint8) {
+func (r *Request) handle(op uint8, _, _ uint64) {
 	r.live()
 	s := r.n.s
 	switch op {

@@ -35,7 +35,7 @@ type event struct {
 }
 
 // handler runs events without a closure.
-type handler interface{ handle(op uint8) }
+type handler interface{ handle(op uint8, a, b uint64) }
 
 // key is an event's place in the queue: its time, a seeded hash of the
 // event that orders events due at the same time, its seq, and its slot.
@@ -194,13 +194,13 @@ func (s *sim) fire(e *event) {
 		}
 		if n.paused {
 			if e.h != nil {
-				h, op := e.h, e.op
+				h, op, a, b := e.h, e.op, e.l.a, e.l.b
 				r, _ := h.(*Request)
 				if r != nil {
 					r.pending++ // the held work names it
 				}
 				n.held = append(n.held, func() {
-					h.handle(op)
+					h.handle(op, a, b)
 					if r != nil {
 						r.pending--
 						s.reclaim(r)
@@ -213,7 +213,7 @@ func (s *sim) fire(e *event) {
 		}
 	}
 	if e.h != nil {
-		e.h.handle(e.op)
+		e.h.handle(e.op, e.l.a, e.l.b)
 	} else {
 		e.fn()
 	}
