@@ -285,11 +285,25 @@ func foldString(h uint64, x string) uint64 {
 		x = x[8:]
 	}
 	if len(x) > 0 {
-		var w uint64
-		for i := 0; i < len(x); i++ {
-			w |= uint64(x[i]) << (8 * i)
-		}
-		h = fold(h, w)
+		h = fold(h, tail(x))
 	}
 	return h
+}
+
+// tail is the word of the last 1 to 7 bytes of a string, little-endian:
+// x[i] << (8 * i) summed, from two overlapping loads rather than a loop.
+func tail(x string) uint64 {
+	n := len(x)
+	switch {
+	case n >= 4:
+		lo := uint64(x[0]) | uint64(x[1])<<8 | uint64(x[2])<<16 | uint64(x[3])<<24
+		y := x[n-4:]
+		hi := uint64(y[0]) | uint64(y[1])<<8 | uint64(y[2])<<16 | uint64(y[3])<<24
+		return lo | hi>>(8*(8-n))<<32
+	case n >= 2:
+		lo := uint64(x[0]) | uint64(x[1])<<8
+		hi := uint64(x[n-2]) | uint64(x[n-1])<<8
+		return lo | hi>>(8*(4-n))<<16
+	}
+	return uint64(x[0])
 }
