@@ -301,11 +301,45 @@ type Backoff struct {
 	Unreachable bool
 }
 
+// merge appends p to o. It may take p's slices rather than copy them, so
+// p must be a step's fresh Output that nothing else keeps.
 func (o *Output) merge(p Output) {
-	o.Msgs = append(o.Msgs, p.Msgs...)
-	o.Backoff = append(o.Backoff, p.Backoff...)
-	o.Hedge = append(o.Hedge, p.Hedge...)
-	o.Done = append(o.Done, p.Done...)
+	o.Msgs = appendOrTake(o.Msgs, p.Msgs)
+	o.Backoff = appendOrTake(o.Backoff, p.Backoff)
+	o.Hedge = appendOrTake(o.Hedge, p.Hedge)
+	o.Done = appendOrTake(o.Done, p.Done)
+}
+
+// appendOrTake returns append(a, b...), or b itself when a is empty: b is
+// then no longer its caller's.
+func appendOrTake[T any](a, b []T) []T {
+	if len(a) == 0 && len(b) > 0 {
+		return b
+	}
+	return append(a, b...)
+}
+
+// slab hands out the slices of Outputs, cut from one larger allocation so
+// that a step does not allocate each of them. A slice is filled before it
+// is handed out and never written again, and its capacity ends at its
+// length (so an append copies it): the drivers are re-entrant, and an
+// Output must stay valid and unchanged whatever the coordinator does next.
+// A slab the coordinator has moved past is collected once no Output that
+// was cut from it is kept.
+type slab[T any] struct{ free []T }
+
+// slabLen is how many elements a slab takes at a time: a few hundred bytes
+// to a few kilobytes, a few dozen steps' worth.
+const slabLen = 64
+
+// take returns a slice of n zero elements that no one else holds.
+func (s *slab[T]) take(n int) []T {
+	if n > len(s.free) {
+		s.free = make([]T, max(n, slabLen))
+	}
+	out := s.free[:n:n]
+	s.free = s.free[n:]
+	return out
 }
 
 type phase int
@@ -326,24 +360,28 @@ type member struct {
 // op is a batch: the requests for one name that share one allocation. Its
 // OpID is its first request's.
 type op struct {
-	id       OpID
-	name     string
-	members  []member // in join order; each gets its sub-range in turn
-	n        uint64   // the members' sizes summed: the size written
-	hint     uint64   // the highest usable hint of a member (0: none)
-	round    uint32
-	phase    phase
-	attempt  int
-	replied  []string // peers that answered this round: a few, so a slice
-	sent     int      // peers[:sent] of the op's peer order have the round's message
-	order    []string
-	ok, fail int
-	max      uint64        // read phase: highest value seen
-	base     uint64        // write phase: the base being written
-	wstart   time.Duration // write phase: when the round began
-	guessed  int           // write rounds since the last read
-	cached   bool          // write phase: base came from what the coordinator knew, not from a read
-	current  uint64        // write phase: highest current value among refusals
+	id      OpID
+	name    string
+	members []member // in join order; each gets its sub-range in turn
+	n       uint64   // the members' sizes summed: the size written
+	hint    uint64   // the highest usable hint of a member (0: none)
+	round   uint32
+	phase   phase
+	attempt int
+	// replied has bit i set if the coordinator's peers[i] answered this
+	// round; repliedOther holds the others that did (a peer past the 64th,
+	// or a name that is none of the peers).
+	replied      uint64
+	repliedOther []string
+	sent         int      // peers[:sent] of the op's peer order have the round's message
+	order        []string // shared with other ops: read-only
+	ok, fail     int
+	max          uint64        // read phase: highest value seen
+	base         uint64        // write phase: the base being written
+	wstart       time.Duration // write phase: when the round began
+	guessed      int           // write rounds since the last read
+	cached       bool          // write phase: base came from what the coordinator knew, not from a read
+	current      uint64        // write phase: highest current value among refusals
 
 	unreachable bool              // the last round failed for want of peers
 	failures    map[string]string // why peers failed, for the caller's error
@@ -415,6 +453,18 @@ type Coordinator struct {
 	ops     map[OpID]*op    // batches by their OpID
 	batchOf map[OpID]OpID   // each request's batch
 	names   map[string]*nameState
+
+	// orders[r] is the peer order of the ops whose id is r modulo the
+	// number of other peers not shunned, built on first use and shared
+	// read-only by those ops. A change to shunned resets orders (the ops
+	// under way keep theirs).
+	orders [][]string
+	spare  []*op // dropped batches, to reuse
+	// The slices of Outputs are cut from these.
+	msgs     slab[Msg]
+	hedges   slab[Hedge]
+	backoffs slab[Backoff]
+	dones    slab[Done]
 }
 
 // DefaultRoundLife is the default of Limits.RoundLife.
@@ -519,7 +569,9 @@ func (c *Coordinator) Start(now time.Duration, req Request) (OpID, Output, error
 		c.batchOf[id] = o.id
 		return id, Output{}, nil
 	}
-	o := &op{id: id, name: req.Name, members: []member{{id, req.N}}, n: req.N, hint: hint, order: c.order(id)}
+	o := c.newOp()
+	o.id, o.name, o.n, o.hint, o.order = id, req.Name, req.N, hint, c.order(id)
+	o.members = append(o.members, member{id, req.N})
 	c.ops[id] = o
 	c.batchOf[id] = id
 	ns.batches = append(ns.batches, id)
@@ -585,9 +637,39 @@ func (c *Coordinator) proceed(now time.Duration, o *op) Output {
 	return c.read(o)
 }
 
+// newOp returns a zero op, a dropped one if there is one. Its members
+// slice is empty, with room kept from its last use.
+func (c *Coordinator) newOp() *op {
+	if n := len(c.spare); n > 0 {
+		o := c.spare[n-1]
+		c.spare = c.spare[:n-1]
+		return o
+	}
+	return &op{}
+}
+
 // order returns the order in which op id contacts peers: self first, then
-// the others rotated by id.
+// the others rotated by id. The slice is shared: it must not be changed.
 func (c *Coordinator) order(id OpID) []string {
+	if c.orders == nil {
+		k := 0
+		for _, p := range c.peers {
+			if p != c.self && !c.shunned[p] {
+				k++
+			}
+		}
+		c.orders = make([][]string, max(k, 1))
+	}
+	r := int(uint64(id) % uint64(len(c.orders)))
+	if c.orders[r] == nil {
+		c.orders[r] = c.rotation(r)
+	}
+	return c.orders[r]
+}
+
+// rotation returns self, then the other peers not shunned from the r-th
+// on, wrapping around.
+func (c *Coordinator) rotation(r int) []string {
 	out := make([]string, 0, len(c.peers))
 	var others []string
 	for _, p := range c.peers {
@@ -598,8 +680,7 @@ func (c *Coordinator) order(id OpID) []string {
 			others = append(others, p)
 		}
 	}
-	if k := len(others); k > 0 {
-		r := int(uint64(id) % uint64(k))
+	if len(others) > 0 {
 		out = append(out, others[r:]...)
 		out = append(out, others[:r]...)
 	}
@@ -610,14 +691,15 @@ func (c *Coordinator) order(id OpID) []string {
 func (c *Coordinator) begin(o *op, k MsgKind, need int) Output {
 	o.round++
 	o.ok, o.fail, o.sent = 0, 0, 0
-	o.replied = o.replied[:0]
+	o.replied, o.repliedOther = 0, o.repliedOther[:0]
 	first := need
 	if c.all {
 		first = len(o.order)
 	}
 	out := Output{Msgs: c.send(o, k, first)}
 	if o.sent < len(o.order) {
-		out.Hedge = []Hedge{{Op: o.id, Round: o.round}}
+		out.Hedge = c.hedges.take(1)
+		out.Hedge[0] = Hedge{Op: o.id, Round: o.round}
 	}
 	return out
 }
@@ -628,13 +710,13 @@ func (c *Coordinator) send(o *op, kind MsgKind, k int) []Msg {
 	if k <= 0 {
 		return nil
 	}
-	msgs := make([]Msg, 0, k)
-	for ; k > 0 && o.sent < len(o.order); k-- {
+	msgs := c.msgs.take(k)
+	for i := range msgs {
 		m := Msg{Op: o.id, Round: o.round, To: o.order[o.sent], Kind: kind, Name: o.name}
 		if kind == MsgSet {
 			m.Base, m.Value = o.base, o.base+o.n
 		}
-		msgs = append(msgs, m)
+		msgs[i] = m
 		o.sent++
 	}
 	return msgs
@@ -671,7 +753,7 @@ func (c *Coordinator) write(now time.Duration, o *op, base uint64) Output {
 	base = max(base, uint64(seq.FirstID))
 	if base > math.MaxUint64-o.n {
 		err := errors.Wrapf(seq.ErrOverflow, "range of %d IDs from %d would run past the last ID", o.n, base)
-		return c.finish(now, o, func(member) Done { return Done{Err: err} })
+		return c.finish(now, o, err)
 	}
 	o.phase = phaseWrite
 	o.base = base
@@ -681,25 +763,44 @@ func (c *Coordinator) write(now time.Duration, o *op, base uint64) Output {
 	return c.begin(o, MsgSet, c.q.W)
 }
 
-// finish ends batch o, giving each member still waiting its Done, and
-// lets the name's next batch go on.
-func (c *Coordinator) finish(now time.Duration, o *op, done func(member) Done) Output {
+// finish ends batch o, giving each member still waiting its Done: err if
+// there is one, else its sub-range of the write from o.base, and lets the
+// name's next batch go on.
+func (c *Coordinator) finish(now time.Duration, o *op, err error) Output {
+	waiting := 0
+	for _, m := range o.members {
+		if c.batchOf[m.id] == o.id {
+			waiting++
+		}
+	}
 	var out Output
+	if waiting > 0 {
+		out.Done = c.dones.take(waiting)
+	}
+	i, from := 0, o.base
 	for _, m := range o.members {
 		if c.batchOf[m.id] != o.id {
 			continue // gave up
 		}
 		delete(c.batchOf, m.id)
-		d := done(m)
-		d.Op = m.id
-		out.Done = append(out.Done, d)
+		if err != nil {
+			out.Done[i] = Done{Op: m.id, Err: err}
+		} else {
+			// The members still waiting take their sub-ranges in turn;
+			// what members that gave up after the write was sent would
+			// have had is left at the end, a gap.
+			out.Done[i] = Done{Op: m.id, Range: seq.Range{From: seq.ID(from), To: seq.ID(from + m.n)}}
+			from += m.n
+		}
+		i++
 	}
+	name := o.name
 	c.drop(o)
-	out.merge(c.wake(now, o.name))
+	out.merge(c.wake(now, name))
 	return out
 }
 
-// drop forgets batch o.
+// drop forgets batch o and keeps it for reuse: o must not be used after.
 func (c *Coordinator) drop(o *op) {
 	delete(c.ops, o.id)
 	ns := c.names[o.name]
@@ -707,6 +808,8 @@ func (c *Coordinator) drop(o *op) {
 	if ns.writing == o.id {
 		ns.writing = 0
 	}
+	*o = op{members: o.members[:0]}
+	c.spare = append(c.spare, o)
 }
 
 // wake lets the oldest batch of name that waits to write go on, once no
@@ -728,11 +831,28 @@ func (c *Coordinator) wake(now time.Duration, name string) Output {
 // op is gone or has moved to another round) or a duplicate.
 func (c *Coordinator) current(id OpID, round uint32, from string) *op {
 	o := c.ops[id]
-	if o == nil || o.round != round || (o.phase != phaseRead && o.phase != phaseWrite) || slices.Contains(o.replied, from) {
+	if o == nil || o.round != round || (o.phase != phaseRead && o.phase != phaseWrite) || !c.firstReply(o, from) {
 		return nil
 	}
-	o.replied = append(o.replied, from)
 	return o
+}
+
+// firstReply records that peer from answered o's round, and reports
+// whether it is its first answer.
+func (c *Coordinator) firstReply(o *op, from string) bool {
+	if i := slices.Index(c.peers, from); i >= 0 && i < 64 {
+		bit := uint64(1) << i
+		if o.replied&bit != 0 {
+			return false
+		}
+		o.replied |= bit
+		return true
+	}
+	if slices.Contains(o.repliedOther, from) {
+		return false
+	}
+	o.repliedOther = append(o.repliedOther, from)
+	return true
 }
 
 // GetReply feeds a peer's answer to a MsgGet, at time now (any monotonic
@@ -783,14 +903,7 @@ func (c *Coordinator) SetReply(now time.Duration, id OpID, round uint32, from st
 		return Output{}
 	}
 	ns.known = max(ns.known, o.base+o.n)
-	from0 := o.base
-	return c.finish(now, o, func(m member) Done {
-		// Members that gave up after the write was sent keep their place:
-		// their sub-ranges are gaps.
-		r := seq.Range{From: seq.ID(from0), To: seq.ID(from0 + m.n)}
-		from0 += m.n
-		return Done{Range: r}
-	})
+	return c.finish(now, o, nil)
 }
 
 // PeerFailed reports, at time now, that a message of the given round got
@@ -808,7 +921,10 @@ func (c *Coordinator) PeerFailed(now time.Duration, id OpID, round uint32, from,
 		if c.shunned == nil {
 			c.shunned = map[string]bool{}
 		}
-		c.shunned[from] = true // the planted bug
+		if !c.shunned[from] {
+			c.shunned[from] = true // the planted bug
+			c.orders = nil
+		}
 	}
 	o.fail++
 	return c.checkLost(now, o, true)
@@ -840,7 +956,8 @@ func (c *Coordinator) backoff(now time.Duration, o *op, unreachable bool) Output
 	o.attempt++
 	o.unreachable = unreachable
 	o.guessed = 2 // start over with a read
-	out := Output{Backoff: []Backoff{{Op: o.id, Attempt: o.attempt, Unreachable: unreachable}}}
+	out := Output{Backoff: c.backoffs.take(1)}
+	out.Backoff[0] = Backoff{Op: o.id, Attempt: o.attempt, Unreachable: unreachable}
 	if wasWriting {
 		c.names[o.name].writing = 0
 		out.merge(c.wake(now, o.name))
@@ -870,8 +987,9 @@ func (c *Coordinator) Cancel(now time.Duration, id OpID) Output {
 	o := c.ops[bid]
 	waiting := slices.ContainsFunc(o.members, func(m member) bool { return c.batchOf[m.id] == o.id })
 	if !waiting {
+		name := o.name
 		c.drop(o)
-		return c.wake(now, o.name)
+		return c.wake(now, name)
 	}
 	if o.phase != phaseWrite {
 		i := slices.IndexFunc(o.members, func(m member) bool { return m.id == id })

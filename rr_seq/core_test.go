@@ -1,7 +1,11 @@
 package rr_seq
 
 import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -291,4 +295,215 @@ func TestCoordinatorQuorumFanout(t *testing.T) {
 		done = append(done, c.SetReply(0, m.Op, m.Round, m.To, ok, cur).Done...)
 	}
 	require.Equal(t, []Done{{Op: id, Range: seq.Range{From: 1, To: 5}}}, done)
+}
+
+// coreCluster is replicas and coordinators driven by hand, re-entrantly as
+// the simulator drives them: unless queue is set, a message is answered
+// as soon as dispatch reaches it, and the reply's own output is dispatched
+// before the rest of the first.
+type coreCluster struct {
+	peers  []string
+	reps   map[string]*Replica
+	queue  bool  // hold messages in queued rather than answer them
+	queued []Msg // messages sent and not answered, in order, when queue is set
+	done   []Done
+}
+
+func newCoreCluster(n int) *coreCluster {
+	c := &coreCluster{reps: map[string]*Replica{}}
+	for i := range n {
+		p := fmt.Sprintf("n%d", i+1)
+		c.peers = append(c.peers, p)
+		c.reps[p] = NewReplica(SetIfUnchanged, nil)
+	}
+	return c
+}
+
+// coord returns the coordinator of peers[i] with majority quorums.
+func (c *coreCluster) coord(i int, fanout Fanout) *Coordinator {
+	q := DefaultQuorum(len(c.peers))
+	return NewCoordinator(c.peers[i], c.peers, q.R, q.W, fanout)
+}
+
+// dispatch carries out out: it answers its messages from the replicas,
+// in order, and keeps its Done.
+func (c *coreCluster) dispatch(co *Coordinator, out Output) {
+	c.done = append(c.done, out.Done...)
+	for _, m := range out.Msgs {
+		if c.queue {
+			c.queued = append(c.queued, m)
+			continue
+		}
+		c.dispatch(co, c.answer(co, m))
+	}
+}
+
+// answer applies m at its replica and feeds the reply to co.
+func (c *coreCluster) answer(co *Coordinator, m Msg) Output {
+	r := c.reps[m.To]
+	if m.Kind == MsgGet {
+		return co.GetReply(0, m.Op, m.Round, m.To, r.Get(m.Name))
+	}
+	ok, cur, _ := r.Set(m.Name, m.Base, m.Value)
+	return co.SetReply(0, m.Op, m.Round, m.To, ok, cur)
+}
+
+// deliverQueued answers the queued messages, and those they bring, in
+// order.
+func (c *coreCluster) deliverQueued(co *Coordinator) {
+	for i := 0; i < len(c.queued); i++ {
+		c.dispatch(co, c.answer(co, c.queued[i]))
+	}
+	c.queued = c.queued[:0]
+}
+
+// start starts a request of n IDs of name at co and dispatches its output.
+func (c *coreCluster) start(tb testing.TB, co *Coordinator, name string, n uint64) OpID {
+	id, out, err := co.Start(0, Request{Name: name, N: n})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c.dispatch(co, out)
+	return id
+}
+
+// TestCoordinatorOutputsStayValid drives a coordinator re-entrantly, as
+// the simulator does (a reply is fed back while the driver still iterates
+// the Output that sent the message), with failures, duplicates, hedges,
+// retries and cancels, and checks that no Output changes after it is
+// returned, nor a slice a caller made by appending to one: the coordinator
+// cuts them from slabs and reuses its ops.
+func TestCoordinatorOutputsStayValid(t *testing.T) {
+	for seed := range uint64(20) {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(seed, 1))
+			c := newCoreCluster(5)
+			co := c.coord(0, Fanout(seed%2))
+			co.SetLimits(Limits{MaxRange: 8, RoundLife: 30 * time.Millisecond})
+			co.Plant(Planted{ShunReset: seed%3 == 0})
+			var (
+				now    time.Duration
+				kept   []Output // every Output returned
+				copies []Output // and what each held when returned
+				queued []Msg
+				hedges []Hedge
+				retry  []OpID
+				ids    []OpID
+				ranges int // requests that got a range
+			)
+			var dispatch func(out Output, depth int)
+			dispatch = func(out Output, depth int) {
+				grown := Output{ // as a driver that gathers Outputs does
+					Msgs:    append(out.Msgs, Msg{To: "appended"}),
+					Backoff: append(out.Backoff, Backoff{Attempt: -1}),
+					Hedge:   append(out.Hedge, Hedge{Round: 1 << 31}),
+					Done:    append(out.Done, Done{Range: seq.Range{From: 7, To: 7}}),
+				}
+				for _, o := range []Output{out, grown} {
+					kept = append(kept, o)
+					copies = append(copies, Output{Msgs: slices.Clone(o.Msgs), Backoff: slices.Clone(o.Backoff), Hedge: slices.Clone(o.Hedge), Done: slices.Clone(o.Done)})
+				}
+				hedges = append(hedges, out.Hedge...)
+				for _, d := range out.Done {
+					if d.Err == nil {
+						ranges++
+					}
+				}
+				for _, b := range out.Backoff {
+					retry = append(retry, b.Op)
+				}
+				for _, m := range out.Msgs {
+					switch {
+					case depth < 4 && rng.IntN(2) == 0:
+						dispatch(c.answer(co, m), depth+1)
+					case rng.IntN(8) == 0:
+						dispatch(co.PeerFailed(now, m.Op, m.Round, m.To, "connection reset"), depth+1)
+					default:
+						queued = append(queued, m)
+					}
+				}
+			}
+			for range 3000 {
+				switch a := rng.IntN(20); {
+				case a < 4:
+					id, out, err := co.Start(now, Request{Name: []string{"a", "b"}[rng.IntN(2)], N: uint64(1 + rng.IntN(3))})
+					require.NoError(t, err)
+					ids = append(ids, id)
+					dispatch(out, 0)
+				case a < 12 && len(queued) > 0:
+					i := rng.IntN(len(queued))
+					m := queued[i]
+					if rng.IntN(5) > 0 { // else it is answered again later: a duplicate
+						queued = slices.Delete(queued, i, i+1)
+					}
+					dispatch(c.answer(co, m), 0)
+				case a < 14 && len(hedges) > 0:
+					h := hedges[0]
+					hedges = hedges[1:]
+					dispatch(co.Hedge(h.Op, h.Round), 0)
+				case a < 16 && len(retry) > 0:
+					id := retry[0]
+					retry = retry[1:]
+					dispatch(co.Retry(now, id), 0)
+				case a < 17 && len(ids) > 0:
+					dispatch(co.Cancel(now, ids[rng.IntN(len(ids))]), 0)
+				default:
+					now += time.Duration(rng.IntN(10)) * time.Millisecond
+				}
+			}
+			for i := range kept {
+				require.Equal(t, copies[i], kept[i], "output %d changed after it was returned", i)
+			}
+			require.Positive(t, ranges, "some request got a range")
+		})
+	}
+}
+
+// TestCoordinatorShunResetOrders: once the planted ShunReset bug shuns a
+// peer, new ops leave it out of their orders, and ops under way keep the
+// order they started with.
+func TestCoordinatorShunResetOrders(t *testing.T) {
+	c := newCoreCluster(5)
+	co := c.coord(0, FanoutQuorum)
+	co.Plant(Planted{ShunReset: true})
+	a, outA, err := co.Start(0, Request{Name: "a", N: 1})
+	require.NoError(t, err)
+	b, outB, err := co.Start(0, Request{Name: "b", N: 1})
+	require.NoError(t, err)
+	shunned := outA.Msgs[1].To
+	require.NotContains(t, outB.Msgs, Msg{Op: b, Round: 1, To: shunned, Kind: MsgGet, Name: "b"}, "b has not asked it yet")
+	co.PeerFailed(0, a, 1, shunned, "connection reset")
+
+	to := func(outs ...Output) []string {
+		var peers []string
+		for _, o := range outs {
+			for _, m := range o.Msgs {
+				peers = append(peers, m.To)
+			}
+		}
+		return peers
+	}
+	require.Contains(t, to(outB, co.Hedge(b, 1)), shunned, "an op under way keeps its order")
+	for i := range 8 { // ids of every remainder, before and after the shunning
+		id, out, err := co.Start(0, Request{Name: fmt.Sprint("c", i), N: 1})
+		require.NoError(t, err)
+		asked := to(out, co.Hedge(id, 1))
+		require.NotContains(t, asked, shunned, "op %d", id)
+		require.ElementsMatch(t, slices.DeleteFunc(slices.Clone(c.peers), func(p string) bool { return p == shunned }), asked, "op %d asks every other peer", id)
+	}
+}
+
+// TestCoordinatorAllocsPerRequest guards what the simulator's hunt speed
+// depends on: a request on a healthy cluster costs the coordinator less
+// than one allocation, on average (its Outputs come from slabs, its ops
+// are reused, its peer orders are shared). It took 10 before.
+func TestCoordinatorAllocsPerRequest(t *testing.T) {
+	c := newCoreCluster(5)
+	co := c.coord(0, FanoutQuorum)
+	c.start(t, co, "s", 1) // reads, then caches the name
+	allocs := testing.AllocsPerRun(1000, func() {
+		c.start(t, co, "s", 1)
+		c.done = c.done[:0]
+	})
+	require.LessOrEqual(t, allocs, 1.0)
 }
