@@ -352,7 +352,7 @@ func HuntSeeds(sc Scenario, p HuntPlan, opts Options, progress func(HuntProgress
 				cfg, _, err := SimConfig(sc, Options{System: opts.System, Seed: seed, HasSeed: true, TimeLimit: opts.TimeLimit, Concurrency: opts.Concurrency, Swarm: opts.Swarm, Buggify: opts.Buggify})
 				var out SimOutcome
 				if err == nil {
-					out, err = Simulate(sc, cfg)
+					out, err = simulateSeed(sc, cfg)
 				}
 				mu.Lock()
 				rep.Done++

@@ -249,6 +249,10 @@ type Output struct {
 	History io.Writer
 	// Trace keeps every trace line in Result.Trace.
 	Trace bool
+	// Buffer, when set and History is not, is where the history is kept
+	// in memory (emptied first): Result.History is then its bytes, so a
+	// caller running seed after seed reuses one buffer.
+	Buffer *bytes.Buffer
 }
 
 // RunTo is Run with the history and the trace where out says. The hash
@@ -262,8 +266,12 @@ func RunTo(cfg Config, sys System, out Output) (*Result, error) {
 	var hist *bytes.Buffer
 	w := out.History
 	if w == nil {
+		hist = out.Buffer
+		if hist == nil {
+			hist = new(bytes.Buffer)
+		}
+		hist.Reset()
 		// About two lines of 130 bytes per expected operation.
-		hist = new(bytes.Buffer)
 		clients := float64(cfg.Clients + cfg.IDClients)
 		hist.Grow(int(min(clients*cfg.Rate*cfg.TimeLimit.Seconds()*260, 64<<20)))
 		w = hist
