@@ -188,7 +188,7 @@ func (c *rangeClient) host() string { return c.hostn }
 
 func (c *rangeClient) invoke(o OpSpec) {
 	s := c.w.s
-	target := s.nodes[s.names[o.Node]]
+	target := s.hosts[o.Node]
 	op := &rangeOp{c: c, proc: c.proc, v: history.RangeValue{Name: o.Name, N: c.size}}
 	op.call.host, op.call.fin = c.hostn, op
 	s.rec.Invoke(op.proc, history.NextRange, &op.v)
@@ -322,7 +322,7 @@ func (c *idClient) refill() {
 	if c.fproc < 0 {
 		c.fproc = s.newProc()
 	}
-	target := s.nodes[s.names[c.nextN%len(s.names)]]
+	target := s.hosts[c.nextN%len(s.hosts)]
 	if s.cfg.RoundRobin {
 		c.nextN++ // the client as it was: round-robin, no hint
 	}

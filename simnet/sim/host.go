@@ -225,7 +225,7 @@ func (h *Host) Send(r *Request, timeout time.Duration) {
 		r.serve(h.proc)
 		return
 	}
-	peer := h.s.nodes[r.To]
+	peer := h.s.host(r.To)
 	if peer == nil {
 		panic(fmt.Sprintf("sim: %s sends to unknown node %q", h.name, r.To))
 	}

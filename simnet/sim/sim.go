@@ -330,6 +330,7 @@ type sim struct {
 	rec      *history.Recorder
 	names    []string
 	nodes    map[string]*Host
+	hosts    []*Host // the nodes in order: a send finds its peer here without hashing
 	net      *network
 	procs    int
 	workload []OpSpec
@@ -353,6 +354,7 @@ func newSim(cfg Config, sys System, hist io.Writer, keep bool) *sim {
 	}
 	for _, name := range s.names {
 		s.nodes[name] = newHost(s, name)
+		s.hosts = append(s.hosts, s.nodes[name])
 	}
 	return s
 }
@@ -364,6 +366,16 @@ func (s *sim) note(l label) {
 	if s.keep {
 		s.trace = append(s.trace, fmt.Sprintf("%d %s", s.now, l))
 	}
+}
+
+// host is the node named name, or nil.
+func (s *sim) host(name string) *Host {
+	for _, h := range s.hosts {
+		if h.name == name {
+			return h
+		}
+	}
+	return nil
 }
 
 func (s *sim) newProc() int {
