@@ -149,6 +149,9 @@ func TestEveryGroupIsTested(t *testing.T) {
 // runGroup runs each scenario of group in the gRPC mode on every system
 // it applies to, one subtest per system: TestPartition/isolate-n3/raft_seq.
 func runGroup(t *testing.T, group string) {
+	// The groups share the parallel slots (one a core), so that no
+	// group's longest run holds the package up with a core idle.
+	t.Parallel()
 	n := 0
 	for _, sc := range scenarios.Catalogue() {
 		if sc.Group() != group || !sc.Supports(scenarios.ModeGRPC) {
