@@ -252,6 +252,7 @@ type fn uint8
 const (
 	fnRange fn = iota
 	fnID
+	fnCount // the number of fns
 )
 
 func (f fn) String() string {
@@ -269,6 +270,7 @@ const (
 	okOutcome
 	failOutcome
 	infoOutcome
+	outcomeCount // the number of outcomes
 )
 
 // String is the history's type, "" for pending.

@@ -101,18 +101,20 @@ func okRanges(s *seqOps) []*op {
 	if s.sorted != nil {
 		return s.sorted
 	}
-	rs := []*op{}
-	for _, o := range s.ranges {
-		if o.ok() {
-			rs = append(rs, o)
-		}
-	}
-	slices.SortFunc(rs, func(a, b *op) int {
+	// okDone holds the same ops, in completion order, which is close to
+	// the order by from: the sort has little to do, and often nothing.
+	// No two ops end at one position, so the order is the same whatever
+	// the sort starts from.
+	rs := append(make([]*op, 0, len(s.okDone)), s.okDone...)
+	byFrom := func(a, b *op) int {
 		if c := cmp.Compare(a.from, b.from); c != 0 {
 			return c
 		}
 		return cmp.Compare(a.end, b.end)
-	})
+	}
+	if !slices.IsSortedFunc(rs, byFrom) {
+		slices.SortFunc(rs, byFrom)
+	}
 	s.sorted = rs
 	return rs
 }
@@ -297,19 +299,16 @@ func directLinearizable(s *seqOps) (Valid, string, []int64, [2]*op) {
 	// Sweep in line order: at each ok op's invoke, every ok op completed
 	// so far must end at or below its start. The invokes and the
 	// completions each come in line order already.
-	var invs []*op
-	for _, o := range s.ranges {
-		if o.ok() {
-			invs = append(invs, o)
-		}
-	}
 	ends := s.okDone
 	var top *op // completed op with the highest end
 	var ops []int64
 	var first string
 	var pair [2]*op
 	next := 0 // into ends
-	for _, o := range invs {
+	for _, o := range s.ranges {
+		if !o.ok() {
+			continue
+		}
 		for ; next < len(ends) && ends[next].end < o.inv; next++ {
 			if top == nil || ends[next].to > top.to {
 				top = ends[next]

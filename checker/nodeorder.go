@@ -48,17 +48,9 @@ func (d *NodeOrderDetails) add(o NodeOrderDetails) {
 // range's invoke, the ranges its node completed so far must all end at
 // or below its start, so only the one that ends highest matters.
 func checkNodeOrder(s *seqOps, nodes []string) Result {
-	var invs, ends []*op // in line order, of invokes and of completions
-	for _, o := range s.ranges {
-		if o.ok() && o.node >= 0 {
-			invs = append(invs, o)
-		}
-	}
-	for _, o := range s.okDone {
-		if o.node >= 0 {
-			ends = append(ends, o)
-		}
-	}
+	// The ok ranges that name their node are judged: s.ranges has their
+	// invokes in line order, s.okDone their completions.
+	ends := s.okDone
 	top := make([]*op, len(nodes)) // by node: the completed range that ends highest
 	var d NodeOrderDetails
 	var ops []int64
@@ -66,12 +58,19 @@ func checkNodeOrder(s *seqOps, nodes []string) Result {
 	// done takes the completions before position pos.
 	done := func(pos int) {
 		for ; next < len(ends) && ends[next].end < pos; next++ {
+			if ends[next].node < 0 {
+				continue
+			}
 			if t := top[ends[next].node]; t == nil || ends[next].to > t.to {
 				top[ends[next].node] = ends[next]
 			}
 		}
 	}
-	for _, o := range invs {
+	for _, o := range s.ranges {
+		if !o.ok() || o.node < 0 {
+			continue
+		}
+		d.Judged++
 		done(o.inv)
 		t := top[o.node]
 		if t == nil || o.from >= t.to {
@@ -86,7 +85,6 @@ func checkNodeOrder(s *seqOps, nodes []string) Result {
 		}
 	}
 	done(int(^uint(0) >> 1))
-	d.Judged = len(invs)
 	d.Nodes = []string{}
 	for i, t := range top {
 		if t != nil {

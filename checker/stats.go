@@ -2,6 +2,7 @@ package checker
 
 import (
 	"fmt"
+	"math/bits"
 	"slices"
 	"sort"
 	"strings"
@@ -43,33 +44,104 @@ type Window struct {
 }
 
 // stats counts the stream's ops; the windows it counted as it went.
+//
+// It counts into arrays, not maps, and picks the latency quantiles
+// without sorting: it runs on every seed a hunt checks.
 func (st *stream) stats() Stats {
 	s := Stats{Ops: map[string]map[string]int{}, Latency: map[string]Latency{}}
-	lat := map[string][]time.Duration{}
+	var count [fnCount][outcomeCount]int
+	st.each(func(o *op) { count[o.f][o.typ]++ })
+	var lat [fnCount][]time.Duration
+	for f := range lat {
+		if n := count[f][okOutcome]; n > 0 {
+			lat[f] = make([]time.Duration, 0, n)
+		}
+	}
 	st.each(func(o *op) {
-		f := o.f.String()
-		m := s.Ops[f]
-		if m == nil {
-			m = map[string]int{}
-			s.Ops[f] = m
-		}
-		typ := o.typ.String()
-		if typ == "" {
-			typ = "pending"
-		}
-		m[typ]++
 		if o.ok() {
-			lat[f] = append(lat[f], time.Duration(o.endTime-o.invTime))
+			lat[o.f] = append(lat[o.f], time.Duration(o.endTime-o.invTime))
 		}
 	})
-	for f, ls := range lat {
-		slices.Sort(ls)
-		q := func(p float64) time.Duration { return ls[min(len(ls)-1, int(p*float64(len(ls))))] }
-		s.Latency[f] = Latency{P50: q(0.50), P95: q(0.95), P99: q(0.99), Max: ls[len(ls)-1]}
+	for f := range count {
+		var m map[string]int
+		for typ, n := range count[f] {
+			if n == 0 {
+				continue
+			}
+			if m == nil {
+				m = map[string]int{}
+				s.Ops[fn(f).String()] = m
+			}
+			name := outcome(typ).String()
+			if name == "" {
+				name = "pending"
+			}
+			m[name] = n
+		}
+		if ls := lat[f]; len(ls) > 0 {
+			s.Latency[fn(f).String()] = quantiles(ls)
+		}
 	}
 	s.Faults = st.faults
 	s.Windows = append(slices.Clip(st.windows), st.window.done())
 	return s
+}
+
+// quantiles are the latency figures of ls, as its sorted form would give
+// them: the element at p*len for each percentile p, and the largest. It
+// reorders ls.
+func quantiles(ls []time.Duration) Latency {
+	q := func(p float64) int { return min(len(ls)-1, int(p*float64(len(ls)))) }
+	i50, i95, i99 := q(0.50), q(0.95), q(0.99)
+	// Each selection leaves the elements below its index no greater than
+	// the element there, so the next, lower index is selected among them.
+	var l Latency
+	l.Max = slices.Max(ls)
+	l.P99 = nth(ls, i99)
+	l.P95 = nth(ls[:i99+1], i95)
+	l.P50 = nth(ls[:i95+1], i50)
+	return l
+}
+
+// nth reorders xs so that xs[k] is the element sorted order puts there,
+// with none greater before it and none smaller after it, and returns it:
+// quickselect, with a sort to finish a range that partitions badly.
+func nth(xs []time.Duration, k int) time.Duration {
+	lo, hi := 0, len(xs) // k is in xs[lo:hi]
+	for budget := 2 * bits.Len(uint(len(xs))); hi-lo > 16; budget-- {
+		if budget == 0 {
+			slices.Sort(xs[lo:hi])
+			return xs[k]
+		}
+		// Median of three as the pivot, then a three-way partition:
+		// [lo, lt) < pivot, [lt, gt) == pivot, [gt, hi) > pivot.
+		a, b, c := xs[lo], xs[lo+(hi-lo)/2], xs[hi-1]
+		pivot := max(min(a, b), min(max(a, b), c))
+		lt, i, gt := lo, lo, hi
+		for i < gt {
+			switch x := xs[i]; {
+			case x < pivot:
+				xs[lt], xs[i] = x, xs[lt]
+				lt++
+				i++
+			case x > pivot:
+				gt--
+				xs[gt], xs[i] = x, xs[gt]
+			default:
+				i++
+			}
+		}
+		switch {
+		case k < lt:
+			hi = lt
+		case k >= gt:
+			lo = gt
+		default:
+			return pivot
+		}
+	}
+	slices.Sort(xs[lo:hi])
+	return xs[k]
 }
 
 func (w Window) done() Window {
