@@ -326,11 +326,15 @@ type stream struct {
 	opts     Options
 	start    time.Time
 	seqs     map[string]*seqOps
-	inflight map[int]flight
-	chunks   [][]op // every op, in invoke order
-	nodes    []string
-	nodeIDs  map[string]int32
-	events   int // events added, the next one's position
+	inflight map[int]flight // processes from lowProcesses on
+	low      []flight       // processes below lowProcesses, by process
+	// last is the sequence the last invoke named: a history names one, or
+	// a few, so it saves most lookups.
+	last    *seqOps
+	chunks  [][]op // every op, in invoke order
+	nodes   []string
+	nodeIDs map[string]int32
+	events  int // events added, the next one's position
 
 	heal    int64 // the time of the last fault event
 	faults  int
@@ -355,6 +359,38 @@ func newStream(opts Options) *stream {
 type flight struct {
 	o *op
 	s *seqOps
+}
+
+// lowProcesses bounds the processes whose flights are kept in a slice,
+// where a lookup is cheaper than a map's; a long history with many infos
+// numbers many more.
+const lowProcesses = 1024
+
+// flight is process p's op in flight; the zero flight for none.
+func (st *stream) flight(p int) flight {
+	if uint(p) < uint(len(st.low)) {
+		return st.low[p]
+	}
+	if uint(p) < lowProcesses {
+		return flight{}
+	}
+	return st.inflight[p]
+}
+
+// fly sets process p's op in flight; the zero flight for none.
+func (st *stream) fly(p int, fl flight) {
+	if uint(p) >= lowProcesses {
+		if fl.o == nil {
+			delete(st.inflight, p)
+		} else {
+			st.inflight[p] = fl
+		}
+		return
+	}
+	if p >= len(st.low) {
+		st.low = append(st.low, make([]flight, p+1-len(st.low))...)
+	}
+	st.low[p] = fl
 }
 
 // newOp returns a new op, in invoke order.
@@ -443,12 +479,16 @@ func (st *stream) add(e *history.Event) {
 		}
 		o := st.newOp()
 		*o = op{proc: e.Process, f: f, n: n, buffer: buffer, inv: pos, invIdx: e.Index, invTime: e.Time, end: -1, node: -1}
-		s := st.seqs[name]
-		if s == nil {
-			s = &seqOps{name: name}
-			st.seqs[name] = s
+		s := st.last
+		if s == nil || s.name != name {
+			s = st.seqs[name]
+			if s == nil {
+				s = &seqOps{name: name}
+				st.seqs[name] = s
+			}
+			st.last = s
 		}
-		st.inflight[e.Process] = flight{o, s}
+		st.fly(e.Process, flight{o, s})
 		if f == fnRange {
 			s.ranges = append(s.ranges, o)
 		} else {
@@ -460,12 +500,12 @@ func (st *stream) add(e *history.Event) {
 	if e.Type == history.Ok {
 		st.window.Ok++
 	}
-	fl := st.inflight[e.Process]
+	fl := st.flight(e.Process)
 	o := fl.o
 	if o == nil || o.f.String() != e.F {
 		return
 	}
-	delete(st.inflight, e.Process)
+	st.fly(e.Process, flight{})
 	var typ outcome
 	switch e.Type {
 	case history.Ok:

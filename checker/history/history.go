@@ -420,8 +420,7 @@ type Scanner struct {
 	err       error
 	lastTime  int64
 	lastIndex int64
-	inflight  map[int]pending // process -> its invoke
-	retired   map[int]bool    // processes that ended info
+	procs     processes
 }
 
 // pending is what the process rules need of an invoke.
@@ -460,8 +459,7 @@ func newScanner(r io.Reader, fast, keep bool) *Scanner {
 		fast:      fast,
 		size:      size,
 		lastIndex: -1,
-		inflight:  map[int]pending{},
-		retired:   map[int]bool{},
+		procs:     newProcesses(),
 	}
 }
 
@@ -528,7 +526,7 @@ func (s *Scanner) Scan() bool {
 			continue
 		}
 		if !e.Nemesis {
-			if msg := checkProcess(e, s.inflight, s.retired); msg != "" {
+			if msg := checkProcess(e, &s.procs); msg != "" {
 				s.problem(line, msg)
 				continue
 			}
@@ -557,19 +555,81 @@ func (s *Scanner) Problems() []LineError { return s.problems }
 // Err is the I/O error that stopped the Scanner, if any.
 func (s *Scanner) Err() error { return s.err }
 
+// processes are the process rules' state: in a slice for the low
+// process numbers a history mostly has, where a lookup is cheaper than a
+// map's, and in maps beyond, for the many a long history with many infos
+// numbers.
+type processes struct {
+	low      []process // by process, below lowProcesses
+	inflight map[int]pending
+	retired  map[int]bool
+}
+
+// lowProcesses bounds the processes kept in processes.low.
+const lowProcesses = 1024
+
+type process struct {
+	inv     pending
+	busy    bool
+	retired bool
+}
+
+func newProcesses() processes {
+	return processes{inflight: map[int]pending{}, retired: map[int]bool{}}
+}
+
+// at is the state of a low process p, nil for a high one.
+func (ps *processes) at(p int) *process {
+	if uint(p) >= lowProcesses {
+		return nil
+	}
+	if p >= len(ps.low) {
+		ps.low = append(ps.low, make([]process, p+1-len(ps.low))...)
+	}
+	return &ps.low[p]
+}
+
+func (ps *processes) get(p int) (inv pending, busy, retired bool) {
+	if s := ps.at(p); s != nil {
+		return s.inv, s.busy, s.retired
+	}
+	inv, busy = ps.inflight[p]
+	return inv, busy, ps.retired[p]
+}
+
+func (ps *processes) invoke(p int, inv pending) {
+	if s := ps.at(p); s != nil {
+		s.inv, s.busy = inv, true
+		return
+	}
+	ps.inflight[p] = inv
+}
+
+func (ps *processes) complete(p int, retire bool) {
+	if s := ps.at(p); s != nil {
+		s.inv, s.busy = pending{}, false
+		s.retired = s.retired || retire
+		return
+	}
+	delete(ps.inflight, p)
+	if retire {
+		ps.retired[p] = true
+	}
+}
+
 // checkProcess applies the one-operation-at-a-time rule and updates the
 // process's state.
-func checkProcess(e *Event, inflight map[int]pending, retired map[int]bool) string {
+func checkProcess(e *Event, ps *processes) string {
 	p := e.Process
-	inv, busy := inflight[p]
+	inv, busy, retired := ps.get(p)
 	if e.Type == Invoke {
 		switch {
-		case retired[p]:
+		case retired:
 			return fmt.Sprintf("process %d invokes after an info: it must never invoke again", p)
 		case busy:
 			return fmt.Sprintf("process %d invokes while its operation at index %d is in flight", p, inv.index)
 		}
-		inflight[p] = pendingOf(e)
+		ps.invoke(p, pendingOf(e))
 		return ""
 	}
 	switch {
@@ -583,10 +643,7 @@ func checkProcess(e *Event, inflight map[int]pending, retired map[int]bool) stri
 		return fmt.Sprintf("completion of process %d does not match its invoke at index %d (name %q n %d vs name %q n %d)",
 			p, inv.index, done.name, done.n, inv.name, inv.n)
 	}
-	delete(inflight, p)
-	if e.Type == Info {
-		retired[p] = true
-	}
+	ps.complete(p, e.Type == Info)
 	return ""
 }
 
