@@ -33,6 +33,10 @@ type fastReader struct {
 	// strs interns names, nodes and error texts: a history repeats a
 	// handful of each a million times.
 	strs map[string]string
+	// recent are interned strings by a hash of their length and last
+	// byte: a comparison finds most of a line's strings, without hashing
+	// them for strs.
+	recent [16]string
 	// arena holds the events' values, to allocate them by the page of
 	// page bytes.
 	arena []byte
@@ -48,7 +52,15 @@ const (
 )
 
 func (fr *fastReader) str(b []byte) string {
-	if s, ok := fr.strs[string(b)]; ok { // no allocation for the lookup
+	if len(b) == 0 {
+		return ""
+	}
+	slot := &fr.recent[(len(b)+3*int(b[len(b)-1]))%len(fr.recent)]
+	if *slot == string(b) { // no allocation for the comparison
+		return *slot
+	}
+	if s, ok := fr.strs[string(b)]; ok { // nor for the lookup
+		*slot = s
 		return s
 	}
 	s := string(b)
@@ -57,6 +69,7 @@ func (fr *fastReader) str(b []byte) string {
 			fr.strs = map[string]string{}
 		}
 		fr.strs[s] = s
+		*slot = s
 	}
 	return s
 }

@@ -264,7 +264,14 @@ func clip(b []byte) string {
 }
 
 // Range decodes the value of a next-range event.
-func (e Event) Range() (RangeValue, error) {
+func (e Event) Range() (RangeValue, error) { return e.rangeValue() }
+
+// ID decodes the value of a next-id event.
+func (e Event) ID() (IDValue, error) { return e.idValue() }
+
+// rangeValue is Range without a copy of the event, for validate, which
+// runs on every line.
+func (e *Event) rangeValue() (RangeValue, error) {
 	if e.decoded {
 		return e.rng, nil
 	}
@@ -275,8 +282,8 @@ func (e Event) Range() (RangeValue, error) {
 	return v, nil
 }
 
-// ID decodes the value of a next-id event.
-func (e Event) ID() (IDValue, error) {
+// idValue is ID without a copy of the event.
+func (e *Event) idValue() (IDValue, error) {
 	if e.decoded {
 		return e.id, nil
 	}
@@ -316,7 +323,7 @@ func (e *Event) validate() error {
 	}
 	switch e.F {
 	case NextRange:
-		v, err := e.Range()
+		v, err := e.rangeValue()
 		if err != nil {
 			return err
 		}
@@ -336,7 +343,7 @@ func (e *Event) validate() error {
 		}
 		e.rng, e.decoded = v, true
 	case NextID:
-		v, err := e.ID()
+		v, err := e.idValue()
 		if err != nil {
 			return err
 		}
@@ -494,11 +501,12 @@ func (s *Scanner) Scan() bool {
 		// The event is read in place: it is a few hundred bytes, and a
 		// history has millions.
 		e := &s.e
-		*e = Event{}
 		// A line as the Recorder writes it is read by hand; any other
 		// goes through encoding/json, which says what is wrong with it.
+		// Either sets the whole event when it takes the line.
 		var perr error
 		if !s.fast || !s.fr.parse(b, e) {
+			*e = Event{}
 			perr = e.UnmarshalJSON(b)
 		}
 		if perr != nil {
