@@ -467,10 +467,10 @@ func Definite(err error) bool {
 	return false
 }
 
-// wire is a raft message on its way: encoded, as over the node's stream,
-// so that sender and receiver share nothing.
+// wire is a raft message on its way: a deep copy, as the node's stream
+// decodes one, so that sender and receiver share nothing.
 type wire struct {
-	b      []byte
+	m      *raftpb.Message
 	to     uint64
 	snap   bool
 	served bool
@@ -484,12 +484,9 @@ type probeMsg struct {
 
 // send sends one raft message to its peer.
 func (n *node) send(m *raftpb.Message) {
-	b, err := proto.Marshal(m)
-	if err != nil {
-		panic(errors.Wrap(err, "raftsim: encode a raft message"))
-	}
+	c := proto.Clone(m).(*raftpb.Message)
 	n.h.Send(&sim.Request{To: n.names[m.GetTo()-1], Kind: msgKind(m.GetType()), A: m.GetTerm(), B: m.GetIndex(),
-		Msg: &wire{b: b, to: m.GetTo(), snap: m.GetType() == raftpb.MessageType_MsgSnap}}, n.cfg.PeerTimeout)
+		Msg: &wire{m: c, to: m.GetTo(), snap: m.GetType() == raftpb.MessageType_MsgSnap}}, n.cfg.PeerTimeout)
 }
 
 // msgKind labels a raft message in the trace.
@@ -542,10 +539,7 @@ func (n *node) Serve(r *sim.Request) {
 		if n.core == nil {
 			return // the node drops what it cannot step
 		}
-		m := &raftpb.Message{}
-		if err := proto.Unmarshal(p.b, m); err != nil {
-			panic(errors.Wrap(err, "raftsim: decode a raft message"))
-		}
+		m := p.m
 		out, err := n.core.Step(n.h.Now(), m)
 		if err != nil && !errors.Is(err, raft_seq.ErrBroken) {
 			panic(errors.Wrapf(err, "raftsim: %s refused %s", n.h.Name(), raft_seq.DescribeMessage(m)))
