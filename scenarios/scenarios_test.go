@@ -343,7 +343,7 @@ func TestRunInterrupted(t *testing.T) {
 	sc, err := scenarios.Find("Partition/halves-n3")
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
-	stop := time.AfterFunc(200*time.Millisecond, cancel)
+	stop := time.AfterFunc(time.Second, cancel) // long enough to record something on a loaded machine
 	defer stop.Stop()
 	rep, err := scenarios.Run(t, sc, scenarios.Options{TimeLimit: time.Hour, Store: t.TempDir(), Out: io.Discard, Context: ctx})
 	require.NoError(t, err)
