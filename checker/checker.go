@@ -332,6 +332,7 @@ type stream struct {
 	// a few, so it saves most lookups.
 	last    *seqOps
 	chunks  [][]op // every op, in invoke order
+	hint    int    // the operations expected, 0 when unknown
 	nodes   []string
 	nodeIDs map[string]int32
 	events  int // events added, the next one's position
@@ -345,9 +346,21 @@ type stream struct {
 	timeline *faultTimeline
 }
 
-func newStream(opts Options) *stream {
+// smallHistory is the most operations a history may be expected to
+// hold for its sequence's slices to be made their expected size up
+// front, as a hunt's seeds are: a bigger one grows them as it goes, as
+// it always did, so as to hold no more than it needs.
+const smallHistory = 1 << 16
+
+// bytesPerOp is a little less than an operation takes in a history: its
+// invoke and its completion, as the Recorder writes them.
+const bytesPerOp = 240
+
+// newStream returns a stream for a history expected to hold about hint
+// operations (0: unknown).
+func newStream(opts Options, hint int) *stream {
 	opts = opts.WithDefaults()
-	st := &stream{opts: opts, start: time.Now(), seqs: map[string]*seqOps{}, inflight: map[int]flight{},
+	st := &stream{opts: opts, hint: hint, start: time.Now(), seqs: map[string]*seqOps{}, inflight: map[int]flight{},
 		nodeIDs: map[string]int32{}, window: Window{Availability: -1}}
 	if opts.VisualizeDir != "" {
 		st.timeline = &faultTimeline{open: map[string]int{}}
@@ -398,8 +411,11 @@ func (st *stream) newOp() *op {
 	n := len(st.chunks)
 	if n == 0 || len(st.chunks[n-1]) == cap(st.chunks[n-1]) {
 		size := 16
-		if n > 0 {
+		switch {
+		case n > 0:
 			size = min(2*cap(st.chunks[n-1]), opsChunk)
+		case st.hint > 0:
+			size = min(max(st.hint, size), opsChunk)
 		}
 		st.chunks = append(st.chunks, make([]op, 0, size))
 		n++
@@ -484,6 +500,12 @@ func (st *stream) add(e *history.Event) {
 			s = st.seqs[name]
 			if s == nil {
 				s = &seqOps{name: name}
+				if len(st.seqs) == 0 && st.hint > 0 && st.hint <= smallHistory {
+					// Most histories have one sequence, and most of its
+					// ops are ranges.
+					s.ranges = make([]*op, 0, st.hint)
+					s.okDone = make([]*op, 0, st.hint)
+				}
 				st.seqs[name] = s
 			}
 			st.last = s
@@ -540,7 +562,7 @@ func (st *stream) add(e *history.Event) {
 
 // collect pairs invokes with completions and splits them by sequence.
 func collect(events []history.Event) (map[string]*seqOps, *stream) {
-	st := newStream(Options{})
+	st := newStream(Options{}, len(events)/2)
 	for i := range events {
 		st.add(&events[i])
 	}
@@ -549,7 +571,7 @@ func collect(events []history.Event) (map[string]*seqOps, *stream) {
 
 // Check runs every check on a parsed history.
 func Check(events []history.Event, opts Options) Results {
-	st := newStream(opts)
+	st := newStream(opts, len(events)/2)
 	for i := range events {
 		st.add(&events[i])
 	}
@@ -562,7 +584,11 @@ func Check(events []history.Event, opts Options) Results {
 // are in Results.Malformed, and the error is for I/O, or for an input
 // with no usable line at all.
 func CheckReader(r io.Reader, opts Options) (Results, error) {
-	st := newStream(opts)
+	hint := 0
+	if l, ok := r.(interface{ Len() int }); ok { // bytes.Reader, strings.Reader
+		hint = l.Len()/bytesPerOp + 1
+	}
+	st := newStream(opts, hint)
 	sc := history.NewScanner(r)
 	for sc.Scan() {
 		e := sc.Event()
