@@ -217,7 +217,7 @@ func (o SimOutcome) Violated() []string {
 // Simulate runs cfg and checks it against sc's promises and expectation,
 // all in memory.
 func Simulate(sc Scenario, cfg SimPlan) (SimOutcome, error) {
-	return simulate(sc, cfg, nil)
+	return simulate(sc, cfg, sim.Output{})
 }
 
 // huntBuffers are the histories of hunts' seeds: a seed's history is
@@ -229,16 +229,16 @@ var huntBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 func simulateSeed(sc Scenario, cfg SimPlan) (SimOutcome, error) {
 	buf := huntBuffers.Get().(*bytes.Buffer)
 	defer huntBuffers.Put(buf)
-	out, err := simulate(sc, cfg, buf)
+	out, err := simulate(sc, cfg, sim.Output{Buffer: buf, NoHash: true})
 	if out.Result != nil {
 		out.Result.History = nil
 	}
 	return out, err
 }
 
-// simulate is Simulate with the history kept in buf, when not nil.
-func simulate(sc Scenario, cfg SimPlan, buf *bytes.Buffer) (SimOutcome, error) {
-	r, err := cfg.RunTo(sim.Output{Buffer: buf})
+// simulate is Simulate with the history in memory where out says.
+func simulate(sc Scenario, cfg SimPlan, out sim.Output) (SimOutcome, error) {
+	r, err := cfg.RunTo(out)
 	if err != nil {
 		return SimOutcome{}, err
 	}

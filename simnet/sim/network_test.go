@@ -70,7 +70,7 @@ func TestComposedFaultsOnTheModel(t *testing.T) {
 			}
 			t.Run(x+"+"+y, func(t *testing.T) {
 				for seed := uint64(1); seed <= 10; seed++ {
-					s := newSim(Config{Seed: int64(seed), Nodes: 5}.WithDefaults(), toy{}, io.Discard, false)
+					s := newSim(Config{Seed: int64(seed), Nodes: 5}.WithDefaults(), toy{}, io.Discard, false, true)
 					c := &cluster{s: s, rng: rand.New(rand.NewPCG(seed, 2))}
 					fx, err := nemesis.Lookup(x)
 					require.NoError(t, err)

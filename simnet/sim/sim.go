@@ -215,7 +215,7 @@ func Plan(seed int64, s Schedule, until time.Duration) []FaultSpec {
 // Result is what a run produced.
 type Result struct {
 	// Hash is a SHA-256 over the trace: every event with its virtual time,
-	// and every line of the history.
+	// and every line of the history. Empty when Output.NoHash.
 	Hash string
 	// History is the run's history, unless it went to Output.History.
 	History []byte
@@ -253,6 +253,10 @@ type Output struct {
 	// in memory (emptied first): Result.History is then its bytes, so a
 	// caller running seed after seed reuses one buffer.
 	Buffer *bytes.Buffer
+	// NoHash skips the run's hash (Result.Hash is empty): a hunt, which
+	// keeps only the verdict of a seed, saves hashing every event and the
+	// history. The run is the same either way.
+	NoHash bool
 }
 
 // RunTo is Run with the history and the trace where out says. The hash
@@ -275,10 +279,10 @@ func RunTo(cfg Config, sys System, out Output) (*Result, error) {
 		clients := float64(cfg.Clients + cfg.IDClients)
 		hist.Grow(int(min(clients*cfg.Rate*cfg.TimeLimit.Seconds()*260, 64<<20)))
 		w = hist
-	} else {
+	} else if !out.NoHash {
 		w = io.MultiWriter(w, h)
 	}
-	s := newSim(cfg, sys, w, out.Trace)
+	s := newSim(cfg, sys, w, out.Trace, !out.NoHash)
 	s.start()
 	for s.q.len() > 0 && s.q.h[0].at <= cfg.TimeLimit {
 		k := s.q.pop()
@@ -301,10 +305,12 @@ func RunTo(cfg Config, sys System, out Output) (*Result, error) {
 	r := &Result{Events: s.events, SimTime: s.now, Ops: s.ops, Messages: s.msgs, Syncs: s.syncs, Workload: s.workload, Trace: s.trace}
 	if hist != nil {
 		r.History = hist.Bytes()
-		h.Write(r.History)
 	}
-	binary.Write(h, binary.BigEndian, s.trh)
-	r.Hash = hex.EncodeToString(h.Sum(nil))
+	if s.hash {
+		h.Write(r.History)
+		binary.Write(h, binary.BigEndian, s.trh)
+		r.Hash = hex.EncodeToString(h.Sum(nil))
+	}
 	return r, nil
 }
 
@@ -325,6 +331,7 @@ type sim struct {
 	msgs     int
 	syncs    int
 	trh      uint64 // hash of the trace
+	hash     bool   // whether to keep trh
 	trace    []string
 	keep     bool
 	rec      *history.Recorder
@@ -341,8 +348,8 @@ type sim struct {
 	reclaimed []*Request
 }
 
-func newSim(cfg Config, sys System, hist io.Writer, keep bool) *sim {
-	s := &sim{cfg: cfg, sys: sys, trh: 0x736571, rng: rand.New(rand.NewPCG(uint64(cfg.Seed), 0x73696d)), keep: keep,
+func newSim(cfg Config, sys System, hist io.Writer, keep, hash bool) *sim {
+	s := &sim{cfg: cfg, sys: sys, trh: 0x736571, rng: rand.New(rand.NewPCG(uint64(cfg.Seed), 0x73696d)), keep: keep, hash: hash,
 		nodes: map[string]*Host{}}
 	s.q.evs = &s.evs
 	s.recycler, _ = sys.(Recycler)
@@ -362,7 +369,9 @@ func newSim(cfg Config, sys System, hist io.Writer, keep bool) *sim {
 // note adds an event to the trace: to its hash (over the time and the
 // label's fields, no formatting) and, when kept, to its lines.
 func (s *sim) note(l label) {
-	s.trh = hashLabel(s.trh, uint64(s.now), l)
+	if s.hash {
+		s.trh = hashLabel(s.trh, uint64(s.now), l)
+	}
 	if s.keep {
 		s.trace = append(s.trace, fmt.Sprintf("%d %s", s.now, l))
 	}

@@ -120,8 +120,9 @@ func TestEngineDeterministic(t *testing.T) {
 	require.ErrorContains(t, err, "empty name", "the system validates names")
 }
 
-// TestRunTo: a history streamed to a writer is the history Run keeps, and
-// the hash is the same.
+// TestRunTo: a history streamed to a writer, or kept in a buffer, is the
+// history Run keeps, and the hash is the same; without the hash the run
+// is the same too.
 func TestRunTo(t *testing.T) {
 	cfg := Config{Seed: 4, Nodes: 3, Clients: 3, TimeLimit: 5 * time.Second,
 		Faults: Plan(4, Schedule{Faults: []string{"crash-one", "partition-halves"}, Interval: time.Second, Duration: time.Second}, 4*time.Second)}
@@ -134,4 +135,13 @@ func TestRunTo(t *testing.T) {
 	assert.Equal(t, a.History, buf.Bytes())
 	assert.Equal(t, a.Hash, b.Hash)
 	assert.Equal(t, a.Workload, b.Workload)
+
+	var kept bytes.Buffer
+	kept.WriteString("a previous run's history")
+	c, err := RunTo(cfg, toy{}, Output{Buffer: &kept, NoHash: true})
+	require.NoError(t, err)
+	assert.Empty(t, c.Hash)
+	assert.Equal(t, a.History, c.History)
+	assert.Equal(t, a.Events, c.Events)
+	assert.Equal(t, a.Workload, c.Workload)
 }
