@@ -11,6 +11,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // Names, nodes and texts for random histories: plain ones, which both
@@ -56,13 +59,22 @@ func randValue(rng *rand.Rand, odd bool) any {
 // record writes a random history of n events, with odd names when odd,
 // through a Recorder that is slow or not.
 func record(seed uint64, n int, odd, slow bool) []byte {
-	rng := rand.New(rand.NewPCG(seed, 7))
 	var buf bytes.Buffer
 	clock := time.Duration(0)
 	rec := NewRecorder(&buf, func() time.Duration { return clock })
 	rec.slow = slow
+	play(rec, &clock, seed, n, odd)
+	if rec.Err() != nil {
+		panic(rec.Err())
+	}
+	return buf.Bytes()
+}
+
+// play makes n random calls of rec, moving clock on.
+func play(rec *Recorder, clock *time.Duration, seed uint64, n int, odd bool) {
+	rng := rand.New(rand.NewPCG(seed, 7))
 	for range n {
-		clock += time.Duration(rng.IntN(1000))
+		*clock += time.Duration(rng.IntN(1000))
 		f := []string{NextRange, NextID}[rng.IntN(2)]
 		if odd && rng.IntN(5) == 0 {
 			f = pick(rng, odd)
@@ -89,10 +101,48 @@ func record(seed uint64, n int, odd, slow bool) []byte {
 			rec.Nemesis("start-"+f, v)
 		}
 	}
-	if rec.Err() != nil {
-		panic(rec.Err())
+}
+
+// TestEventRecorderMatchesScanner: the events an event Recorder hands
+// out are those a Scanner reads from the lines a Recorder writes for the
+// same calls, the ones that break the rules left out of both; and the
+// first of those is the event Recorder's error.
+func TestEventRecorderMatchesScanner(t *testing.T) {
+	for seed := range uint64(20) {
+		odd := seed%2 == 1
+		sc := NewScanner(bytes.NewReader(record(seed, 2000, odd, false)))
+		var clock time.Duration
+		var got []Event
+		rec := NewEventRecorder(func(e *Event) {
+			c := *e
+			c.Value = bytes.Clone(e.Value)
+			got = append(got, c)
+		}, func() time.Duration { return clock })
+		play(rec, &clock, seed, 2000, odd)
+		i := 0
+		for ; sc.Scan(); i++ {
+			want := sc.Event()
+			require.Less(t, i, len(got), "seed %d: the event Recorder handed out fewer events", seed)
+			e := got[i]
+			assert.Equal(t, []any{want.Index, want.Time, want.Process, want.Nemesis, want.Type, want.F, want.Node, want.Error},
+				[]any{e.Index, e.Time, e.Process, e.Nemesis, e.Type, e.F, e.Node, e.Error}, "seed %d event %d", seed, i)
+			assert.Equal(t, want.decoded, e.decoded, "seed %d event %d", seed, i)
+			if want.decoded {
+				assert.Equal(t, []any{want.rng, want.id}, []any{e.rng, e.id}, "seed %d event %d", seed, i)
+			}
+			if e.Value != nil || !e.decoded { // a value handed out decoded has no JSON
+				assert.Equal(t, string(want.Value), string(e.Value), "seed %d event %d", seed, i)
+			}
+		}
+		require.NoError(t, sc.Err())
+		assert.Len(t, got, i, "seed %d", seed)
+		if p := sc.Problems(); len(p) > 0 {
+			require.Error(t, rec.Err(), "seed %d", seed)
+			assert.Contains(t, rec.Err().Error(), p[0].Msg, "seed %d", seed)
+		} else {
+			assert.NoError(t, rec.Err(), "seed %d", seed)
+		}
 	}
-	return buf.Bytes()
 }
 
 // wellFormed is a history a Recorder wrote for a correct run: every line

@@ -423,11 +423,9 @@ type Scanner struct {
 	done bool
 	e    Event
 
-	problems  []LineError
-	err       error
-	lastTime  int64
-	lastIndex int64
-	procs     processes
+	problems []LineError
+	err      error
+	rules    rules
 }
 
 // pending is what the process rules need of an invoke.
@@ -461,12 +459,11 @@ func newScanner(r io.Reader, fast, keep bool) *Scanner {
 		bufSize = int(size) + 1
 	}
 	return &Scanner{
-		br:        bufio.NewReaderSize(r, bufSize),
-		fr:        fastReader{page: bufSize, borrow: !keep},
-		fast:      fast,
-		size:      size,
-		lastIndex: -1,
-		procs:     newProcesses(),
+		br:    bufio.NewReaderSize(r, bufSize),
+		fr:    fastReader{page: bufSize, borrow: !keep},
+		fast:  fast,
+		size:  size,
+		rules: newRules(),
 	}
 }
 
@@ -521,28 +518,45 @@ func (s *Scanner) Scan() bool {
 			s.problem(line, msg)
 			continue
 		}
-		if err := e.validate(); err != nil {
-			s.problem(line, err.Error())
+		if msg := s.rules.check(e); msg != "" {
+			s.problem(line, msg)
 			continue
 		}
-		if e.Index <= s.lastIndex {
-			s.problem(line, fmt.Sprintf("index %d does not follow %d (events must be numbered in order)", e.Index, s.lastIndex))
-			continue
-		}
-		if e.Time < s.lastTime {
-			s.problem(line, fmt.Sprintf("time %d goes back from %d", e.Time, s.lastTime))
-			continue
-		}
-		if !e.Nemesis {
-			if msg := checkProcess(e, &s.procs); msg != "" {
-				s.problem(line, msg)
-				continue
-			}
-		}
-		s.lastTime, s.lastIndex = e.Time, e.Index
 		return true
 	}
 	return false
+}
+
+// rules holds events to the format's rules, one after another: each
+// event's own, the order of indices and times, and the processes' (see
+// checkProcess).
+type rules struct {
+	lastTime  int64
+	lastIndex int64
+	procs     processes
+}
+
+func newRules() rules { return rules{lastIndex: -1, procs: newProcesses()} }
+
+// check says what rule e breaks, "" for none; e then counts as the last
+// event, and its value is decoded.
+func (r *rules) check(e *Event) string {
+	if err := e.validate(); err != nil {
+		return err.Error()
+	}
+	if e.Index <= r.lastIndex {
+		return fmt.Sprintf("index %d does not follow %d (events must be numbered in order)", e.Index, r.lastIndex)
+	}
+	if e.Time < r.lastTime {
+		return fmt.Sprintf("time %d goes back from %d", e.Time, r.lastTime)
+	}
+	if !e.Nemesis {
+		if msg := checkProcess(e, &r.procs); msg != "" {
+			return msg
+		}
+	}
+	r.lastTime, r.lastIndex = e.Time, e.Index
+	return ""
 }
 
 func (s *Scanner) problem(line int, msg string) {
@@ -759,6 +773,12 @@ type Recorder struct {
 	// slow encodes everything with encoding/json, for the tests to
 	// compare the fast encoding with.
 	slow bool
+	// sink, when set, takes each event as a value instead of w a line;
+	// ev is the event handed to it, and rules holds events to the
+	// format's rules as a Scanner would the lines.
+	sink  func(*Event)
+	ev    Event
+	rules rules
 }
 
 // NewRecorder writes to w, stamping events with now.
@@ -766,29 +786,40 @@ func NewRecorder(w io.Writer, now func() time.Duration) *Recorder {
 	return &Recorder{w: w, now: now}
 }
 
+// NewEventRecorder is a Recorder that writes nothing: it hands each event
+// to add as the Scanner would have read its line, its value decoded (a
+// client operation's event has it in Range or ID, and no Value), so that
+// checks can take a history as it is made without encoding and parsing
+// it. The event is good only until add returns. One that breaks the
+// format's rules, which a Scanner would skip as a problem, goes to no
+// one: the first such is Err.
+func NewEventRecorder(add func(*Event), now func() time.Duration) *Recorder {
+	return &Recorder{sink: add, now: now, rules: newRules()}
+}
+
 // Invoke records the start of an operation and returns its index.
 func (r *Recorder) Invoke(proc int, f string, v any) int64 {
-	return r.add(strconv.Itoa(proc), Invoke, f, v, "", "")
+	return r.add(proc, false, Invoke, f, v, "", "")
 }
 
 // Ok records that the process's operation happened, with result v.
 func (r *Recorder) Ok(proc int, f string, v any, node, errText string) {
-	r.add(strconv.Itoa(proc), Ok, f, v, node, errText)
+	r.add(proc, false, Ok, f, v, node, errText)
 }
 
 // Fail records that the process's operation certainly did not happen.
 func (r *Recorder) Fail(proc int, f string, v any, node, errText string) {
-	r.add(strconv.Itoa(proc), Fail, f, v, node, errText)
+	r.add(proc, false, Fail, f, v, node, errText)
 }
 
 // Info records that the outcome of the process's operation is unknown.
 func (r *Recorder) Info(proc int, f string, v any, node, errText string) {
-	r.add(strconv.Itoa(proc), Info, f, v, node, errText)
+	r.add(proc, false, Info, f, v, node, errText)
 }
 
 // Nemesis records a fault event.
 func (r *Recorder) Nemesis(f string, v any) {
-	r.add(`"nemesis"`, Info, f, v, "", "")
+	r.add(0, true, Info, f, v, "", "")
 }
 
 // Err returns the first error met while encoding or writing.
@@ -798,7 +829,10 @@ func (r *Recorder) Err() error {
 	return r.err
 }
 
-func (r *Recorder) add(proc, typ, f string, v any, node, errText string) int64 {
+func (r *Recorder) add(proc int, nemesis bool, typ, f string, v any, node, errText string) int64 {
+	if r.sink != nil {
+		return r.hand(proc, nemesis, typ, f, v, node, errText)
+	}
 	// Encode the value before taking the lock: by hand for the lab's
 	// own value types, which is most of a history, else with
 	// encoding/json. Both write the same bytes.
@@ -836,7 +870,11 @@ func (r *Recorder) add(proc, typ, f string, v any, node, errText string) int64 {
 	b = append(b, `,"time":`...)
 	b = strconv.AppendInt(b, t, 10)
 	b = append(b, `,"process":`...)
-	b = append(b, proc...)
+	if nemesis {
+		b = append(b, `"nemesis"`...)
+	} else {
+		b = strconv.AppendInt(b, int64(proc), 10)
+	}
 	b = append(b, `,"type":`...)
 	b = strconv.AppendQuote(b, typ)
 	b = append(b, `,"f":`...)
@@ -857,6 +895,69 @@ func (r *Recorder) add(proc, typ, f string, v any, node, errText string) int64 {
 		r.err = errors.Wrap(err, "write history")
 	}
 	return idx
+}
+
+// hand is add for a sink: the event as the Scanner would read its line.
+func (r *Recorder) hand(proc int, nemesis bool, typ, f string, v any, node, errText string) int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	t := int64(r.now())
+	if t < r.last {
+		t = r.last
+	}
+	r.last = t
+	idx := r.next
+	r.next++
+	e := &r.ev
+	*e = Event{Index: idx, Time: t, Process: proc, Nemesis: nemesis, Type: typ, F: utf8Line(f), Node: utf8Line(node), Error: utf8Line(errText)}
+	// A client operation's value of its own type is taken as it is; any
+	// other goes as its line would have it, for the rules to decode.
+	switch v := v.(type) {
+	case *RangeValue:
+		e.rng, e.decoded = *v, f == NextRange && !nemesis && utf8.ValidString(v.Name)
+	case RangeValue:
+		e.rng, e.decoded = v, f == NextRange && !nemesis && utf8.ValidString(v.Name)
+	case *IDValue:
+		e.id, e.decoded = *v, f == NextID && !nemesis && utf8.ValidString(v.Name)
+	case IDValue:
+		e.id, e.decoded = v, f == NextID && !nemesis && utf8.ValidString(v.Name)
+	}
+	if !e.decoded {
+		e.rng, e.id = RangeValue{}, IDValue{}
+		val, err := json.Marshal(v)
+		if err != nil {
+			if r.err == nil {
+				r.err = errors.Wrapf(err, "encode value of %s %s", typ, f)
+			}
+			val = nil
+		}
+		if string(val) != "null" { // a line's null reads as no value
+			e.Value = val
+		}
+	}
+	if msg := r.rules.check(e); msg != "" {
+		if r.err == nil {
+			r.err = errors.Errorf("event %d breaks the history's rules: %s", idx, msg)
+		}
+		return idx
+	}
+	r.sink(e)
+	return idx
+}
+
+// utf8Line is s as it reads back from a line: encoding/json writes each
+// byte of invalid UTF-8 as U+FFFD.
+func utf8Line(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	b := make([]byte, 0, len(s)+8)
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		b = utf8.AppendRune(b, r) // RuneError for a bad byte
+		i += size
+	}
+	return string(b)
 }
 
 // appendValue appends v as encoding/json would, for the value types of
