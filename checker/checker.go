@@ -606,6 +606,23 @@ func CheckReader(r io.Reader, opts Options) (Results, error) {
 	return res, nil
 }
 
+// Stream checks a history handed to it an event at a time, as
+// CheckReader checks one it reads: a simulator checks a run as it makes
+// it, with no history written or parsed (history.NewEventRecorder hands
+// the events over). A Stream is not safe for concurrent use.
+type Stream struct{ st *stream }
+
+// NewStream returns a Stream for a history of about ops operations (0
+// when unknown), which sizes its first allocations.
+func NewStream(opts Options, ops int) *Stream { return &Stream{newStream(opts, ops)} }
+
+// Add takes the next event, one that holds to the history's rules (a
+// Scanner's or an event Recorder's); it keeps nothing of e.
+func (s *Stream) Add(e *history.Event) { s.st.add(e) }
+
+// Results runs the checks on the events added so far.
+func (s *Stream) Results() Results { return s.st.results() }
+
 // results runs the checks on what the stream has taken.
 func (st *stream) results() Results {
 	opts := st.opts
