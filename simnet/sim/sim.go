@@ -257,6 +257,12 @@ type Output struct {
 	// keeps only the verdict of a seed, saves hashing every event and the
 	// history. The run is the same either way.
 	NoHash bool
+	// Events, when set, takes the history's events as values, as they
+	// happen, instead of any line being written (History and Buffer are
+	// then unused): a checker.Stream checks the run as it goes. There is
+	// no hash, as with NoHash, and an event that breaks the history's
+	// rules is the run's error (see history.NewEventRecorder).
+	Events func(*history.Event)
 }
 
 // RunTo is Run with the history and the trace where out says. The hash
@@ -269,7 +275,10 @@ func RunTo(cfg Config, sys System, out Output) (*Result, error) {
 	h := sha256.New()
 	var hist *bytes.Buffer
 	w := out.History
-	if w == nil {
+	switch {
+	case out.Events != nil:
+		w, out.NoHash = nil, true
+	case w == nil:
 		hist = out.Buffer
 		if hist == nil {
 			hist = new(bytes.Buffer)
@@ -279,10 +288,13 @@ func RunTo(cfg Config, sys System, out Output) (*Result, error) {
 		clients := float64(cfg.Clients + cfg.IDClients)
 		hist.Grow(int(min(clients*cfg.Rate*cfg.TimeLimit.Seconds()*260, 64<<20)))
 		w = hist
-	} else if !out.NoHash {
+	case !out.NoHash:
 		w = io.MultiWriter(w, h)
 	}
 	s := newSim(cfg, sys, w, out.Trace, !out.NoHash)
+	if out.Events != nil {
+		s.rec = history.NewEventRecorder(out.Events, s.clock)
+	}
 	s.start()
 	for s.q.len() > 0 && s.q.h[0].at <= cfg.TimeLimit {
 		k := s.q.pop()
@@ -354,7 +366,7 @@ func newSim(cfg Config, sys System, hist io.Writer, keep, hash bool) *sim {
 	s.q.evs = &s.evs
 	s.recycler, _ = sys.(Recycler)
 	s.tieSeed = rand.New(rand.NewPCG(uint64(cfg.Seed), 0x746965)).Uint64()
-	s.rec = history.NewRecorder(hist, func() time.Duration { return s.now })
+	s.rec = history.NewRecorder(hist, s.clock)
 	s.net = &network{s: s, cut: map[[2]string]bool{}, hosts: map[string]LinkDelay{}}
 	for i := range cfg.Nodes {
 		s.names = append(s.names, fmt.Sprintf("n%d", i+1))
@@ -365,6 +377,9 @@ func newSim(cfg Config, sys System, hist io.Writer, keep, hash bool) *sim {
 	}
 	return s
 }
+
+// clock is the virtual time, which stamps the history's events.
+func (s *sim) clock() time.Duration { return s.now }
 
 // note adds an event to the trace: to its hash (over the time and the
 // label's fields, no formatting) and, when kept, to its lines.

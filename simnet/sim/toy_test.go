@@ -144,4 +144,33 @@ func TestRunTo(t *testing.T) {
 	assert.Equal(t, a.History, c.History)
 	assert.Equal(t, a.Events, c.Events)
 	assert.Equal(t, a.Workload, c.Workload)
+
+	// The toy hands out one ID whatever the size asked, which breaks the
+	// history's rules: a reader skips those lines, and a run that hands
+	// its events over as values fails.
+	res, err := checker.CheckReader(bytes.NewReader(a.History), checker.Options{})
+	require.NoError(t, err)
+	assert.NotEmpty(t, res.Malformed)
+	_, err = RunTo(cfg, toy{}, Output{Events: func(*history.Event) {}})
+	require.ErrorContains(t, err, "does not hold n = 10 IDs")
+
+	// Events handed to a checker.Stream as they happen are checked as
+	// the history's lines would be.
+	cfg.Sizes = []uint64{1}
+	a, err = Run(cfg, toy{}, false)
+	require.NoError(t, err)
+	opts := checker.Options{Promises: []string{checker.Unique, checker.Monotonic}}
+	st := checker.NewStream(opts, 0)
+	d, err := RunTo(cfg, toy{}, Output{Events: st.Add})
+	require.NoError(t, err)
+	assert.Empty(t, d.Hash)
+	assert.Nil(t, d.History)
+	assert.Equal(t, a.Events, d.Events)
+	want, err := checker.CheckReader(bytes.NewReader(a.History), opts)
+	require.NoError(t, err)
+	require.Empty(t, want.Malformed)
+	got := st.Results()
+	want.Duration, got.Duration = 0, 0
+	assert.Equal(t, want, got)
+	assert.Greater(t, got.Events, 100)
 }
