@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/pkg/errors"
@@ -220,20 +219,22 @@ func Simulate(sc Scenario, cfg SimPlan) (SimOutcome, error) {
 	return simulate(sc, cfg, sim.Output{})
 }
 
-// huntBuffers are the histories of hunts' seeds: a seed's history is
-// checked and dropped, so the next seed reuses its buffer.
-var huntBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-
 // simulateSeed is Simulate for a hunt, which needs only the verdict: the
-// outcome has no history.
+// checks take the run's events as it makes them, so no history is
+// written, parsed or kept, and the run has no hash.
 func simulateSeed(sc Scenario, cfg SimPlan) (SimOutcome, error) {
-	buf := huntBuffers.Get().(*bytes.Buffer)
-	defer huntBuffers.Put(buf)
-	out, err := simulate(sc, cfg, sim.Output{Buffer: buf, NoHash: true})
-	if out.Result != nil {
-		out.Result.History = nil
+	sc, sys, err := resolve(sc, cfg.SystemName)
+	if err != nil {
+		return SimOutcome{}, err
 	}
-	return out, err
+	c := cfg.Config.WithDefaults()
+	ops := float64(c.Clients+c.IDClients) * c.Rate * c.TimeLimit.Seconds()
+	st := checker.NewStream(sc.checkOptions(sys, checker.Options{PorcupineLimit: -1}), int(min(ops, 1<<20)))
+	r, err := cfg.RunTo(sim.Output{Events: st.Add})
+	if err != nil {
+		return SimOutcome{}, err
+	}
+	return judged(sc, r, st.Results()), nil
 }
 
 // simulate is Simulate with the history in memory where out says.
@@ -255,6 +256,11 @@ func simulate(sc Scenario, cfg SimPlan, out sim.Output) (SimOutcome, error) {
 	if m := res.Malformed; len(m) > 0 {
 		return SimOutcome{}, errors.Errorf("simulator wrote a malformed history: line %d: %s", m[0].Line, m[0].Msg)
 	}
+	return judged(sc, r, res), nil
+}
+
+// judged is a run's outcome: its checks' results held to sc's promises.
+func judged(sc Scenario, r *sim.Result, res checker.Results) SimOutcome {
 	v := Verdict{Valid: res.Valid, Results: res, Ops: map[string]int{}}
 	for _, byType := range res.Stats.Ops {
 		for typ, n := range byType {
@@ -263,7 +269,7 @@ func simulate(sc Scenario, cfg SimPlan, out sim.Output) (SimOutcome, error) {
 			}
 		}
 	}
-	return SimOutcome{Result: r, Results: res, Problems: judge(sc, v)}, nil
+	return SimOutcome{Result: r, Results: res, Problems: judge(sc, v)}
 }
 
 // RunSim plays sc in the simulator, writes a run directory (with plan.json

@@ -243,3 +243,48 @@ func simScenarios() []scenarios.Scenario {
 	}
 	return out
 }
+
+// TestHuntChecksAsRunsDo: a hunt's seed, whose checks take the run's
+// events as it makes them, gets the verdict and the results that the run
+// gets from its history's lines, on every scenario and system, with the
+// swarm and the seed-fired sites too.
+func TestHuntChecksAsRunsDo(t *testing.T) {
+	type variant struct {
+		name string
+		opts scenarios.Options
+	}
+	variants := []variant{{"plain", scenarios.Options{}}, {"swarm", scenarios.Options{Swarm: "all"}}, {"buggify", scenarios.Options{Buggify: true}}}
+	runs, failing := 0, 0
+	for _, sc := range simScenarios() {
+		for _, system := range sc.SystemNames() {
+			if !slices.Contains(labSystems, system) || !sc.RunsOn(system, scenarios.ModeSim) {
+				continue
+			}
+			for i, v := range variants {
+				if i > 0 && system != scenarios.RRSeq {
+					continue
+				}
+				opts := v.opts
+				opts.System, opts.Seed, opts.HasSeed, opts.TimeLimit = system, int64(3+i), true, simLimit
+				cfg, _, err := scenarios.SimConfig(sc, opts)
+				if err != nil {
+					continue // a variant the scenario does not take
+				}
+				want, err := scenarios.Simulate(sc, cfg)
+				require.NoError(t, err, sc.Name)
+				got, err := scenarios.SimulateSeed(sc, cfg)
+				require.NoError(t, err, sc.Name)
+				want.Results.Duration, got.Results.Duration = 0, 0
+				assert.Equal(t, want.Results, got.Results, "%s on %s, %s", sc.Name, system, v.name)
+				assert.Equal(t, want.Problems, got.Problems, "%s on %s, %s", sc.Name, system, v.name)
+				assert.Equal(t, want.Result.Events, got.Result.Events)
+				runs++
+				if len(got.Violated()) > 0 {
+					failing++
+				}
+			}
+		}
+	}
+	t.Logf("%d runs, %d of them violate a promise", runs, failing)
+	assert.Greater(t, failing, 5, "the planted bugs' runs are among those compared")
+}
