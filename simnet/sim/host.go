@@ -107,7 +107,7 @@ func (h *Host) OpTimeout() time.Duration { return h.s.cfg.OpTimeout }
 // From is the node.
 func (h *Host) After(d time.Duration, l Label, fn func()) Timer {
 	l.From = h.name
-	return h.s.schedule(event{at: h.s.now + d, l: l.label(), fn: fn, owner: h, epoch: h.epoch})
+	return h.s.schedule(&event{at: h.s.now + d, l: l.label(), fn: fn, owner: h, epoch: h.epoch})
 }
 
 // Timers is a Proc that takes timers as calls rather than closures
@@ -136,7 +136,7 @@ func (h *Host) handle(kind uint8, a, b uint64) { h.proc.(Timers).Timer(kind, a, 
 // afterH is After with a handler instead of a closure.
 func (h *Host) afterH(d time.Duration, l label, hd handler, op uint8) timer {
 	l.from = h.name
-	return h.s.schedule(event{at: h.s.now + d, l: l, h: hd, op: op, owner: h, epoch: h.epoch})
+	return h.s.schedule(&event{at: h.s.now + d, l: l, h: hd, op: op, owner: h, epoch: h.epoch})
 }
 
 // Cancel cancels a timer that has not fired; it does nothing to one that

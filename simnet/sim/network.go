@@ -87,15 +87,15 @@ func (n *network) delay(from, to string) time.Duration {
 // when it is sent or when it arrives, or loss drops it. owner, if not nil,
 // is the receiving node: the message is lost if its process dies first.
 func (n *network) send(l label, owner *Host, fn func()) {
-	n.post(event{l: l, fn: fn}, owner)
+	n.post(&event{l: l, fn: fn}, owner)
 }
 
 // sendH is send with a handler instead of a closure.
 func (n *network) sendH(l label, owner *Host, h handler, op uint8) {
-	n.post(event{l: l, h: h, op: op}, owner)
+	n.post(&event{l: l, h: h, op: op}, owner)
 }
 
-func (n *network) post(e event, owner *Host) {
+func (n *network) post(e *event, owner *Host) {
 	n.s.msgs++
 	from, to := e.l.from, e.l.to
 	if n.isCut(from, to) {

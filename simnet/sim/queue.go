@@ -17,21 +17,22 @@ type label struct {
 type event struct {
 	at  time.Duration
 	seq uint64 // unique; also tells a live timer from a reused slot
-	pos int32  // position in the queue, -1 when not queued
 	l   label
 	// What runs: fn, or h.handle(op) (a handler saves allocating a
 	// closure per message).
 	fn func()
 	h  handler
-	op uint8
-	// wire marks a message in flight from l.from to l.to: it is lost if
-	// the link is cut when it arrives.
-	wire bool
 	// owner, when set, is the node process the event belongs to: it is
 	// dropped if that process died since (another epoch) and held while
 	// the node is paused.
 	owner *Host
 	epoch int
+	pos   int32 // position in the queue, -1 when not queued
+	op    uint8
+	// wire marks a message in flight from l.from to l.to: it is lost if
+	// the link is cut when it arrives.
+	wire bool
+	// (The small fields last: the struct packs into 128 bytes.)
 }
 
 // handler runs events without a closure.
@@ -148,19 +149,19 @@ type timer struct {
 
 // at schedules fn after d and returns a handle that can cancel it.
 func (s *sim) at(d time.Duration, l label, fn func()) timer {
-	return s.schedule(event{at: s.now + d, l: l, fn: fn})
+	return s.schedule(&event{at: s.now + d, l: l, fn: fn})
 }
 
 // atH is at with a handler instead of a closure.
 func (s *sim) atH(d time.Duration, l label, h handler, op uint8) timer {
-	return s.schedule(event{at: s.now + d, l: l, h: h, op: op})
+	return s.schedule(&event{at: s.now + d, l: l, h: h, op: op})
 }
 
 // schedule queues e. Its tie is a seeded hash of its time and label, not a
 // draw from the run's source: events then keep their order whatever other
 // events come and go, so spelling out a run's workload or dropping an
 // operation disturbs no draw but the ones that operation made itself.
-func (s *sim) schedule(e event) timer {
+func (s *sim) schedule(e *event) timer {
 	s.seq++
 	var slot int32
 	if k := len(s.free); k > 0 {
@@ -169,11 +170,11 @@ func (s *sim) schedule(e event) timer {
 		slot = int32(len(s.evs))
 		s.evs = append(s.evs, event{})
 	}
-	e.seq = s.seq
 	if r, ok := e.h.(*Request); ok {
 		r.pending++
 	}
-	s.evs[slot] = e
+	s.evs[slot] = *e
+	s.evs[slot].seq = s.seq
 	s.q.push(key{at: e.at, tie: s.tie(e.at, e.l), seq: s.seq, slot: slot})
 	return timer{slot, s.seq}
 }

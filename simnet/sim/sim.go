@@ -299,10 +299,13 @@ func RunTo(cfg Config, sys System, out Output) (*Result, error) {
 	for s.q.len() > 0 && s.q.h[0].at <= cfg.TimeLimit {
 		k := s.q.pop()
 		s.now = k.at
-		ev := s.evs[k.slot]
+		// The event runs in its slot, which is freed after: what runs
+		// may grow the slab, but then ev is the old copy, unchanged.
+		ev := &s.evs[k.slot]
+		h := ev.h
+		s.fire(ev)
 		s.release(k.slot)
-		s.fire(&ev)
-		if r, ok := ev.h.(*Request); ok {
+		if r, ok := h.(*Request); ok {
 			r.pending--
 			s.reclaim(r)
 		}
