@@ -251,7 +251,7 @@ func (n *node) NextRange(c *sim.Call, name string, size, after uint64) {
 	// Give up a little before the client does, as the gRPC node does, so
 	// the coordinator does not keep abandoned ops.
 	margin := min(n.h.OpTimeout()/10, 20*time.Millisecond)
-	w.giveUp = n.h.Timer(n.h.OpTimeout()-margin, sim.Label{Kind: "give-up", A: uint64(id)}, timerGiveUp)
+	w.giveUp = n.h.Deadline(n.h.OpTimeout()-margin, sim.Label{Kind: "give-up", A: uint64(id)}, timerGiveUp)
 	n.dispatch(out)
 }
 
@@ -321,7 +321,7 @@ func (n *node) dispatch(out rr_seq.Output) {
 		if n.bug.fire(SiteHedgeDrop, uint64(hd.Op), uint64(hd.Round)) {
 			continue
 		}
-		t := n.h.Timer(n.cfg.HedgeAfter, sim.Label{Kind: "hedge", A: uint64(hd.Op), B: uint64(hd.Round)}, timerHedge)
+		t := n.h.Deadline(n.cfg.HedgeAfter, sim.Label{Kind: "hedge", A: uint64(hd.Op), B: uint64(hd.Round)}, timerHedge)
 		if w := n.waiters[hd.Op]; w != nil {
 			n.h.Cancel(w.hedge) // a new round: the last one's hedge is moot
 			w.hedge = t

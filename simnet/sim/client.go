@@ -156,7 +156,7 @@ func (c *call) abort(s *sim) bool {
 // power included) the node's answer or the timeout ends it.
 func (c *call) send(s *sim, target *Host, l label, timeout time.Duration, name string, n, after uint64) {
 	c.s, c.target, c.name, c.n, c.after = s, target, name, n, after
-	c.timer = s.atH(timeout, label{kind: "client-timeout", from: c.host, to: target.name, a: l.a}, c, callTimeout)
+	c.timer = s.deadlineH(timeout, label{kind: "client-timeout", from: c.host, to: target.name, a: l.a}, c, callTimeout)
 	if !target.up && !target.off && !s.net.isCut(c.host, target.name) && !s.net.isCut(target.name, c.host) {
 		rtt := s.net.delay(c.host, target.name) + s.net.delay(target.name, c.host)
 		s.atH(rtt, label{kind: "refused", from: c.host, to: target.name, a: l.a}, c, callRefused)

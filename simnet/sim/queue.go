@@ -27,7 +27,7 @@ type event struct {
 	// the node is paused.
 	owner *Host
 	epoch int
-	pos   int32 // position in the queue, -1 when not queued
+	pos   int32 // position in the heap, inLane, or -1 when not queued
 	op    uint8
 	// wire marks a message in flight from l.from to l.to: it is lost if
 	// the link is cut when it arrives.
@@ -152,6 +152,12 @@ func (s *sim) at(d time.Duration, l label, fn func()) timer {
 	return s.schedule(&event{at: s.now + d, l: l, fn: fn})
 }
 
+// deadlineH is atH for a timer that is likely to be cancelled (see
+// deadline).
+func (s *sim) deadlineH(d time.Duration, l label, h handler, op uint8) timer {
+	return s.deadline(&event{at: s.now + d, l: l, h: h, op: op})
+}
+
 // atH is at with a handler instead of a closure.
 func (s *sim) atH(d time.Duration, l label, h handler, op uint8) timer {
 	return s.schedule(&event{at: s.now + d, l: l, h: h, op: op})
@@ -162,6 +168,13 @@ func (s *sim) atH(d time.Duration, l label, h handler, op uint8) timer {
 // events come and go, so spelling out a run's workload or dropping an
 // operation disturbs no draw but the ones that operation made itself.
 func (s *sim) schedule(e *event) timer {
+	slot, seq := s.take(e)
+	s.q.push(key{at: e.at, tie: s.tie(e.at, e.l), seq: seq, slot: slot})
+	return timer{slot, seq}
+}
+
+// take puts e in a slot of its own, with the next seq.
+func (s *sim) take(e *event) (int32, uint64) {
 	s.seq++
 	var slot int32
 	if k := len(s.free); k > 0 {
@@ -175,8 +188,7 @@ func (s *sim) schedule(e *event) timer {
 	}
 	s.evs[slot] = *e
 	s.evs[slot].seq = s.seq
-	s.q.push(key{at: e.at, tie: s.tie(e.at, e.l), seq: s.seq, slot: slot})
-	return timer{slot, s.seq}
+	return slot, s.seq
 }
 
 // fire runs a popped event: it notes it in the trace, drops a message
@@ -227,11 +239,13 @@ func (s *sim) cancel(t timer) {
 		return
 	}
 	e := &s.evs[t.slot]
-	if e.seq != t.seq || e.pos < 0 {
+	if e.seq != t.seq || e.pos == -1 {
 		return
 	}
 	r, _ := e.h.(*Request)
-	s.q.remove(int(e.pos))
+	if e.pos >= 0 {
+		s.q.remove(int(e.pos))
+	} // else it waits in a lane, dead once its slot is freed
 	s.release(t.slot)
 	if r != nil {
 		r.pending--

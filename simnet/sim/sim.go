@@ -296,23 +296,7 @@ func RunTo(cfg Config, sys System, out Output) (*Result, error) {
 		s.rec = history.NewEventRecorder(out.Events, s.clock)
 	}
 	s.start()
-	for s.q.len() > 0 && s.q.h[0].at <= cfg.TimeLimit {
-		k := s.q.pop()
-		s.now = k.at
-		// The event runs in its slot, which is freed after: what runs
-		// may grow the slab, but then ev is the old copy, unchanged.
-		ev := &s.evs[k.slot]
-		h := ev.h
-		s.fire(ev)
-		s.release(k.slot)
-		if r, ok := h.(*Request); ok {
-			r.pending--
-			s.reclaim(r)
-		}
-		if len(s.reclaimed) > 0 {
-			s.recycle()
-		}
-	}
+	s.run(cfg.TimeLimit)
 	s.now = cfg.TimeLimit
 	if err := s.rec.Err(); err != nil {
 		return nil, err
@@ -361,6 +345,7 @@ type sim struct {
 	// the requests to hand back to it after the event under way.
 	recycler  Recycler
 	reclaimed []*Request
+	lanes     []*lane // the deadlines' lanes (see deadline)
 }
 
 func newSim(cfg Config, sys System, hist io.Writer, keep, hash bool) *sim {
@@ -379,6 +364,31 @@ func newSim(cfg Config, sys System, hist io.Writer, keep, hash bool) *sim {
 		s.hosts = append(s.hosts, s.nodes[name])
 	}
 	return s
+}
+
+// run runs the events due up to limit, in the order of their keys.
+func (s *sim) run(limit time.Duration) {
+	for s.q.len() > 0 && s.q.h[0].at <= limit {
+		k := s.q.pop()
+		// The event runs in its slot, which is freed after: what runs
+		// may grow the slab, but then ev is the old copy, unchanged.
+		ev := &s.evs[k.slot]
+		h := ev.h
+		if l, ok := h.(*lane); ok {
+			l.woken(k.at)
+			continue
+		}
+		s.now = k.at
+		s.fire(ev)
+		s.release(k.slot)
+		if r, ok := h.(*Request); ok {
+			r.pending--
+			s.reclaim(r)
+		}
+		if len(s.reclaimed) > 0 {
+			s.recycle()
+		}
+	}
 }
 
 // clock is the virtual time, which stamps the history's events.
