@@ -83,3 +83,35 @@ func deadlineScript(seed uint64, deadlines bool) ([]string, int) {
 	s.run(40 * time.Second)
 	return fired, s.events
 }
+
+// TestWiresRunAsTheHeap: messages of a fixed delay, which wait in wires,
+// arrive at the same times and in the same order as from the heap,
+// through a run without jitter on the toy system with crashes, power
+// losses, partitions, pauses and slowed hosts (more delays than there
+// are wires), and one with jitter, where the wires take nothing.
+func TestWiresRunAsTheHeap(t *testing.T) {
+	for seed := int64(1); seed <= 6; seed++ {
+		for _, jitter := range []time.Duration{0, time.Millisecond} {
+			cfg := toyRun(seed)
+			cfg.Jitter = jitter
+			cfg.Faults = Plan(seed, Schedule{Faults: []string{"crash-one", "power-loss-all", "partition-halves", "pause", "slow"},
+				Interval: 500 * time.Millisecond, Duration: 300 * time.Millisecond, Jitter: 100 * time.Millisecond}, 4*time.Second)
+			cfg = cfg.WithDefaults()
+			run := func(noWires bool) (uint64, int, int) {
+				s := newSim(cfg, toy{}, io.Discard, false, true)
+				s.q.noWires = noWires
+				s.start()
+				s.run(cfg.TimeLimit)
+				return s.trh, s.events, len(s.q.wires)
+			}
+			heapHash, heapEvents, _ := run(true)
+			wireHash, wireEvents, wires := run(false)
+			assert.Equal(t, heapHash, wireHash, "seed %d jitter %v", seed, jitter)
+			assert.Equal(t, heapEvents, wireEvents, "seed %d jitter %v", seed, jitter)
+			assert.Greater(t, heapEvents, 500)
+			if jitter == 0 {
+				assert.Equal(t, maxWires, wires, "the latency and a slowed host's delays have wires")
+			}
+		}
+	}
+}

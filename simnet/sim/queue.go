@@ -63,12 +63,110 @@ func (k *key) before(o *key) bool {
 // being popped and skipped later. Four children a node make the heap half
 // as deep as a binary one, for a few more comparisons a level, and keys
 // are unique (seq), so the order events leave in is the same either way.
+// Beside the heap, wires hold the messages of fixed delays, already in
+// order; the next event is the first of the heap's and the wires'.
+// (Deadlines wait in lanes outside the queue: see deadline.)
 type queue struct {
 	h   []key
 	evs *[]event
+	// wires are the messages in flight of the run's fixed delays, each
+	// in its order: with no jitter, every message of a delay arrives in
+	// the order it was sent, so it needs no heap (see pushWire).
+	wires []wire
+	// noWires puts every message in the heap, for the tests to compare.
+	noWires bool
+}
+
+// maxWires bounds the delays with a wire of their own: a run without
+// jitter has one or two (its latency, a slowed host's).
+const maxWires = 2
+
+// inWire is the queue position of a message in a wire.
+const inWire = -3
+
+// wire is the keys of messages of delay d, in key order, from head.
+type wire struct {
+	d    time.Duration
+	keys []key
+	head int
 }
 
 func (q *queue) len() int { return len(q.h) }
+
+// pushWire queues the key of a message sent with delay d: in d's wire if
+// it has one, else in the heap. Messages sent at the same time tie: one
+// goes among the last keys of its time in key order.
+func (q *queue) pushWire(k key, d time.Duration) {
+	if q.noWires {
+		q.push(k)
+		return
+	}
+	var w *wire
+	for i := range q.wires {
+		if q.wires[i].d == d {
+			w = &q.wires[i]
+			break
+		}
+	}
+	if w == nil {
+		if len(q.wires) < maxWires {
+			q.wires = append(q.wires, wire{d: d})
+			w = &q.wires[len(q.wires)-1]
+		} else {
+			for i := range q.wires {
+				if q.wires[i].head == len(q.wires[i].keys) {
+					w = &q.wires[i]
+					w.d = d
+					break
+				}
+			}
+		}
+	}
+	if w == nil {
+		q.push(k)
+		return
+	}
+	(*q.evs)[k.slot].pos = inWire
+	if w.head == len(w.keys) {
+		w.keys, w.head = w.keys[:0], 0
+	} else if w.head > 256 && w.head > len(w.keys)/2 {
+		n := copy(w.keys, w.keys[w.head:])
+		w.keys, w.head = w.keys[:n], 0
+	}
+	w.keys = append(w.keys, k)
+	i := len(w.keys) - 1
+	for i > w.head && w.keys[i-1].at == k.at && k.before(&w.keys[i-1]) {
+		w.keys[i] = w.keys[i-1]
+		i--
+	}
+	w.keys[i] = k
+}
+
+// next takes the first key due by limit, from the heap or a wire; false
+// if none is.
+func (q *queue) next(limit time.Duration) (key, bool) {
+	var first *key
+	from := -1 // the heap, or a wire
+	if len(q.h) > 0 {
+		first = &q.h[0]
+	}
+	for i := range q.wires {
+		w := &q.wires[i]
+		if w.head < len(w.keys) && (first == nil || w.keys[w.head].before(first)) {
+			first, from = &w.keys[w.head], i
+		}
+	}
+	if first == nil || first.at > limit {
+		return key{}, false
+	}
+	if from < 0 {
+		return q.pop(), true
+	}
+	k := *first
+	q.wires[from].head++
+	(*q.evs)[k.slot].pos = -1
+	return k, true
+}
 
 func (q *queue) push(k key) {
 	i := len(q.h)
@@ -169,7 +267,12 @@ func (s *sim) atH(d time.Duration, l label, h handler, op uint8) timer {
 // operation disturbs no draw but the ones that operation made itself.
 func (s *sim) schedule(e *event) timer {
 	slot, seq := s.take(e)
-	s.q.push(key{at: e.at, tie: s.tie(e.at, e.l), seq: seq, slot: slot})
+	k := key{at: e.at, tie: s.tie(e.at, e.l), seq: seq, slot: slot}
+	if e.wire {
+		s.q.pushWire(k, e.at-s.now)
+	} else {
+		s.q.push(k)
+	}
 	return timer{slot, seq}
 }
 
@@ -243,8 +346,11 @@ func (s *sim) cancel(t timer) {
 		return
 	}
 	r, _ := e.h.(*Request)
-	if e.pos >= 0 {
+	switch {
+	case e.pos >= 0:
 		s.q.remove(int(e.pos))
+	case e.pos == inWire:
+		panic("sim: a message in flight cancelled")
 	} // else it waits in a lane, dead once its slot is freed
 	s.release(t.slot)
 	if r != nil {

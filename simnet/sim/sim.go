@@ -368,8 +368,11 @@ func newSim(cfg Config, sys System, hist io.Writer, keep, hash bool) *sim {
 
 // run runs the events due up to limit, in the order of their keys.
 func (s *sim) run(limit time.Duration) {
-	for s.q.len() > 0 && s.q.h[0].at <= limit {
-		k := s.q.pop()
+	for {
+		k, ok := s.q.next(limit)
+		if !ok {
+			break
+		}
 		// The event runs in its slot, which is freed after: what runs
 		// may grow the slab, but then ev is the old copy, unchanged.
 		ev := &s.evs[k.slot]
