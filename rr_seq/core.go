@@ -104,8 +104,34 @@ func ValidateRangeRequest(name string, n, maxRange uint64) error {
 // not seen allocated. A missing name is at seq.FirstID.
 type Replica struct {
 	rule     WriteRule
-	values   map[string]uint64
+	values   map[string]*uint64
 	maxNames int
+	// last is the name the last lookup found, and lastV its value: most
+	// calls name the sequence the one before did.
+	last  string
+	lastV *uint64
+}
+
+// cell is name's value, nil if the replica does not hold the name.
+func (r *Replica) cell(name string) *uint64 {
+	if r.lastV != nil && name == r.last {
+		return r.lastV
+	}
+	p := r.values[name]
+	if p != nil {
+		r.last, r.lastV = name, p
+	}
+	return p
+}
+
+// put sets name's value, adding the name if it is new.
+func (r *Replica) put(name string, p *uint64, v uint64) {
+	if p == nil {
+		p = new(uint64)
+		r.values[name] = p
+		r.last, r.lastV = name, p
+	}
+	*p = v
 }
 
 // LimitNames bounds the names the replica holds: a write that would add a
@@ -118,8 +144,7 @@ func (r *Replica) Full(name string) bool {
 	if r.maxNames <= 0 || len(r.values) < r.maxNames {
 		return false
 	}
-	_, ok := r.values[name]
-	return !ok
+	return r.cell(name) == nil
 }
 
 // Len returns the number of names the replica holds.
@@ -128,17 +153,17 @@ func (r *Replica) Len() int { return len(r.values) }
 // NewReplica returns a replica that applies rule, starting from values
 // (which it copies; nil is empty).
 func NewReplica(rule WriteRule, values map[string]uint64) *Replica {
-	r := &Replica{rule: rule, values: make(map[string]uint64, len(values))}
+	r := &Replica{rule: rule, values: make(map[string]*uint64, len(values))}
 	for k, v := range values {
-		r.values[k] = v
+		r.put(k, nil, v)
 	}
 	return r
 }
 
 // Get returns the current value of name.
 func (r *Replica) Get(name string) uint64 {
-	if v, ok := r.values[name]; ok {
-		return v
+	if p := r.cell(name); p != nil {
+		return *p
 	}
 	return uint64(seq.FirstID)
 }
@@ -147,9 +172,13 @@ func (r *Replica) Get(name string) uint64 {
 // the value after the call, and whether the value changed (and so must be
 // made durable before the acceptance is acknowledged).
 func (r *Replica) Set(name string, base, value uint64) (accepted bool, current uint64, changed bool) {
-	cur := r.Get(name)
-	if value <= base || r.Full(name) {
-		return false, cur, false // not a valid write, or no room; never accept
+	p := r.cell(name)
+	cur := uint64(seq.FirstID)
+	if p != nil {
+		cur = *p
+	}
+	if value <= base || p == nil && r.maxNames > 0 && len(r.values) >= r.maxNames {
+		return false, cur, false // not a valid write, or no room (Full); never accept
 	}
 	switch r.rule {
 	case SetIfGreater:
@@ -160,7 +189,7 @@ func (r *Replica) Set(name string, base, value uint64) (accepted bool, current u
 	if !accepted {
 		return false, cur, false
 	}
-	r.values[name] = value
+	r.put(name, p, value)
 	return true, value, true
 }
 
@@ -169,8 +198,11 @@ func (r *Replica) Set(name string, base, value uint64) (accepted bool, current u
 // bound: a recovering node must hold what its peers hold.
 func (r *Replica) Merge(values map[string]uint64) {
 	for k, v := range values {
-		if v > r.Get(k) {
-			r.values[k] = v
+		if p := r.cell(k); p == nil || v > *p {
+			if p == nil && v <= uint64(seq.FirstID) {
+				continue // as low as a name it does not hold
+			}
+			r.put(k, p, v)
 		}
 	}
 }
@@ -178,8 +210,8 @@ func (r *Replica) Merge(values map[string]uint64) {
 // Snapshot returns a copy of every value.
 func (r *Replica) Snapshot() map[string]uint64 {
 	out := make(map[string]uint64, len(r.values))
-	for k, v := range r.values {
-		out[k] = v
+	for k, p := range r.values {
+		out[k] = *p
 	}
 	return out
 }
@@ -453,6 +485,10 @@ type Coordinator struct {
 	ops     map[OpID]*op    // batches by their OpID
 	batchOf map[OpID]OpID   // each request's batch
 	names   map[string]*nameState
+	// lastName is the name the last lookup of names found, and lastNS its
+	// state: most steps are about the name the one before was.
+	lastName string
+	lastNS   *nameState
 
 	// orders[r] is the peer order of the ops whose id is r modulo the
 	// number of other peers not shunned, built on first use and shared
@@ -579,7 +615,7 @@ func (c *Coordinator) Start(now time.Duration, req Request) (OpID, Output, error
 }
 
 func (c *Coordinator) nameState(name string) *nameState {
-	if ns := c.names[name]; ns != nil {
+	if ns := c.nameOf(name); ns != nil {
 		return ns
 	}
 	if len(c.names) >= maxIdleNames {
@@ -588,9 +624,22 @@ func (c *Coordinator) nameState(name string) *nameState {
 				delete(c.names, k) // all of them: the outcome does not depend on map order
 			}
 		}
+		c.lastNS = nil
 	}
 	ns := &nameState{}
 	c.names[name] = ns
+	return ns
+}
+
+// nameOf is c.names[name], through the last name looked up.
+func (c *Coordinator) nameOf(name string) *nameState {
+	if c.lastNS != nil && name == c.lastName {
+		return c.lastNS
+	}
+	ns := c.names[name]
+	if ns != nil {
+		c.lastName, c.lastNS = name, ns
+	}
 	return ns
 }
 
@@ -624,7 +673,7 @@ func (c *Coordinator) joinable(ns *nameState, n uint64) *op {
 // writes, else a write-only round if the coordinator knows a value to
 // write from, else a read.
 func (c *Coordinator) proceed(now time.Duration, o *op) Output {
-	ns := c.names[o.name]
+	ns := c.nameOf(o.name)
 	if !c.limits.ReadFirst && ns.writing != 0 && ns.writing != o.id {
 		o.phase = phaseWait
 		return Output{}
@@ -759,7 +808,7 @@ func (c *Coordinator) write(now time.Duration, o *op, base uint64) Output {
 	o.base = base
 	o.wstart = now
 	o.current = 0
-	c.names[o.name].writing = o.id
+	c.nameOf(o.name).writing = o.id
 	return c.begin(o, MsgSet, c.q.W)
 }
 
@@ -803,7 +852,7 @@ func (c *Coordinator) finish(now time.Duration, o *op, err error) Output {
 // drop forgets batch o and keeps it for reuse: o must not be used after.
 func (c *Coordinator) drop(o *op) {
 	delete(c.ops, o.id)
-	ns := c.names[o.name]
+	ns := c.nameOf(o.name)
 	ns.batches = slices.DeleteFunc(ns.batches, func(id OpID) bool { return id == o.id })
 	if ns.writing == o.id {
 		ns.writing = 0
@@ -815,7 +864,7 @@ func (c *Coordinator) drop(o *op) {
 // wake lets the oldest batch of name that waits to write go on, once no
 // batch of the name writes.
 func (c *Coordinator) wake(now time.Duration, name string) Output {
-	ns := c.names[name]
+	ns := c.nameOf(name)
 	if ns == nil || ns.writing != 0 {
 		return Output{}
 	}
@@ -867,7 +916,7 @@ func (c *Coordinator) GetReply(now time.Duration, id OpID, round uint32, from st
 	if o.ok < c.q.R {
 		return Output{}
 	}
-	ns := c.names[o.name]
+	ns := c.nameOf(o.name)
 	ns.known = max(ns.known, o.max)
 	if ns.writing != 0 && !c.limits.ReadFirst {
 		o.phase = phaseWait // writes from max(o.max, known) once the writer is done
@@ -888,7 +937,7 @@ func (c *Coordinator) SetReply(now time.Duration, id OpID, round uint32, from st
 	if now-o.wstart > c.limits.RoundLife {
 		return c.backoff(now, o, true)
 	}
-	ns := c.names[o.name]
+	ns := c.nameOf(o.name)
 	if !accepted && c.planted.TrustCache && o.cached {
 		accepted = true // the planted bug
 	}
@@ -959,7 +1008,7 @@ func (c *Coordinator) backoff(now time.Duration, o *op, unreachable bool) Output
 	out := Output{Backoff: c.backoffs.take(1)}
 	out.Backoff[0] = Backoff{Op: o.id, Attempt: o.attempt, Unreachable: unreachable}
 	if wasWriting {
-		c.names[o.name].writing = 0
+		c.nameOf(o.name).writing = 0
 		out.merge(c.wake(now, o.name))
 	}
 	return out

@@ -199,7 +199,7 @@ func TestCoordinatorRejectsBadRequests(t *testing.T) {
 func TestCoordinatorOverflowFails(t *testing.T) {
 	c := newCluster3(SetIfUnchanged)
 	for _, r := range c.reps {
-		r.values["s"] = ^uint64(0) - 3
+		r.Merge(map[string]uint64{"s": ^uint64(0) - 3})
 	}
 	_, out, err := c.coord.Start(0, Request{Name: "s", N: 10})
 	require.NoError(t, err)
