@@ -27,8 +27,8 @@ func (c *cluster) SkewClock(node string, s *nemesis.Skew) error {
 		return fmt.Errorf("no node %q", node)
 	}
 	n.skews = append(n.skews, nemesis.Applied{Skew: s, At: c.s.now})
-	c.s.note(label{kind: "clock-skew", from: node, a: uint64(s.Offset), b: math.Float64bits(s.Rate)})
-	c.s.note(label{kind: "clock-strobe", from: node, a: uint64(s.Strobe), b: uint64(s.Period)})
+	c.s.note(&label{kind: "clock-skew", from: node, a: uint64(s.Offset), b: math.Float64bits(s.Rate)})
+	c.s.note(&label{kind: "clock-strobe", from: node, a: uint64(s.Strobe), b: uint64(s.Period)})
 	return nil
 }
 
@@ -43,5 +43,5 @@ func (c *cluster) UnskewClock(node string, s *nemesis.Skew) {
 		return
 	}
 	n.skews = slices.Delete(n.skews, i, i+1)
-	c.s.note(label{kind: "clock-unskew", from: node, a: uint64(s.Offset), b: math.Float64bits(s.Rate)})
+	c.s.note(&label{kind: "clock-unskew", from: node, a: uint64(s.Offset), b: math.Float64bits(s.Rate)})
 }

@@ -157,7 +157,10 @@ func (h *Host) afterH(d time.Duration, l label, hd handler, op uint8) timer {
 func (h *Host) Cancel(t Timer) { h.s.cancel(t) }
 
 // Note adds an event to the trace.
-func (h *Host) Note(l Label) { h.s.note(l.label()) }
+func (h *Host) Note(l Label) {
+	ll := l.label()
+	h.s.note(&ll)
+}
 
 // Written says the process wrote v to its disk: a kill keeps it, a power
 // loss does not.

@@ -144,7 +144,7 @@ func (l *lane) woken(now time.Duration) {
 		if e.at != at {
 			break
 		}
-		s.q.push(key{at: e.at, tie: s.tie(e.at, e.l), seq: w.seq, slot: w.slot})
+		s.q.push(key{at: e.at, tie: s.tie(e.at, &e.l), seq: w.seq, slot: w.slot})
 	}
 	if l.head > 1024 && l.head > len(l.waits)/2 {
 		n := copy(l.waits, l.waits[l.head:])

@@ -56,8 +56,15 @@ type rpc struct {
 var _ nemesis.Network = (*network)(nil)
 
 // delay draws one message's delay from→to: the slower host's setting, else
-// the run's.
+// the run's. A run with no host slowed and no jitter has one delay.
 func (n *network) delay(from, to string) time.Duration {
+	if len(n.hosts) == 0 && n.s.cfg.Jitter <= 0 {
+		return n.s.cfg.Latency
+	}
+	return n.drawDelay(from, to)
+}
+
+func (n *network) drawDelay(from, to string) time.Duration {
 	l := LinkDelay{Latency: n.s.cfg.Latency, Jitter: n.s.cfg.Jitter}
 	var hf, ht LinkDelay
 	var okf, okt bool
@@ -99,11 +106,11 @@ func (n *network) post(e *event, owner *Host) {
 	n.s.msgs++
 	from, to := e.l.from, e.l.to
 	if n.isCut(from, to) {
-		n.s.note(label{kind: "drop-cut", from: from, to: to, a: e.l.a, b: e.l.b})
+		n.s.note(&label{kind: "drop-cut", from: from, to: to, a: e.l.a, b: e.l.b})
 		return
 	}
 	if n.loss > 0 && n.s.rng.Float64() < n.loss {
-		n.s.note(label{kind: "drop-loss", from: from, to: to, a: e.l.a, b: e.l.b})
+		n.s.note(&label{kind: "drop-loss", from: from, to: to, a: e.l.a, b: e.l.b})
 		return
 	}
 	e.wire = true

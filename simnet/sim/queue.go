@@ -267,7 +267,7 @@ func (s *sim) atH(d time.Duration, l label, h handler, op uint8) timer {
 // operation disturbs no draw but the ones that operation made itself.
 func (s *sim) schedule(e *event) timer {
 	slot, seq := s.take(e)
-	k := key{at: e.at, tie: s.tie(e.at, e.l), seq: seq, slot: slot}
+	k := key{at: e.at, tie: s.tie(e.at, &e.l), seq: seq, slot: slot}
 	if e.wire {
 		s.q.pushWire(k, e.at-s.now)
 	} else {
@@ -299,9 +299,9 @@ func (s *sim) take(e *event) (int32, uint64) {
 // paused one.
 func (s *sim) fire(e *event) {
 	s.events++
-	s.note(e.l)
+	s.note(&e.l)
 	if e.wire && s.net.isCut(e.l.from, e.l.to) {
-		s.note(label{kind: "drop-in-flight", from: e.l.from, to: e.l.to, a: e.l.a, b: e.l.b})
+		s.note(&label{kind: "drop-in-flight", from: e.l.from, to: e.l.to, a: e.l.a, b: e.l.b})
 		return
 	}
 	if n := e.owner; n != nil {
@@ -368,7 +368,7 @@ func (s *sim) release(slot int32) {
 
 // tie hashes an event's time and label with the seed, with a finalizer so
 // that the order looks random.
-func (s *sim) tie(at time.Duration, l label) uint64 {
+func (s *sim) tie(at time.Duration, l *label) uint64 {
 	h := hashLabel(s.tieSeed, uint64(at), l)
 	h ^= h >> 33
 	h *= 0xff51afd7ed558ccd
@@ -380,7 +380,7 @@ func (s *sim) tie(at time.Duration, l label) uint64 {
 
 // hashLabel folds a time and a label into the hash h, eight bytes at a
 // time, formatting nothing.
-func hashLabel(h, at uint64, l label) uint64 {
+func hashLabel(h, at uint64, l *label) uint64 {
 	h = fold(h, at)
 	h = foldString(h, l.kind)
 	h = foldString(h, l.from)

@@ -398,13 +398,20 @@ func (s *sim) run(limit time.Duration) {
 func (s *sim) clock() time.Duration { return s.now }
 
 // note adds an event to the trace: to its hash (over the time and the
-// label's fields, no formatting) and, when kept, to its lines.
-func (s *sim) note(l label) {
+// label's fields, no formatting) and, when kept, to its lines. A hunt
+// does neither, so the check is all that runs.
+func (s *sim) note(l *label) {
+	if s.hash || s.keep {
+		s.noted(l)
+	}
+}
+
+func (s *sim) noted(l *label) {
 	if s.hash {
 		s.trh = hashLabel(s.trh, uint64(s.now), l)
 	}
 	if s.keep {
-		s.trace = append(s.trace, fmt.Sprintf("%d %s", s.now, l))
+		s.trace = append(s.trace, fmt.Sprintf("%d %s", s.now, *l))
 	}
 }
 
