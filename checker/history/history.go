@@ -853,13 +853,7 @@ func (r *Recorder) add(proc int, nemesis bool, typ, f string, v any, node, errTe
 	if verr != nil {
 		val = []byte("null")
 	}
-	t := int64(r.now())
-	if t < r.last {
-		t = r.last
-	}
-	r.last = t
-	idx := r.next
-	r.next++
+	idx, t := r.stamp()
 	str := appendJSONString
 	if r.slow {
 		str = appendJSONStringSlow
@@ -897,17 +891,20 @@ func (r *Recorder) add(proc int, nemesis bool, typ, f string, v any, node, errTe
 	return idx
 }
 
+// stamp numbers the next event and times it, never before the last; the
+// caller holds mu.
+func (r *Recorder) stamp() (index, at int64) {
+	t := max(int64(r.now()), r.last)
+	r.last = t
+	r.next++
+	return r.next - 1, t
+}
+
 // hand is add for a sink: the event as the Scanner would read its line.
 func (r *Recorder) hand(proc int, nemesis bool, typ, f string, v any, node, errText string) int64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	t := int64(r.now())
-	if t < r.last {
-		t = r.last
-	}
-	r.last = t
-	idx := r.next
-	r.next++
+	idx, t := r.stamp()
 	e := &r.ev
 	*e = Event{Index: idx, Time: t, Process: proc, Nemesis: nemesis, Type: typ, F: utf8Line(f), Node: utf8Line(node), Error: utf8Line(errText)}
 	// A client operation's value of its own type is taken as it is; any
