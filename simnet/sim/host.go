@@ -123,9 +123,7 @@ type Timers interface {
 // must be a Timers, gets Timer(kind, l.A, l.B), unless it died first;
 // while the node is paused it is held. The label's From is the node.
 func (h *Host) Timer(d time.Duration, l Label, kind uint8) Timer {
-	if _, ok := h.proc.(Timers); !ok && h.proc != nil {
-		panic(fmt.Sprintf("sim: %s: Host.Timer from a process that is not a Timers", h.name))
-	}
+	h.mustTime("Timer")
 	return h.afterH(d, l.label(), h, kind)
 }
 
@@ -134,12 +132,15 @@ func (h *Host) Timer(d time.Duration, l Label, kind uint8) Timer {
 // the run is the same with either; the simulator only keeps it more
 // cheaply (no place in its heap until it is nearly due).
 func (h *Host) Deadline(d time.Duration, l Label, kind uint8) Timer {
+	h.mustTime("Deadline")
+	return h.set(d, l.label(), h, kind, true)
+}
+
+// mustTime panics unless the node's process takes timers as calls.
+func (h *Host) mustTime(method string) {
 	if _, ok := h.proc.(Timers); !ok && h.proc != nil {
-		panic(fmt.Sprintf("sim: %s: Host.Deadline from a process that is not a Timers", h.name))
+		panic(fmt.Sprintf("sim: %s: Host.%s from a process that is not a Timers", h.name, method))
 	}
-	ll := l.label()
-	ll.from = h.name
-	return h.s.deadline(&event{at: h.s.now + d, l: ll, h: h, op: kind, owner: h, epoch: h.epoch})
 }
 
 // handle fires a timer set with Timer, on the process that set it (the
@@ -148,8 +149,18 @@ func (h *Host) handle(kind uint8, a, b uint64) { h.proc.(Timers).Timer(kind, a, 
 
 // afterH is After with a handler instead of a closure.
 func (h *Host) afterH(d time.Duration, l label, hd handler, op uint8) timer {
+	return h.set(d, l, hd, op, false)
+}
+
+// set sets a timer of the node's process: after d, hd.handle(op); a
+// deadline (see Sim.deadline) when late.
+func (h *Host) set(d time.Duration, l label, hd handler, op uint8, late bool) timer {
 	l.from = h.name
-	return h.s.schedule(&event{at: h.s.now + d, l: l, h: hd, op: op, owner: h, epoch: h.epoch})
+	e := &event{at: h.s.now + d, l: l, h: hd, op: op, owner: h, epoch: h.epoch}
+	if late {
+		return h.s.deadline(e)
+	}
+	return h.s.schedule(e)
 }
 
 // Cancel cancels a timer that has not fired; it does nothing to one that
@@ -252,7 +263,7 @@ func (h *Host) Send(r *Request, timeout time.Duration) {
 	}
 	r.peer = peer
 	r.key = h.s.net.open(h.name, r.To, r)
-	r.timeout = h.s.deadline(&event{at: h.s.now + timeout, l: label{kind: "peer-timeout", from: h.name, to: r.To, a: r.A, b: r.B}, h: r, op: reqTimeout, owner: h, epoch: h.epoch})
+	r.timeout = h.set(timeout, label{kind: "peer-timeout", to: r.To, a: r.A, b: r.B}, r, reqTimeout, true)
 	h.s.net.sendH(label{kind: r.Kind, from: h.name, to: r.To, a: r.A, b: r.B}, peer, r, reqArrive)
 }
 

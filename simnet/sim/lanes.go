@@ -49,7 +49,7 @@ type laneWait struct {
 	seq  uint64
 }
 
-// handle is never called: RunTo runs a lane's wake-up (woken) apart from
+// handle is never called: run runs a lane's wake-up (woken) apart from
 // the events. The lane is its wake-up's handler only to be known by it.
 func (l *lane) handle(uint8, uint64, uint64) { panic("sim: a lane's wake-up ran as an event") }
 

@@ -91,8 +91,6 @@ type wire struct {
 	head int
 }
 
-func (q *queue) len() int { return len(q.h) }
-
 // pushWire queues the key of a message sent with delay d: in d's wire if
 // it has one, else in the heap. Messages sent at the same time tie: one
 // goes among the last keys of its time in key order.
